@@ -1,0 +1,3 @@
+"""dualwrite: zero-downtime DynamoDB migrations."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The `dualwrite` command line: the one place that wires the components together."""

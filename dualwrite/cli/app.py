@@ -1,0 +1,81 @@
+"""`dualwrite`: the console script. Errors become one line and an exit code, not a traceback."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+import typer
+
+from dualwrite.cli import (
+    cmd_backfill,
+    cmd_cutover,
+    cmd_demo,
+    cmd_reconcile,
+    cmd_replicate,
+    cmd_setup,
+)
+from dualwrite.cli.context import AppContext
+from dualwrite.errors import DualwriteError
+
+app = typer.Typer(
+    name="dualwrite",
+    help="Migrate live DynamoDB tables with zero downtime: prepare, backfill, replicate, "
+    "reconcile, cut over.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    config: Path = typer.Option(
+        Path("dualwrite.yaml"), "--config", "-c", help="Migration file (YAML)."
+    ),
+    endpoint_url: str | None = typer.Option(
+        None,
+        "--endpoint-url",
+        envvar="AWS_ENDPOINT_URL",
+        help="AWS endpoint, e.g. the embedded emulator's http://127.0.0.1:PORT.",
+    ),
+    region: str | None = typer.Option(None, "--region", help="AWS region."),
+) -> None:
+    ctx.obj = AppContext.from_options(config, endpoint_url, region)
+
+
+for module in (cmd_setup, cmd_backfill, cmd_replicate, cmd_reconcile, cmd_cutover, cmd_demo):
+    module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: maps our errors to exit codes (DESIGN.md section 4)."""
+    debug = False
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="dualwrite")
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    except DualwriteError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        import os
+
+        debug = bool(os.environ.get("DUALWRITE_DEBUG"))
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(
+            f"error: unexpected {type(exc).__name__}: {exc} (set DUALWRITE_DEBUG=1 for details)\n"
+        )
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)

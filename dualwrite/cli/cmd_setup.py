@@ -1,0 +1,152 @@
+"""`local`, `seed`, `plan`, `prepare`."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from dualwrite import prepare as preparing
+from dualwrite import seed as seeding
+from dualwrite.cli.context import emit_json, get
+from dualwrite.emulator import Emulator
+
+
+def register(app: typer.Typer) -> None:
+    app.command("local")(local)
+    app.command("seed")(seed)
+    app.command("plan")(plan)
+    app.command("prepare")(prepare)
+
+
+def local(
+    ctx: typer.Context,
+    port: int = typer.Option(4566, "--port", "-p", help="Port on 127.0.0.1 (0 picks a free one)."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show the emulator's request log."),
+) -> None:
+    """Run the embedded AWS emulator (moto server) on 127.0.0.1 until Ctrl-C."""
+    app = get(ctx)
+    emulator = Emulator(port=port, quiet=not verbose)
+    endpoint = emulator.start()
+    app.out.print(f"embedded AWS emulator listening on {endpoint}")
+    app.out.print(
+        f"use it with:  dualwrite --endpoint-url {endpoint} ...   "
+        f"(or export AWS_ENDPOINT_URL={endpoint})"
+    )
+    app.out.print("Ctrl-C stops it; its data lives in memory only.")
+    try:
+        code = emulator.wait()
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        emulator.stop()
+    raise typer.Exit(code)
+
+
+def seed(
+    ctx: typer.Context,
+    servers: int = typer.Option(..., "--servers", min=0, help="Servers to create."),
+    memberships: int = typer.Option(..., "--memberships", min=0, help="Memberships to create."),
+    seed_value: int = typer.Option(1, "--seed", help="Random seed (same seed, same data)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Create ServersTable and UserMembershipTable if missing and fill them with varied data."""
+    app = get(ctx)
+    started = time.monotonic()
+    data = seeding.generate(servers, memberships, seed_value)
+    created = seeding.ensure_tables(app.clients)
+    total = len(data.servers) + len(data.memberships)
+    with Progress(
+        TextColumn("[bold]seeding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=app.err,
+        disable=json_out or not app.interactive,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("seed", total=total)
+        for table, items in (
+            (seeding.SERVERS_TABLE, data.servers),
+            (seeding.MEMBERSHIPS_TABLE, data.memberships),
+        ):
+            seeding.write_items(
+                app.clients, table, items, on_batch=lambda n: progress.advance(task, n)
+            )
+    result = {
+        "created_tables": created,
+        "servers": len(data.servers),
+        "memberships": len(data.memberships),
+        "duration_s": round(time.monotonic() - started, 3),
+    }
+    if json_out:
+        emit_json(result)
+    else:
+        app.out.print(
+            f"seeded {result['servers']} servers into {seeding.SERVERS_TABLE} and "
+            f"{result['memberships']} memberships into {seeding.MEMBERSHIPS_TABLE} "
+            f"in {result['duration_s']:.1f}s"
+            + (f" (created {', '.join(created)})" if created else "")
+        )
+
+
+def _actions_table(title: str, actions: list[preparing.Action]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("table")
+    table.add_column("step")
+    table.add_column("change")
+    table.add_column("detail")
+    for a in actions:
+        table.add_row(a.table, a.action, "yes" if a.needed else "-", a.detail)
+    return table
+
+
+def plan(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    no_backup: bool = typer.Option(False, "--no-backup", help="Plan without backups."),
+) -> None:
+    """Show what prepare would do, per route and table, changing nothing."""
+    app = get(ctx)
+    result = preparing.analyze(app.migration, app.clients, backup=not no_backup)
+    if json_out:
+        emit_json(result.to_json())
+        return
+    routes = Table(title="routes", title_justify="left")
+    for col in ("route", "source", "target", "mapping", "source key", "items (approx.)"):
+        routes.add_column(col)
+    for r in result.routes:
+        routes.add_row(r.route, r.source, r.target, r.mapping, r.source_key, str(r.approx_items))
+    app.out.print(routes)
+    app.out.print(_actions_table("prepare would", result.actions))
+    n = len(result.changes)
+    app.out.print(f"{n} change(s) to make" if n else "nothing to change: prepare is done")
+
+
+def prepare(
+    ctx: typer.Context,
+    no_backup: bool = typer.Option(False, "--no-backup", help="Skip the on-demand backups."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Streams and PITR on the sources, backups, control table and targets. Idempotent."""
+    app = get(ctx)
+    migration = app.migration
+    result = preparing.analyze(migration, app.clients, backup=not no_backup)
+    say = (lambda _m: None) if json_out else app.say
+    done = preparing.apply(migration, app.clients, result, backup=not no_backup, say=say)
+    if json_out:
+        emit_json(
+            {
+                "changed": bool(done),
+                "actions": [a.to_json() for a in done],
+                "plan": result.to_json(),
+            }
+        )
+        return
+    if not done:
+        app.out.print("nothing to change: streams, PITR, control table and targets are ready")
+        return
+    app.out.print(_actions_table("prepare did", done))
+    app.out.print("ready: run `dualwrite backfill`, with `dualwrite replicate` running")

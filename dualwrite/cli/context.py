@@ -1,0 +1,84 @@
+"""What every command shares: global options, the migration file, clients, consoles.
+
+The environment is read here, once, at the entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from dualwrite.aws.clients import AwsSettings, Clients
+from dualwrite.config import Migration, load_migration
+from dualwrite.control import ControlStore
+
+
+@dataclass
+class AppContext:
+    config_path: Path
+    endpoint_url: str | None
+    region: str | None
+    has_credentials: bool = False
+    debug: bool = False
+    #: human output; progress and notes go to stderr so stdout stays one JSON object
+    out: Console = field(default_factory=lambda: Console(highlight=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+
+    @classmethod
+    def from_options(cls, config: Path, endpoint_url: str | None, region: str | None) -> AppContext:
+        env = os.environ
+        return cls(
+            config_path=config,
+            endpoint_url=endpoint_url or None,
+            region=region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+            has_credentials=bool(env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_PROFILE")),
+            debug=bool(env.get("DUALWRITE_DEBUG")),
+        )
+
+    @cached_property
+    def migration(self) -> Migration:
+        return load_migration(self.config_path)
+
+    @cached_property
+    def settings(self) -> AwsSettings:
+        return AwsSettings(
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            emulator_credentials=bool(self.endpoint_url) and not self.has_credentials,
+        )
+
+    @cached_property
+    def clients(self) -> Clients:
+        return Clients(self.settings)
+
+    @cached_property
+    def store(self) -> ControlStore:
+        return ControlStore(self.clients.dynamodb, self.migration.control_table)
+
+    @property
+    def interactive(self) -> bool:
+        return self.err.is_terminal
+
+    def say(self, message: str) -> None:
+        """A progress note (stderr)."""
+        self.err.print(message)
+
+
+def get(ctx: typer.Context) -> AppContext:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, AppContext)
+    return obj
+
+
+def emit_json(data: Any) -> None:
+    """Exactly one JSON object on stdout."""
+    sys.stdout.write(json.dumps(data, default=str, sort_keys=False) + "\n")
+    sys.stdout.flush()

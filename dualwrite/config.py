@@ -1,0 +1,156 @@
+"""The migration file: YAML validated by pydantic; every problem is one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dualwrite.errors import ConfigError
+from dualwrite.mapping import BUILTIN
+
+KeyType = Literal["S", "N", "B"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Route(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    source: str = Field(min_length=3, max_length=255)
+    target: str = Field(min_length=3, max_length=255)
+    mapping: str = Field(min_length=1)
+
+    @field_validator("mapping")
+    @classmethod
+    def _mapping_known(cls, value: str) -> str:
+        if value not in BUILTIN and ":" not in value:
+            raise ValueError(
+                f"unknown mapping {value!r}: use one of {', '.join(BUILTIN)} "
+                "or a custom 'package.module:attribute'"
+            )
+        return value
+
+
+def _key_dict(value: dict[str, str]) -> dict[str, str]:
+    if not 1 <= len(value) <= 2:
+        raise ValueError("a key has a hash attribute and at most one range attribute")
+    return value
+
+
+class Index(_Strict):
+    name: str = Field(min_length=3)
+    key: dict[str, KeyType]
+    projection: Literal["ALL", "KEYS_ONLY"] = "ALL"
+
+    _check_key = field_validator("key")(classmethod(lambda cls, v: _key_dict(v)))
+
+
+class Target(_Strict):
+    key: dict[str, KeyType]
+    indexes: list[Index] = Field(default_factory=list)
+    billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
+    deletion_protection: bool = False
+
+    _check_key = field_validator("key")(classmethod(lambda cls, v: _key_dict(v)))
+
+
+class Cutover(_Strict):
+    functions: list[str] = Field(default_factory=list)
+    discover: bool = False
+    observation_days: float = Field(default=7, ge=0)
+    max_reconcile_age_minutes: float = Field(default=15, gt=0)
+    max_lag_seconds: float = Field(default=60, ge=0)
+
+
+class Migration(_Strict):
+    control_table: str = Field(default="dualwrite-control", min_length=3, max_length=255)
+    metrics_namespace: str = Field(default="DualWrite", min_length=1)
+    cognito_user_pool_id: str | None = None
+    routes: list[Route] = Field(min_length=1)
+    targets: dict[str, Target] = Field(default_factory=dict)
+    cutover: Cutover = Field(default_factory=Cutover)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Migration:
+        names = [r.name for r in self.routes]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"route names must be unique, repeated: {', '.join(dupes)}")
+        sources = [r.source for r in self.routes]
+        dupes = sorted({s for s in sources if sources.count(s) > 1})
+        if dupes:
+            raise ValueError(f"each source table feeds one route, repeated: {', '.join(dupes)}")
+        tables = set(sources) | {self.control_table}
+        for route in self.routes:
+            if route.target in tables:
+                raise ValueError(f"route {route.name}: target {route.target} is also a source")
+        for name in self.targets:
+            if name not in {r.target for r in self.routes}:
+                raise ValueError(f"targets.{name}: no route writes to this table")
+        return self
+
+    def route(self, name: str) -> Route:
+        for r in self.routes:
+            if r.name == name:
+                return r
+        raise ConfigError(
+            f"no route named {name!r} (routes: {', '.join(r.name for r in self.routes)})"
+        )
+
+    def routes_named(self, name: str | None) -> list[Route]:
+        return list(self.routes) if name is None else [self.route(name)]
+
+    def route_for_source(self, table: str) -> Route | None:
+        for r in self.routes:
+            if r.source == table:
+                return r
+        return None
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def parse_migration(data: Any, origin: str = "migration file") -> Migration:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping of keys at the top level")
+    try:
+        return Migration.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+        raise ConfigError(f"{origin}: {_loc(tuple(err['loc']))}: {msg}{more}") from None
+
+
+def load_migration(path: str | Path) -> Migration:
+    """Read and validate a migration file; raises ConfigError with one clear line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"migration file {p} not found (pass --config FILE, e.g. migrations/coretable.yaml)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"migration file {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{p}: not valid YAML{where}: {problem}") from None
+    return parse_migration(data, str(p))

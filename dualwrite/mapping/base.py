@@ -1,0 +1,132 @@
+"""The mapping interface every route uses: replicator, backfill and reconciler alike.
+
+Pure: wire-format dicts in and out; no boto3, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping as MappingABC
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dualwrite.errors import UnmappableError
+from dualwrite.wire import MAX_ITEM_BYTES, AttributeValue, Item, Key, item_size, key_of
+
+
+@dataclass(frozen=True)
+class KeySchema:
+    """A table's primary key: hash attribute first, then the optional range attribute."""
+
+    attributes: tuple[tuple[str, str], ...]  # ((name, "S"|"N"|"B"), ...)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.attributes)
+
+    @property
+    def hash_name(self) -> str:
+        return self.attributes[0][0]
+
+    @property
+    def range_name(self) -> str | None:
+        return self.attributes[1][0] if len(self.attributes) > 1 else None
+
+    def type_of(self, name: str) -> str:
+        return dict(self.attributes)[name]
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"{n} ({t}, {'hash' if i == 0 else 'range'})"
+            for i, (n, t) in enumerate(self.attributes)
+        )
+
+
+PK_SK = KeySchema((("PK", "S"), ("SK", "S")))
+
+
+class Mapping(ABC):
+    """Turns source items into target items, and answers questions about its key space."""
+
+    #: name used in migration files
+    name: str = ""
+    #: source attribute whose value groups items into one derived target item (or None)
+    group_attr: str | None = None
+
+    def __init__(self, source_key: KeySchema) -> None:
+        self.source_key = source_key
+
+    # --- schema fit -------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def target_key(self) -> KeySchema:
+        """The key schema the target table must have."""
+
+    def schema_problem(self) -> str | None:
+        """Why the source key schema does not fit this mapping, or None if it does."""
+        return None
+
+    # --- items ------------------------------------------------------------------------
+    def quarantine_reason(self, item: Item) -> str | None:
+        """Why an item must not be migrated (it is quarantined), or None."""
+        return None
+
+    @abstractmethod
+    def _transform(self, item: Item) -> Item:
+        """The target item for a source item that passed quarantine_reason."""
+
+    def transform(self, item: Item) -> Item:
+        """The target item for a source item; raises UnmappableError (quarantine)."""
+        reason = self.quarantine_reason(item)
+        if reason is not None:
+            raise UnmappableError(reason)
+        target = self._transform(item)
+        size = item_size(target)
+        if size > MAX_ITEM_BYTES:
+            raise UnmappableError(f"target item is {size} bytes, over the 400 KB item limit")
+        return target
+
+    def source_key_of_item(self, item: Item) -> Key:
+        return key_of(item, self.source_key.names)
+
+    @abstractmethod
+    def target_keys(self, source_key: Key) -> list[Key]:
+        """The target keys written directly for a source key (deletes remove these)."""
+
+    @abstractmethod
+    def owns(self, target_key: Key) -> bool:
+        """Whether a target key lies in this mapping's key space."""
+
+    @abstractmethod
+    def source_key_for(self, target_key: Key) -> Key | None:
+        """The source key a directly-mapped target item comes from; None for derived items."""
+
+    # --- derived items (one per group of source items) ----------------------------------
+    def group_of(self, source_key_or_item: Item) -> AttributeValue | None:
+        """The group a source item belongs to, or None when the mapping derives nothing."""
+        if self.group_attr is None:
+            return None
+        return source_key_or_item.get(self.group_attr)
+
+    def derived_key(self, group: AttributeValue) -> Key:
+        raise NotImplementedError(f"{self.name} derives no items")
+
+    def group_for_target(self, target_key: Key) -> AttributeValue | None:
+        """The group of a derived target item, or None when it is not a derived item."""
+        return None
+
+    def derive(
+        self, group: AttributeValue, members: Sequence[Item], name: str | None = None
+    ) -> Item | None:
+        """The derived item of a group from all its source items; None deletes it."""
+        raise NotImplementedError(f"{self.name} derives no items")
+
+
+def require_keys(item: MappingABC[str, AttributeValue], schema: KeySchema) -> str | None:
+    missing = [n for n in schema.names if n not in item]
+    if missing:
+        return f"item lacks key attribute(s) {', '.join(missing)}"
+    for name, typ in schema.attributes:
+        if typ not in item[name]:
+            return f"key attribute {name} is not of type {typ}"
+    return None

@@ -1,0 +1,265 @@
+"""`plan` and `prepare`: check everything first, then make the changes, idempotently.
+
+Nothing is written until every route has been checked: a missing table, a stream of the wrong
+view type, a mapping that does not fit its source or a target with an incompatible key schema
+is a ConfigError (exit 2) before any change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dualwrite.aws import tables
+from dualwrite.aws.clients import Clients
+from dualwrite.config import Migration
+from dualwrite.control import ControlStore, control_table_definition
+from dualwrite.errors import ConfigError
+from dualwrite.mapping import build_mapping, is_identity
+from dualwrite.mapping.base import KeySchema
+
+
+@dataclass(frozen=True)
+class Action:
+    table: str
+    action: str
+    needed: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RoutePlan:
+    route: str
+    source: str
+    target: str
+    mapping: str
+    source_key: str
+    approx_items: int
+    stream_view: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    routes: list[RoutePlan] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    # internal: what apply needs
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    target_defs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    target_ttl: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def changes(self) -> list[Action]:
+        return [a for a in self.actions if a.needed]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "routes": [r.to_json() for r in self.routes],
+            "actions": [a.to_json() for a in self.actions],
+            "changes": len(self.changes),
+        }
+
+
+def _same_key(a: KeySchema, b: KeySchema) -> bool:
+    return a.attributes == b.attributes
+
+
+def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> Plan:
+    """What prepare would do. Reads only; raises ConfigError on anything that cannot work."""
+    ddb = clients.dynamodb
+    plan = Plan()
+    control = tables.describe(ddb, migration.control_table)
+    backups_taken: set[str] = set()
+    if control is not None:
+        store = ControlStore(ddb, migration.control_table)
+        backups_taken = {r.sk for r in store.query("BACKUP")}
+    plan.actions.append(
+        Action(
+            migration.control_table,
+            "create control table",
+            control is None,
+            "exists" if control else "checkpoints, phases, quarantine, cutover journal",
+        )
+    )
+    planned_targets: dict[str, KeySchema] = {}
+    for route in migration.routes:
+        src = tables.describe(ddb, route.source)
+        if src is None:
+            raise ConfigError(f"route {route.name}: source table {route.source} does not exist")
+        plan.sources[route.source] = src
+        source_key = tables.key_schema_of(src)
+        mapping = build_mapping(route.mapping, source_key)
+        problem = mapping.schema_problem()
+        if problem:
+            raise ConfigError(f"route {route.name}: {problem}")
+        view = tables.stream_view(src)
+        if view is not None and view != tables.STREAM_VIEW:
+            raise ConfigError(
+                f"route {route.name}: the stream on {route.source} has view type {view}; "
+                f"dualwrite needs {tables.STREAM_VIEW}. Disable it (aws dynamodb update-table "
+                f"--table-name {route.source} --stream-specification StreamEnabled=false) "
+                "and run prepare again"
+            )
+        plan.routes.append(
+            RoutePlan(
+                route.name,
+                route.source,
+                route.target,
+                route.mapping,
+                source_key.describe(),
+                int(src.get("ItemCount", 0)),
+                view,
+            )
+        )
+        pitr = tables.pitr_enabled(ddb, route.source)
+        source_changes = view is None or not pitr
+        plan.actions.append(
+            Action(
+                route.source,
+                "on-demand backup",
+                backup and source_changes and route.source not in backups_taken,
+                "before the first change to the source" if backup else "skipped (--no-backup)",
+            )
+        )
+        plan.actions.append(
+            Action(
+                route.source,
+                f"enable stream ({tables.STREAM_VIEW})",
+                view is None,
+                "already on" if view else "before any copying",
+            )
+        )
+        plan.actions.append(
+            Action(
+                route.source,
+                "enable point-in-time recovery",
+                not pitr,
+                "already on" if pitr else "",
+            )
+        )
+        # the target
+        wanted = mapping.target_key
+        if route.target in planned_targets:
+            if not _same_key(planned_targets[route.target], wanted):
+                raise ConfigError(
+                    f"route {route.name}: target {route.target} is shared with a route whose "
+                    "mapping needs another key schema"
+                )
+            continue
+        planned_targets[route.target] = wanted
+        tgt = tables.describe(ddb, route.target)
+        declared = migration.targets.get(route.target)
+        if declared is not None:
+            declared_key = KeySchema(tuple(declared.key.items()))
+            if not _same_key(declared_key, wanted):
+                raise ConfigError(
+                    f"targets.{route.target}.key: mapping {route.mapping} writes "
+                    f"{wanted.describe()}, but the file declares {declared_key.describe()}"
+                )
+        if tgt is not None:
+            have = tables.key_schema_of(tgt)
+            if not _same_key(have, wanted):
+                raise ConfigError(
+                    f"route {route.name}: target table {route.target} exists with key "
+                    f"{have.describe()}, but mapping {route.mapping} writes {wanted.describe()}"
+                )
+            plan.actions.append(Action(route.target, "create target", False, "exists"))
+            continue
+        if declared is not None:
+            plan.target_defs[route.target] = tables.declared_definition(route.target, declared)
+            plan.actions.append(
+                Action(
+                    route.target,
+                    "create target",
+                    True,
+                    f"declared: key {wanted.describe()}, "
+                    f"{len(declared.indexes)} index(es), {declared.billing_mode}",
+                )
+            )
+        elif is_identity(route.mapping):
+            tags = tables.tags_of(ddb, src["TableArn"])
+            definition = tables.clone_definition(route.target, src, tags)
+            # the clone carries the stream dualwrite is about to turn on at the source
+            definition["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": tables.STREAM_VIEW,
+            }
+            plan.target_defs[route.target] = definition
+            ttl = tables.ttl_attribute(ddb, route.source)
+            if ttl:
+                plan.target_ttl[route.target] = ttl
+            n_gsi = len(definition.get("GlobalSecondaryIndexes", []))
+            n_lsi = len(definition.get("LocalSecondaryIndexes", []))
+            plan.actions.append(
+                Action(
+                    route.target,
+                    "clone target",
+                    True,
+                    f"from {route.source}: {n_gsi} GSI, {n_lsi} LSI, "
+                    f"{definition['BillingMode']}, {len(tags)} tag(s)"
+                    + (f", TTL on {ttl}" if ttl else ""),
+                )
+            )
+        else:
+            raise ConfigError(
+                f"route {route.name}: target {route.target} does not exist and is not declared "
+                f"under targets: (only identity routes clone their source)"
+            )
+        plan.actions.append(Action(route.target, "enable point-in-time recovery", True, ""))
+    return plan
+
+
+def apply(
+    migration: Migration,
+    clients: Clients,
+    plan: Plan,
+    *,
+    backup: bool = True,
+    say: Callable[[str], None] = lambda _m: None,
+    clock: Callable[[], float] = time.time,
+) -> list[Action]:
+    """Make the changes of an analyzed plan; returns the actions done."""
+    ddb = clients.dynamodb
+    done: list[Action] = []
+    needed = {(a.table, a.action) for a in plan.changes}
+    if (migration.control_table, "create control table") in needed:
+        say(f"creating control table {migration.control_table}")
+        tables.create_table(ddb, control_table_definition(migration.control_table))
+        tables.wait_active(ddb, migration.control_table)
+        tables.enable_ttl(ddb, migration.control_table, "expires_at")
+        done.append(Action(migration.control_table, "create control table", True, "created"))
+    store = ControlStore(ddb, migration.control_table, clock=clock)
+    for route in migration.routes:
+        src = route.source
+        if backup and (src, "on-demand backup") in needed:
+            say(f"backing up {src} (on-demand backup, waiting until AVAILABLE)")
+            label = f"dualwrite-{src}-{int(clock())}"[:255]
+            arn = tables.backup(ddb, src, label)
+            store.put("BACKUP", src, {"backup_arn": arn, "reason": "prepare"})
+            done.append(Action(src, "on-demand backup", True, arn))
+        if (src, f"enable stream ({tables.STREAM_VIEW})") in needed:
+            say(f"enabling the stream on {src}")
+            tables.enable_stream(ddb, src)
+            tables.wait_active(ddb, src)
+            done.append(Action(src, "enable stream", True, tables.STREAM_VIEW))
+        if (src, "enable point-in-time recovery") in needed:
+            say(f"enabling point-in-time recovery on {src}")
+            tables.enable_pitr(ddb, src)
+            done.append(Action(src, "enable point-in-time recovery", True, ""))
+    for name, definition in plan.target_defs.items():
+        say(f"creating target {name}")
+        tables.create_table(ddb, definition)
+    for name in plan.target_defs:
+        tables.wait_active(ddb, name)
+        if name in plan.target_ttl:
+            tables.enable_ttl(ddb, name, plan.target_ttl[name])
+        tables.enable_pitr(ddb, name)
+        done.append(Action(name, "create target", True, "ACTIVE"))
+    return done

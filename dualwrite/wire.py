@@ -1,0 +1,194 @@
+"""DynamoDB wire format (AttributeValue dicts): comparison, sizing, keys, Lambda JSON.
+
+Pure: no boto3, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+AttributeValue = dict[str, Any]
+Item = dict[str, AttributeValue]
+Key = dict[str, AttributeValue]
+
+MAX_ITEM_BYTES = 400 * 1024
+SCALAR_TYPES = ("S", "N", "B")
+
+
+def av_type(value: Mapping[str, Any]) -> str:
+    """The single type tag of an AttributeValue."""
+    if len(value) != 1:
+        raise ValueError(f"not an AttributeValue: {sorted(value)}")
+    return next(iter(value))
+
+
+def _number(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:
+        raise ValueError(f"not a DynamoDB number: {text!r}") from exc
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, str):
+        return base64.b64decode(value)
+    raise TypeError(f"not binary: {type(value).__name__}")
+
+
+def values_equal(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Equality as DynamoDB means it: numbers by value, sets unordered, maps by key."""
+    ta, tb = av_type(a), av_type(b)
+    if ta != tb:
+        return False
+    va, vb = a[ta], b[tb]
+    if ta == "N":
+        return _number(va) == _number(vb)
+    if ta == "B":
+        return _as_bytes(va) == _as_bytes(vb)
+    if ta == "SS":
+        return set(va) == set(vb)
+    if ta == "NS":
+        return {_number(x) for x in va} == {_number(x) for x in vb}
+    if ta == "BS":
+        return {_as_bytes(x) for x in va} == {_as_bytes(x) for x in vb}
+    if ta == "M":
+        return items_equal(va, vb)
+    if ta == "L":
+        return len(va) == len(vb) and all(values_equal(x, y) for x, y in zip(va, vb, strict=True))
+    return bool(va == vb)
+
+
+def items_equal(a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Item equality, attribute for attribute."""
+    return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+
+
+def diff_attributes(
+    expected: Mapping[str, Mapping[str, Any]], actual: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """Names of attributes that differ (missing, extra or unequal), sorted. Never values."""
+    names = set(expected) | set(actual)
+    return sorted(
+        n
+        for n in names
+        if n not in expected or n not in actual or not values_equal(expected[n], actual[n])
+    )
+
+
+def _number_size(text: str) -> int:
+    digits = text.lstrip("-").replace(".", "").split("e")[0].split("E")[0].strip("0")
+    return (len(digits) + 1) // 2 + 1
+
+
+def value_size(value: Mapping[str, Any]) -> int:
+    """Bytes DynamoDB bills for a value (its documented sizing rules)."""
+    t = av_type(value)
+    v = value[t]
+    if t == "S":
+        return len(v.encode("utf-8"))
+    if t == "N":
+        return _number_size(v)
+    if t == "B":
+        return len(_as_bytes(v))
+    if t == "SS":
+        return sum(len(x.encode("utf-8")) for x in v)
+    if t == "NS":
+        return sum(_number_size(x) for x in v)
+    if t == "BS":
+        return sum(len(_as_bytes(x)) for x in v)
+    if t in ("BOOL", "NULL"):
+        return 1
+    if t == "M":
+        return 3 + sum(len(k.encode("utf-8")) + value_size(x) + 1 for k, x in v.items())
+    if t == "L":
+        return 3 + sum(value_size(x) + 1 for x in v)
+    raise ValueError(f"unknown AttributeValue type {t!r}")
+
+
+def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """Size of an item as DynamoDB counts it against the 400 KB limit."""
+    return sum(len(name.encode("utf-8")) + value_size(v) for name, v in item.items())
+
+
+def key_of(item: Mapping[str, AttributeValue], key_attrs: Sequence[str]) -> Key:
+    """The key attributes of an item."""
+    return {a: item[a] for a in key_attrs}
+
+
+def key_id(key: Mapping[str, Mapping[str, Any]]) -> str:
+    """A stable, hashable identity for a key (for dicts, sets and log lines)."""
+    parts = []
+    for name in sorted(key):
+        t = av_type(key[name])
+        raw = key[name][t]
+        if t == "B":
+            raw = base64.b64encode(_as_bytes(raw)).decode()
+        elif t == "N":
+            raw = str(_number(raw).normalize())
+        parts.append([name, t, raw])
+    return json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
+
+
+def sort_value(value: Mapping[str, Any]) -> tuple[int, Any]:
+    """A total order over scalar values (S, N, B) for 'smallest' comparisons."""
+    t = av_type(value)
+    if t == "N":
+        return (0, _number(value["N"]))
+    if t == "S":
+        return (1, value["S"])
+    if t == "B":
+        return (2, _as_bytes(value["B"]))
+    return (3, json.dumps(value, sort_keys=True, default=str))
+
+
+def scalar_text(value: Mapping[str, Any]) -> str:
+    """The text of a scalar key value, as used inside composite keys like SERVER#<id>."""
+    t = av_type(value)
+    if t in ("S", "N"):
+        return str(value[t])
+    raise ValueError(f"key value of type {t} cannot be embedded in a string key")
+
+
+def from_lambda_json(value: Any) -> Any:
+    """Stream images in a Lambda event carry binary as base64 text; boto3 wants bytes."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((t, v),) = value.items()
+            if t == "B" and isinstance(v, str):
+                return {"B": base64.b64decode(v)}
+            if t == "BS" and isinstance(v, list):
+                return {"BS": [base64.b64decode(x) if isinstance(x, str) else x for x in v]}
+            if t == "M" and isinstance(v, dict):
+                return {"M": {k: from_lambda_json(x) for k, x in v.items()}}
+            if t == "L" and isinstance(v, list):
+                return {"L": [from_lambda_json(x) for x in v]}
+            if t in ("S", "N", "SS", "NS", "BOOL", "NULL"):
+                return value
+        return {k: from_lambda_json(x) for k, x in value.items()}
+    return value
+
+
+def to_lambda_json(value: Any) -> Any:
+    """The inverse of from_lambda_json: what Lambda puts in an event (JSON-safe)."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dict):
+        return {k: to_lambda_json(x) for k, x in value.items()}
+    if isinstance(value, list):
+        return [to_lambda_json(x) for x in value]
+    return value
+
+
+def item_from_lambda(image: Mapping[str, Any]) -> Item:
+    return {k: from_lambda_json(v) for k, v in image.items()}
+
+
+def strings(values: Iterable[str]) -> AttributeValue:
+    """A list of strings as an L AttributeValue (order kept, unlike SS)."""
+    return {"L": [{"S": v} for v in values]}
