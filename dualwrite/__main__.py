@@ -1,0 +1,3 @@
+from dualwrite.cli.app import main
+
+main()
