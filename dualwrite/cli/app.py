@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
 
-import click
 import typer
 
 from dualwrite.cli import (
@@ -53,29 +53,23 @@ for module in (cmd_setup, cmd_backfill, cmd_replicate, cmd_reconcile, cmd_cutove
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: maps our errors to exit codes (DESIGN.md section 4)."""
-    debug = False
+    """Entry point: maps our errors to exit codes (DESIGN.md section 4).
+
+    Typer (standalone mode) turns usage errors into exit 2 itself; everything else that
+    escapes a command becomes one line on stderr, never a traceback.
+    """
     try:
-        result = app(args=argv, standalone_mode=False, prog_name="dualwrite")
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+        app(args=argv, prog_name="dualwrite")
+    except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     except DualwriteError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(exc.exit_code)
-    except Exception as exc:
-        import os
-
-        debug = bool(os.environ.get("DUALWRITE_DEBUG"))
-        if debug:
+    except Exception as exc:  # the last line of defence: one line, exit 1
+        if os.environ.get("DUALWRITE_DEBUG"):
             traceback.print_exc()
         sys.stderr.write(
             f"error: unexpected {type(exc).__name__}: {exc} (set DUALWRITE_DEBUG=1 for details)\n"
         )
         sys.exit(1)
-    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dualwrite.config import load_migration, parse_migration
+from dualwrite.errors import ConfigError
+from tests.conftest import MIGRATIONS
+
+BASE = {
+    "routes": [
+        {"name": "servers", "source": "ServersTable", "target": "CoreTable", "mapping": "servers"}
+    ],
+    "targets": {"CoreTable": {"key": {"PK": "S", "SK": "S"}}},
+}
+
+
+def test_shipped_files_load() -> None:
+    core = load_migration(MIGRATIONS / "coretable.yaml")
+    assert [r.name for r in core.routes] == ["servers", "memberships"]
+    assert core.targets["CoreTable"].indexes[0].name == "GSI1"
+    assert list(core.targets["CoreTable"].indexes[0].key) == ["SK", "PK"]
+    stripe = load_migration(MIGRATIONS / "stripe-rename.yaml")
+    assert len(stripe.routes) == 4
+    assert all(r.mapping == "identity" for r in stripe.routes)
+    assert all(r.source.startswith("ai-nexus-dev-stripe-") for r in stripe.routes)
+    assert all(r.target.startswith("diatonic-ai-stripe-") for r in stripe.routes)
+    assert stripe.cutover.discover and stripe.cutover.observation_days == 7
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"colour": "blue"}, "colour: unknown key"),
+        ({"routes": []}, "routes: List should have at least 1 item"),
+        (
+            {"routes": [{"name": "a", "source": "Tab", "target": "Tgt"}]},
+            "routes[0].mapping: Field required",
+        ),
+        (
+            {"routes": [{"name": "a", "source": "Tab", "target": "Tgt", "mapping": "nope"}]},
+            "routes[0].mapping: unknown mapping 'nope'",
+        ),
+        (
+            {
+                "routes": [
+                    {
+                        "name": "a",
+                        "source": "Tab",
+                        "target": "Tgt",
+                        "mapping": "identity",
+                        "extra": 1,
+                    }
+                ]
+            },
+            "routes[0].extra: unknown key",
+        ),
+        ({"targets": {"CoreTable": {"key": {"PK": "X"}}}}, "targets.CoreTable.key.PK"),
+        (
+            {"targets": {"CoreTable": {"key": {"PK": "S", "SK": "S", "Z": "S"}}}},
+            "at most one range",
+        ),
+        ({"cutover": {"observation_days": -1}}, "cutover.observation_days"),
+        ({"targets": {"Elsewhere": {"key": {"PK": "S"}}}}, "no route writes to this table"),
+    ],
+)
+def test_bad_files_name_the_key_and_the_problem(patch: dict[str, object], message: str) -> None:
+    data = {**BASE, **patch}
+    with pytest.raises(ConfigError) as info:
+        parse_migration(data, "m.yaml")
+    text = str(info.value)
+    assert message in text
+    assert text.startswith("m.yaml: ")
+    assert "\n" not in text
+
+
+def test_duplicate_routes_and_sources_are_refused() -> None:
+    route = BASE["routes"][0]  # type: ignore[index]
+    with pytest.raises(ConfigError, match="route names must be unique"):
+        parse_migration({**BASE, "routes": [route, route]})
+    with pytest.raises(ConfigError, match="each source table feeds one route"):
+        parse_migration({**BASE, "routes": [route, {**route, "name": "other"}]})
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_migration(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("routes: [\n  - {name: a\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_migration(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("just text\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_migration(scalar)
