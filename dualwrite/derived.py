@@ -41,7 +41,9 @@ class PageGrouper:
         out: list[Group] = []
         run: list[Item] = list(self._carry)
         run_complete = self._carry_complete if self._carry else (self.from_start or not self._first)
-        self._first = False
+        # only a page that shows a group ends the uncertainty about the first group
+        if any(self.mapping.group_of(item) is not None for item in items):
+            self._first = False
         first = self.mapping.group_of(run[0]) if run else None
         current = key_id({"g": first}) if first is not None else None
         for item in items:

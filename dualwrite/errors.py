@@ -58,3 +58,7 @@ class UnmappableError(DualwriteError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class BackfillIncompleteError(DualwriteError):
+    """A route cannot be marked backfilled: some of its scan segments are not done."""

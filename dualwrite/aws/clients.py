@@ -37,6 +37,7 @@ class Clients:
     settings: AwsSettings = field(default_factory=AwsSettings)
     _local: threading.local = field(default_factory=threading.local, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _session: Any = field(default=None, repr=False)
 
     def client(self, service: str) -> Any:
         cache: dict[str, Any] | None = getattr(self._local, "cache", None)
@@ -65,11 +66,13 @@ class Clients:
         if self.settings.emulator_credentials:
             kwargs["aws_access_key_id"] = "testing"
             kwargs["aws_secret_access_key"] = "testing"
-        with self._lock:  # boto3's default session is not thread-safe to create clients on
-            session = boto3.session.Session(region_name=self.settings.region or None)
-            if session.region_name is None:
-                session = boto3.session.Session(region_name=DEFAULT_REGION)
-            return session.client(service, **kwargs)  # type: ignore[call-overload]
+        with self._lock:  # a boto3 session is not thread-safe to create clients on
+            if self._session is None:  # one session: making one costs 0.1-0.5 s
+                session = boto3.session.Session(region_name=self.settings.region or None)
+                if session.region_name is None:
+                    session = boto3.session.Session(region_name=DEFAULT_REGION)
+                self._session = session
+            return self._session.client(service, **kwargs)
 
     @property
     def dynamodb(self) -> DynamoDBClient:

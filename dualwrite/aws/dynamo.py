@@ -47,7 +47,10 @@ class WriteRequest:
 
 def _consumed(response: Any) -> float:
     total = 0.0
-    for cc in response.get("ConsumedCapacity", []) or []:
+    consumed = response.get("ConsumedCapacity", []) or []
+    if isinstance(consumed, dict):  # Scan/Query/GetItem return one object, batches a list
+        consumed = [consumed]
+    for cc in consumed:
         total += float(cc.get("CapacityUnits", 0) or 0)
     return total
 

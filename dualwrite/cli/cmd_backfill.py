@@ -1,16 +1,158 @@
-"""`backfill` (issue 4 wires it)."""
+"""`backfill`: copy every existing item of each route into its target (backfill.job)."""
 
 from __future__ import annotations
 
-import typer
+import threading
+from typing import Any
 
-from dualwrite.errors import DualwriteError
+import typer
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from backfill.job import run_backfill
+from dualwrite.cli.context import AppContext, emit_json, get
 
 
 def register(app: typer.Typer) -> None:
     app.command("backfill")(backfill)
 
 
-def backfill(ctx: typer.Context) -> None:
-    """Copy every existing item of each route into its target."""
-    raise DualwriteError("backfill is not built yet")
+class _Rate(ProgressColumn):
+    """Items per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if speed is None and task.elapsed:
+            # rich needs two samples for a speed; until then, the average of this run
+            speed = (task.completed - float(task.fields.get("first", 0))) / task.elapsed
+        return Text(f"{speed:,.0f} items/s" if speed else "- items/s")
+
+
+class _Count(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        total = f"~{task.total:,.0f}" if task.total else "?"
+        return Text(f"{task.completed:,.0f} / {total}")
+
+
+def backfill(
+    ctx: typer.Context,
+    route: str | None = typer.Option(None, "--route", help="Only this route."),
+    segments: int | None = typer.Option(
+        None, "--segments", min=1, help="Parallel scan segments (default: from the table size)."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Worker threads (default: one per segment, at most 8)."
+    ),
+    max_wcu: float | None = typer.Option(
+        None, "--max-wcu", min=0.001, help="Cap on write capacity units per second."
+    ),
+    restart: bool = typer.Option(
+        False, "--restart", help="Clear the checkpoints and start over (default: resume)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Copy every existing item of each route into its target, resumably."""
+    app = get(ctx)
+    result = backfill_with_progress(
+        app,
+        quiet=json_out,
+        routes=None if route is None else [route],
+        segments=segments,
+        workers=workers,
+        max_wcu=max_wcu,
+        restart=restart,
+    )
+    if json_out:
+        emit_json(result)
+        return
+    print_result(app, result)
+
+
+def backfill_with_progress(
+    app: AppContext, *, quiet: bool = False, **options: Any
+) -> dict[str, Any]:
+    """run_backfill with a progress bar per route on stderr (also used by the demo)."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        _Count(),
+        _Rate(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=app.err,
+        disable=quiet or not app.interactive,
+        transient=False,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+        lock = threading.Lock()
+
+        def on_progress(name: str, items: int, approx_total: int) -> None:
+            with lock:
+                if name not in tasks:
+                    tasks[name] = progress.add_task(
+                        name, total=approx_total or None, completed=items, first=items
+                    )
+                    return
+            progress.advance(tasks[name], items)
+
+        if not quiet and app.interactive:
+            app.err.print("[dim]item totals are approximate (DescribeTable ItemCount)[/]")
+        return run_backfill(
+            app.migration,
+            app.clients,
+            app.store,
+            on_progress=on_progress,
+            warn=lambda message: app.err.print(f"[bold red]WARNING:[/] {message}"),
+            **options,
+        )
+
+
+def print_result(app: AppContext, result: dict[str, Any]) -> None:
+    table = Table(title="backfill", title_justify="left")
+    for col in ("route", "mode", "read", "written", "quarantined", "segments", "phase"):
+        table.add_column(col, justify="right" if col in ("read", "written") else "left")
+    for r in result["routes"]:
+        segs = f"{r['segments']} ({r['segments_resumed']} resumed)"
+        phase = r["phase"] + (" [bold red](needs repair)[/]" if r.get("needs_repair") else "")
+        table.add_row(
+            r["route"],
+            r["mode"],
+            f"{r['items_read']:,}",
+            f"{r['items_written']:,}",
+            str(r["quarantined"]),
+            segs,
+            phase,
+        )
+    app.out.print(table)
+    for r in result["routes"]:
+        if r.get("skipped_existing"):
+            app.out.print(
+                f"{r['route']}: {r['skipped_existing']} item(s) already in the target were "
+                "left to the replicator (put-if-absent)"
+            )
+        if r["quarantined"]:
+            app.out.print(
+                f"{r['route']}: {r['quarantined']} item(s) quarantined with their reasons "
+                "(see `dualwrite status`)"
+            )
+        mappings = r.get("event_source_mappings", [])
+        if r.get("phase") == "backfilled" and mappings:
+            for m in mappings:
+                app.out.print(
+                    f"{r['route']}: event source mapping {m['uuid']} ({m['function']}): "
+                    f"{m['state']}" + (" (enabled now)" if m.get("changed") else "")
+                )
+        elif r.get("phase") == "backfilled" and "event_source_error" not in r:
+            app.out.print(f"{r['route']}: no Lambda event source mappings on its stream")
+    app.out.print(f"done in {result['duration_s']:.1f}s")

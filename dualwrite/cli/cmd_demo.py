@@ -1,10 +1,9 @@
-"""`demo` (issue 8 grows it): the whole migration on a private embedded emulator."""
+"""`demo`: the whole migration on a private embedded emulator (see demo_flow)."""
 
 from __future__ import annotations
 
 import typer
 
-from dualwrite.cli.app_demo import run_demo
 from dualwrite.cli.context import get
 
 
@@ -14,9 +13,13 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     ctx: typer.Context,
-    servers: int = typer.Option(2000, "--servers", min=1),
-    memberships: int = typer.Option(6000, "--memberships", min=1),
-    port: int = typer.Option(0, "--port", help="Emulator port (0 picks a free one)."),
+    servers: int = typer.Option(2000, "--servers", min=1, help="Servers to seed."),
+    memberships: int = typer.Option(6000, "--memberships", min=1, help="Memberships to seed."),
+    port: int = typer.Option(0, "--port", help="Emulator port on 127.0.0.1 (0: a free one)."),
+    traffic_rate: float = typer.Option(40.0, "--traffic-rate", min=1, help="Live writes/s."),
 ) -> None:
     """Run the whole migration on a private embedded emulator with generated data."""
-    raise typer.Exit(run_demo(get(ctx), servers=servers, memberships=memberships, port=port))
+    from dualwrite.cli.demo_flow import DemoOptions, run_demo
+
+    options = DemoOptions(servers, memberships, port, traffic_rate=traffic_rate)
+    raise typer.Exit(run_demo(get(ctx), options))

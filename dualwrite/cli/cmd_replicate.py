@@ -1,16 +1,174 @@
-"""`replicate` (issue 3 wires it)."""
+"""`replicate`: the local stream runner (Lambda's event source mapping, outside AWS).
+
+Ctrl-C (or SIGTERM) stops cleanly: the batch in hand is finished and checkpointed; a second
+Ctrl-C interrupts at once.
+"""
 
 from __future__ import annotations
 
-import typer
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
-from dualwrite.errors import DualwriteError
+import typer
+from rich.console import Console
+from rich.status import Status
+from rich.table import Table
+
+from dualwrite.cli.context import AppContext, emit_json, get
 
 
 def register(app: typer.Typer) -> None:
     app.command("replicate")(replicate)
 
 
-def replicate(ctx: typer.Context) -> None:
-    """Apply the sources' stream changes to the targets."""
-    raise DualwriteError("replicate is not built yet")
+class _ConsoleHandler(logging.Handler):
+    """The replicator's warnings (quarantines, retries) on stderr, through rich, so they do
+    not garble the progress line (and never touch stdout, which --json owns)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.console.print(f"[yellow]warning:[/] {record.getMessage()}", highlight=False)
+        except Exception:
+            self.handleError(record)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event, say: Any) -> Iterator[None]:
+    """First SIGINT/SIGTERM asks the runner to stop after its batch; a second SIGINT aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        say("stopping: finishing the current batch and saving checkpoints (Ctrl-C again aborts)")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _progress_text(summary: dict[str, Any]) -> str:
+    lag = summary.get("lag_ms")
+    return (
+        f"replicating: {summary['records']} records, {summary['applied']} applied, "
+        f"{summary['quarantined']} quarantined, {summary['failed']} failed, "
+        f"lag {'-' if lag is None else f'{lag} ms'}, "
+        f"{summary['shards_done']}/{summary['shards']} shards closed"
+    )
+
+
+def _print_summary(app: AppContext, summary: dict[str, Any]) -> None:
+    table = Table(title="replication", title_justify="left")
+    for col in ("route", "phase", "records", "applied", "quarantined", "shards"):
+        table.add_column(col)
+    for r in summary["routes"]:
+        table.add_row(
+            r["route"],
+            r["phase"],
+            str(r["records"]),
+            str(r["applied"]),
+            str(r["quarantined"]),
+            str(r["shards"]),
+        )
+    app.out.print(table)
+    lag = summary.get("lag_ms")
+    app.out.print(
+        f"{summary['records']} records, {summary['applied']} applied, "
+        f"{summary['quarantined']} quarantined, {summary['failed']} failure report(s), "
+        f"lag {'-' if lag is None else f'{lag} ms'}"
+        + (" - caught up" if summary.get("caught_up") else "")
+    )
+    if summary["held_routes"]:
+        app.out.print(
+            "held (not backfilled yet, changes kept in the stream): "
+            + ", ".join(summary["held_routes"])
+        )
+
+
+def replicate(
+    ctx: typer.Context,
+    until_caught_up: bool = typer.Option(
+        False,
+        "--until-caught-up",
+        help="Exit once every shard of every backfilled route is drained.",
+    ),
+    duration: float | None = typer.Option(
+        None, "--duration", min=0, help="Exit after this many seconds."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
+    batch_size: int = typer.Option(
+        100, "--batch-size", min=1, max=1000, help="Records per batch (like Lambda's BatchSize)."
+    ),
+    poll_interval: float = typer.Option(
+        1.0, "--poll-interval", min=0.0, help="Seconds between polls of an idle stream."
+    ),
+) -> None:
+    """Apply the sources' stream changes to the targets (routes wait for their backfill)."""
+    from stream_replicator.runner import StreamRunner  # lazily: keeps --help fast
+
+    app = get(ctx)
+    migration = app.migration
+    stop = threading.Event()
+    handler = _ConsoleHandler(app.err)
+    logger = logging.getLogger("dualwrite-replicator")
+    logger.addHandler(handler)
+    logger.propagate = False
+    status: Status | None = None
+    if not json_out and app.interactive:
+        status = app.err.status("replicating: starting")
+
+    def on_progress(summary: dict[str, Any]) -> None:
+        if status is not None:
+            status.update(_progress_text(summary))
+
+    runner = StreamRunner(
+        migration,
+        app.clients,
+        app.store,
+        batch_size=batch_size,
+        poll_interval=poll_interval,
+        notify=app.say,
+    )
+    try:
+        with _stop_on_signals(stop, app.say):
+            if status is not None:
+                status.start()
+            try:
+                summary = runner.run(
+                    until_caught_up=until_caught_up,
+                    duration=duration,
+                    stop=stop,
+                    on_progress=on_progress,
+                )
+            finally:
+                if status is not None:
+                    status.stop()
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    if json_out:
+        emit_json(summary)
+    else:
+        _print_summary(app, summary)
+    if summary["stuck_shards"]:
+        app.say(
+            "some shards could not make progress: "
+            + ", ".join(summary["stuck_shards"])
+            + " (their checkpoints stay before the failing records)"
+        )
+        raise typer.Exit(1)

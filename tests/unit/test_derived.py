@@ -72,3 +72,10 @@ def test_derive_items_queries_only_incomplete_groups() -> None:
     assert out[0][1] is not None and out[0][1]["name"] == {"S": "N-u1"}
     assert out[1] == ({"PK": {"S": "USER#u2"}, "SK": {"S": "METADATA"}}, None)
     assert out[2][0] == {"PK": {"S": "USER#u3"}, "SK": {"S": "METADATA"}}
+
+
+def test_an_empty_first_page_after_a_resume_keeps_the_first_group_incomplete() -> None:
+    grouper = PageGrouper(members, from_start=False)
+    assert grouper.add_page([], last_page=False) == []
+    [g1, g2] = grouper.add_page([m(1, 5), m(2, 1)], last_page=True)
+    assert (g1.complete, g2.complete) == (False, True)

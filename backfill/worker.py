@@ -1,0 +1,209 @@
+"""Lambda entry points of the backfill state machine (Step Functions Distributed Map).
+
+- plan_handler({"route": R, "total_segments": N?, "restart": bool?}) checks the route, marks
+  it BACKFILLING and returns {"route": R, "total_segments": N, "segments": [{"route": R,
+  "segment": i, "total_segments": N}, ...]} (a route with checkpoints keeps their N).
+- lambda_handler({"route", "segment", "total_segments"}) copies one segment from its
+  checkpoint and stops before the invocation's time runs out (remaining time below the
+  safety margin, DUALWRITE_BACKFILL_MARGIN_MS, default 30 s, checked between pages): it
+  returns {"done": false, ...} with the checkpoint saved, so the map's loop or retry calls it
+  again and it continues; or {"done": true, "items_written": ...}.
+- complete_handler({"route": R, "total_segments": N}) marks the route BACKFILLED when every
+  segment is done (else raises BackfillIncompleteError so the state machine retries or
+  fails) and enables the Lambda event source mappings on the route's source stream,
+  returning {"route", "phase", "enabled_mappings": [uuids], "needs_repair"}.
+
+The migration file is read from the path in DUALWRITE_CONFIG at the first invocation (never
+at import); boto3 resolves AWS_ENDPOINT_URL itself. Powertools Logger, Metrics (BackfillItems,
+dimension Route) and Tracer live here, at the entry point only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from backfill.job import complete_route, plan_route
+from backfill.route import RouteJob, RouteSpec, check_control_table, check_route, cognito_names
+from backfill.segment import copy_segment
+from dualwrite.aws.clients import AwsSettings, Clients
+from dualwrite.aws.cognito import CognitoNames
+from dualwrite.config import Migration, load_migration
+from dualwrite.control import ControlStore, Phase
+from dualwrite.errors import ConfigError
+from dualwrite.metrics import BACKFILL_ITEMS
+
+SERVICE = "dualwrite-backfill"
+DEFAULT_MARGIN_MS = 30_000
+
+logger = Logger(service=SERVICE)
+metrics = Metrics()  # Route is the only dimension the alarms and dashboard use
+tracer = Tracer(service=SERVICE)
+
+
+@dataclass
+class Runtime:
+    """What the handlers share across invocations of one Lambda container."""
+
+    migration: Migration
+    clients: Clients
+    store: ControlStore
+    margin_ms: int = DEFAULT_MARGIN_MS
+    names: CognitoNames | None = None
+    specs: dict[str, RouteSpec] = field(default_factory=dict)
+
+    def spec(self, route: str) -> RouteSpec:
+        if route not in self.specs:
+            check_control_table(self.clients, self.migration)
+            self.specs[route] = check_route(self.clients, self.migration, route)
+        return self.specs[route]
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """Read the configuration once per container, at the first invocation."""
+    global _runtime
+    if _runtime is None:
+        path = os.environ.get("DUALWRITE_CONFIG")
+        if not path:
+            raise ConfigError("DUALWRITE_CONFIG is not set: it names the migration file")
+        migration = load_migration(path)
+        clients = Clients(AwsSettings())
+        _runtime = Runtime(
+            migration,
+            clients,
+            ControlStore(clients.dynamodb, migration.control_table),
+            margin_ms=int(os.environ.get("DUALWRITE_BACKFILL_MARGIN_MS", DEFAULT_MARGIN_MS)),
+            names=cognito_names(clients, migration),
+        )
+    return _runtime
+
+
+def reset_runtime(value: Runtime | None = None) -> None:
+    """Forget (or replace) the cached runtime: tests, or a changed DUALWRITE_CONFIG."""
+    global _runtime
+    _runtime = value
+
+
+def _int(event: dict[str, Any], key: str, *, required: bool = True) -> int | None:
+    value = event.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"event has no {key!r}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ConfigError(f"event {key!r} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _route(event: dict[str, Any]) -> str:
+    route = event.get("route")
+    if not isinstance(route, str) or not route:
+        raise ConfigError("event has no 'route'")
+    return route
+
+
+def _set_namespace(rt: Runtime) -> None:
+    metrics.namespace = rt.migration.metrics_namespace
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def plan_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    rt = runtime()
+    route = _route(event)
+    total = _int(event, "total_segments", required=False)
+    if total is not None and total < 1:
+        raise ConfigError("total_segments must be at least 1")
+    plan = plan_route(
+        rt.store,
+        rt.spec(route),
+        segments=total,
+        restart=bool(event.get("restart", False)),
+        warn=lambda message: logger.warning(message, extra={"route": route}),
+    )
+    logger.info(
+        "backfill planned",
+        extra={"route": route, "total_segments": plan.total, "todo": len(plan.todo)},
+    )
+    return {
+        "route": route,
+        "total_segments": plan.total,
+        "segments": [
+            {"route": route, "segment": i, "total_segments": plan.total} for i in range(plan.total)
+        ],
+    }
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    rt = runtime()
+    _set_namespace(rt)
+    route = _route(event)
+    segment = _int(event, "segment")
+    total = _int(event, "total_segments")
+    assert segment is not None and total is not None
+    if not 0 <= segment < total:
+        raise ConfigError(f"segment {segment} is not within 0..{total - 1}")
+    spec = rt.spec(route)
+    job = RouteJob(
+        spec,
+        rt.clients,
+        rt.store,
+        conditional=rt.store.phase(route).get("phase") == Phase.BACKFILLED,
+        names=rt.names,
+    )
+    job.load_quarantined()
+
+    def has_time() -> bool:
+        return int(context.get_remaining_time_in_millis()) > rt.margin_ms
+
+    outcome = copy_segment(job, segment, total, has_time=has_time)
+    metrics.add_dimension(name="Route", value=route)
+    metrics.add_metric(name=BACKFILL_ITEMS, unit=MetricUnit.Count, value=outcome.items_written)
+    logger.info(
+        "segment done" if outcome.done else "segment paused before the time limit",
+        extra={
+            "route": route,
+            "segment": segment,
+            "items_read": outcome.items_read,
+            "items_written": outcome.items_written,
+            "quarantined": outcome.quarantined,
+        },
+    )
+    return outcome.to_json()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def complete_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    rt = runtime()
+    route = _route(event)
+    total = _int(event, "total_segments")
+    assert total is not None
+    result = complete_route(
+        rt.store,
+        rt.spec(route),
+        total,
+        lambda_client=rt.clients.lambda_,
+        warn=lambda message: logger.warning(message, extra={"route": route}),
+    )
+    enabled = [
+        m["uuid"] for m in result["event_source_mappings"] if m["state"] in ("Enabled", "Enabling")
+    ]
+    logger.info("route backfilled", extra={"route": route, "enabled_mappings": enabled})
+    return {
+        "route": route,
+        "phase": result["phase"],
+        "enabled_mappings": enabled,
+        "needs_repair": result["needs_repair"],
+        "event_source_mappings": result["event_source_mappings"],
+    }

@@ -1,0 +1,161 @@
+"""The cutover journal in the control table (pk "CUTOVER", sk "<iso time>#<action>").
+
+A cutover entry is written BEFORE any function changes (status "applying", with each
+function's environment as planned), updated after each function (the environment actually
+replaced, read right before the update), and closed as "applied", or "reverted" when the
+all-or-nothing put-back ran. A crashed cutover therefore leaves an "applying" entry that
+rollback can still undo. A rollback entry names the cutovers it undid, and each undone
+cutover records `rolled_back_by`.
+
+The pure queries (active cutovers, latest cutover) work on plain lists of entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dualwrite.control import ControlStore, iso
+
+PK = "CUTOVER"
+CUTOVER = "cutover"
+ROLLBACK = "rollback"
+APPLYING = "applying"
+APPLIED = "applied"
+REVERTED = "reverted"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class FunctionEntry:
+    name: str
+    previous: Mapping[str, str]
+    updated: Mapping[str, str]
+    variables: tuple[str, ...]
+    applied: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "previous": dict(self.previous),
+            "updated": dict(self.updated),
+            "variables": list(self.variables),
+            "applied": self.applied,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FunctionEntry:
+        return cls(
+            name=str(data["name"]),
+            previous=dict(data.get("previous") or {}),
+            updated=dict(data.get("updated") or {}),
+            variables=tuple(data.get("variables") or ()),
+            applied=bool(data.get("applied")),
+        )
+
+
+@dataclass(frozen=True)
+class Entry:
+    sk: str
+    action: str
+    at: float
+    status: str
+    functions: tuple[FunctionEntry, ...] = ()
+    reason: str | None = None
+    forced: bool = False
+    gate_reasons: tuple[str, ...] = ()
+    rolled_back_by: str | None = None
+    rolled_back_at: float | None = None
+    undoes: tuple[str, ...] = ()
+    error: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_effective_cutover(self) -> bool:
+        """A cutover that changed (or may have changed) functions and was not undone."""
+        return (
+            self.action == CUTOVER
+            and self.status in (APPLYING, APPLIED)
+            and self.rolled_back_by is None
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "at": self.at,
+            "at_iso": iso(self.at),
+            "status": self.status,
+            "functions": [f.to_json() for f in self.functions],
+            "reason": self.reason,
+            "forced": self.forced,
+            "gate_reasons": list(self.gate_reasons),
+            "rolled_back_by": self.rolled_back_by,
+            "rolled_back_at": self.rolled_back_at,
+            "undoes": list(self.undoes),
+            "error": self.error,
+            **dict(self.extra),
+        }
+
+    @classmethod
+    def from_json(cls, sk: str, data: Mapping[str, Any]) -> Entry:
+        known = set(cls.__dataclass_fields__) | {"at_iso"}
+        return cls(
+            sk=sk,
+            action=str(data.get("action", "")),
+            at=float(data.get("at", 0.0)),
+            status=str(data.get("status", "")),
+            functions=tuple(FunctionEntry.from_json(f) for f in data.get("functions") or ()),
+            reason=data.get("reason"),
+            forced=bool(data.get("forced")),
+            gate_reasons=tuple(data.get("gate_reasons") or ()),
+            rolled_back_by=data.get("rolled_back_by"),
+            rolled_back_at=data.get("rolled_back_at"),
+            undoes=tuple(data.get("undoes") or ()),
+            error=data.get("error"),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+    def with_function(self, fn: FunctionEntry) -> Entry:
+        functions = tuple(fn if f.name == fn.name else f for f in self.functions)
+        return replace(self, functions=functions)
+
+
+# --- pure queries -------------------------------------------------------------------------
+
+
+def ordered(entries: Iterable[Entry]) -> list[Entry]:
+    return sorted(entries, key=lambda e: (e.at, e.sk))
+
+
+def active_cutovers(entries: Iterable[Entry]) -> list[Entry]:
+    """Cutovers in effect (applied, or crashed mid-way) and not rolled back, oldest first."""
+    return [e for e in ordered(entries) if e.is_effective_cutover]
+
+
+def latest_cutover(entries: Iterable[Entry]) -> Entry | None:
+    """The latest cutover that changed something (rolled back or not); reverted ones are
+    ignored, since they left every function as it was."""
+    cutovers = [e for e in ordered(entries) if e.action == CUTOVER and e.status != REVERTED]
+    return cutovers[-1] if cutovers else None
+
+
+# --- adapter ------------------------------------------------------------------------------
+
+
+@dataclass
+class Journal:
+    store: ControlStore
+
+    def entries(self) -> list[Entry]:
+        return ordered(Entry.from_json(r.sk, r.data) for r in self.store.query(PK))
+
+    def begin(self, action: str, **fields: Any) -> Entry:
+        at = self.store.now()
+        entry = Entry(sk=f"{iso(at)}#{action}", action=action, at=at, status=APPLYING, **fields)
+        self.save(entry)
+        return entry
+
+    def save(self, entry: Entry) -> Entry:
+        self.store.put(PK, entry.sk, entry.to_json())
+        return entry

@@ -1,0 +1,157 @@
+"""Cut over and roll back: apply planned environment changes with the journal around them.
+
+Cutover writes its journal entry before touching any function, records each function as it
+is changed, and is all or nothing (functions.apply_all). Rollback restores every function of
+every cutover still in effect, newest first, to exactly the environment journaled before it
+changed; it carries on past a failing function (it is the emergency path), reports what it
+could not restore, and can simply be run again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dualwrite.cutover.functions import (
+    Applied,
+    ApplyError,
+    Env,
+    FunctionChange,
+    LambdaFunctions,
+    Renames,
+    apply_all,
+    repoint,
+)
+from dualwrite.cutover.journal import (
+    APPLIED,
+    APPLYING,
+    CUTOVER,
+    FAILED,
+    REVERTED,
+    ROLLBACK,
+    Entry,
+    FunctionEntry,
+    Journal,
+    active_cutovers,
+)
+from dualwrite.errors import DualwriteError, SafetyGateError
+
+
+def changed_variables(before: Env, after: Env) -> tuple[str, ...]:
+    return tuple(sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
+
+
+def run_cutover(
+    functions: LambdaFunctions,
+    journal: Journal,
+    plans: list[FunctionChange],
+    renames: Renames,
+    *,
+    reason: str | None = None,
+    forced: bool = False,
+    gate_reasons: tuple[str, ...] = (),
+) -> Entry:
+    """Re-point the planned functions; returns the closed journal entry."""
+    entry = journal.begin(
+        CUTOVER,
+        functions=tuple(
+            FunctionEntry(p.function, p.previous, p.updated, tuple(c.variable for c in p.changes))
+            for p in plans
+        ),
+        reason=reason,
+        forced=forced,
+        gate_reasons=gate_reasons,
+    )
+
+    def record(applied: Applied) -> None:
+        nonlocal entry
+        before, after = dict(applied.previous), dict(applied.updated)
+        entry = journal.save(
+            entry.with_function(
+                FunctionEntry(
+                    applied.function,
+                    before,
+                    after,
+                    changed_variables(before, after),
+                    applied=applied.changed,
+                )
+            )
+        )
+
+    def transform(env: Env) -> Env:
+        return repoint(env, renames)
+
+    try:
+        apply_all(functions, [(p.function, transform) for p in plans], on_applied=record)
+    except ApplyError as exc:
+        journal.save(replace(entry, status=FAILED if exc.stuck else REVERTED, error=str(exc)))
+        raise
+    return journal.save(replace(entry, status=APPLIED))
+
+
+@dataclass
+class RollbackResult:
+    undone: list[Entry] = field(default_factory=list)
+    restored: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    already: bool = False
+    entry: Entry | None = None
+
+
+def _restore(
+    fe: FunctionEntry, crashed: bool, restored: list[dict[str, Any]], notes: list[str]
+) -> Callable[[Env], Env]:
+    previous = dict(fe.previous)
+    updated = dict(fe.updated)
+
+    def transform(current: Env) -> Env:
+        # a crashed cutover may not have journaled its last change: the environment tells
+        if not fe.applied and not (crashed and current == updated):
+            return current
+        drift = [k for k in changed_variables(updated, current) if k not in fe.variables]
+        if drift:
+            notes.append(
+                f"function {fe.name}: {', '.join(drift)} changed since the cutover and "
+                "go back to their journaled values too"
+            )
+        if current != previous:
+            restored.append(
+                {"function": fe.name, "variables": list(changed_variables(current, previous))}
+            )
+        return previous
+
+    return transform
+
+
+def run_rollback(functions: LambdaFunctions, journal: Journal) -> RollbackResult:
+    entries = journal.entries()
+    active = active_cutovers(entries)
+    if not active:
+        if any(e.action == CUTOVER and e.rolled_back_by for e in entries):
+            return RollbackResult(already=True)
+        raise SafetyGateError("nothing to roll back: no cutover is recorded in the journal")
+    result = RollbackResult(undone=list(active))
+    rollback = journal.begin(ROLLBACK, undoes=tuple(e.sk for e in active))
+    failures: list[str] = []
+    for cut in reversed(active):
+        failed_here = False
+        for fe in cut.functions:
+            try:
+                functions.set_environment(
+                    fe.name,
+                    _restore(fe, cut.status == APPLYING, result.restored, result.notes),
+                )
+            except Exception as exc:  # the emergency path carries on with the others
+                failures.append(f"{fe.name} ({exc})")
+                failed_here = True
+        if not failed_here:
+            journal.save(replace(cut, rolled_back_by=rollback.sk, rolled_back_at=rollback.at))
+    if failures:
+        journal.save(replace(rollback, status=FAILED, error="; ".join(failures)))
+        raise DualwriteError(
+            f"rollback incomplete, could not restore: {'; '.join(failures)} "
+            "(run dualwrite rollback again)"
+        )
+    result.entry = journal.save(replace(rollback, status=APPLIED))
+    return result

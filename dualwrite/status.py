@@ -1,0 +1,344 @@
+"""`dualwrite status`: where every route stands, gathered from the control table, the
+tables' streams, Lambda's event source mappings and CloudWatch.
+
+The summaries of checkpoints and metric results are pure functions; `gather` does the reads.
+Nothing here prints item contents: quarantine entries show route, id, reason and time only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dualwrite import metrics
+from dualwrite.aws import tables
+from dualwrite.aws.clients import Clients
+from dualwrite.aws.errors import aws_call
+from dualwrite.config import Migration
+from dualwrite.control import ControlStore, Record
+from dualwrite.errors import AwsError, EndpointError
+from dualwrite.wire import Key, from_lambda_json, to_lambda_json
+
+#: metrics read back per route, with the statistic a dashboard or alarm would show for them
+READ_BACK: dict[str, str] = {
+    metrics.PARITY_PERCENT: "Minimum",
+    metrics.PARITY_MISSING: "Maximum",
+    metrics.PARITY_EXTRA: "Maximum",
+    metrics.PARITY_MISMATCHED: "Maximum",
+    metrics.REPLICATION_LAG_MS: "Maximum",
+    metrics.REPLICATED_RECORDS: "Sum",
+    metrics.QUARANTINED: "Sum",
+}
+METRIC_PERIOD_S = 60
+METRIC_WINDOW = timedelta(hours=3)
+LATEST_QUARANTINE = 10
+
+
+# --- pure summaries ---------------------------------------------------------------------------
+def summarize_segments(checkpoints: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Backfill progress from segment checkpoints (the most recent segmentation counts)."""
+    if not checkpoints:
+        return {
+            "segments": 0,
+            "segments_done": 0,
+            "items_read": 0,
+            "items_written": 0,
+            "quarantined": 0,
+            "checkpoints": [],
+        }
+    latest = max(checkpoints, key=lambda c: float(c.get("updated_at") or 0))
+    total = int(latest.get("total") or 0)
+    current = [c for c in checkpoints if int(c.get("total") or 0) == total]
+    rows: list[dict[str, Any]] = sorted(
+        (
+            {
+                "segment": int(c.get("segment") or 0),
+                "done": bool(c.get("done")),
+                "items_read": int(c.get("items_read") or 0),
+                "items_written": int(c.get("items_written") or 0),
+                "quarantined": int(c.get("quarantined") or 0),
+                "updated_at": c.get("updated_at"),
+            }
+            for c in current
+        ),
+        key=lambda r: int(r["segment"]),
+    )
+    return {
+        "segments": total,
+        "segments_done": sum(1 for r in rows if r["done"]),
+        "items_read": sum(r["items_read"] for r in rows),
+        "items_written": sum(r["items_written"] for r in rows),
+        "quarantined": sum(r["quarantined"] for r in rows),
+        "checkpoints": rows,
+    }
+
+
+def summarize_shards(
+    stream_arn: str | None, checkpoints: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Replication position and lag from shard checkpoints.
+
+    lag_ms is the largest lag of the shards still open (a finished parent has no lag); None
+    when nothing has been replicated yet. position maps each open shard to its sequence number.
+    """
+    shards = sorted(
+        (
+            {
+                "shard_id": c.get("shard_id"),
+                "parent_shard_id": c.get("parent_shard_id"),
+                "sequence_number": c.get("sequence_number"),
+                "done": bool(c.get("done")),
+                "records": int(c.get("records") or 0),
+                "lag_ms": c.get("lag_ms"),
+                "caught_up_at": c.get("caught_up_at"),
+            }
+            for c in checkpoints
+        ),
+        key=lambda s: str(s["shard_id"]),
+    )
+    open_shards = [s for s in shards if not s["done"]]
+    lags = [float(s["lag_ms"]) for s in open_shards if s["lag_ms"] is not None]
+    caught = [s["caught_up_at"] for s in shards if s["caught_up_at"] is not None]
+    return {
+        "stream_arn": stream_arn,
+        "shards": shards,
+        "records": sum(s["records"] for s in shards),
+        "lag_ms": max(lags) if lags else None,
+        "position": {str(s["shard_id"]): s["sequence_number"] for s in open_shards},
+        "caught_up_at": max(caught, key=str) if caught else None,
+    }
+
+
+def _is_av(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1
+
+
+def source_key_from_record(record: Any, key_names: Sequence[str]) -> Key | None:
+    """The source key inside a quarantined item or stream record, or None.
+
+    Stream records (Lambda JSON) carry it in dynamodb.Keys or the images; the backfill keeps
+    the item itself; other writers may wrap it under item/key.
+    """
+    if not isinstance(record, Mapping) or not key_names:
+        return None
+    stream = record.get("dynamodb")
+    places: list[Any] = []
+    if isinstance(stream, Mapping):
+        places += [stream.get("Keys"), stream.get("NewImage"), stream.get("OldImage")]
+    for name in ("Keys", "keys", "Key", "key", "item", "Item", "NewImage", "OldImage", "image"):
+        places.append(record.get(name))
+    places.append(record)
+    for place in places:
+        if isinstance(place, Mapping) and all(_is_av(place.get(n)) for n in key_names):
+            return {n: from_lambda_json(place[n]) for n in key_names}
+    return None
+
+
+def quarantine_entry(rec: Record, key_names: Sequence[str] = ()) -> dict[str, Any]:
+    """A quarantine entry with its source key but never the record (it may hold personal
+    data such as emails)."""
+    d = rec.data
+    key = source_key_from_record(d.get("record"), key_names) if key_names else None
+    return {
+        "id": rec.sk,
+        "route": d.get("route"),
+        "key": to_lambda_json(key) if key is not None else None,
+        "reason": d.get("reason"),
+        "source": d.get("source"),
+        "at": d.get("at"),
+        "resolved": bool(d.get("resolved")),
+        "resolved_at": d.get("resolved_at"),
+        "resolution": d.get("resolution"),
+    }
+
+
+def source_key_names(migration: Migration, clients: Clients) -> dict[str, tuple[str, ...]]:
+    """Each route's source key attribute names (routes whose source is gone are left out)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for route in migration.routes:
+        desc = tables.describe(clients.dynamodb, route.source)
+        if desc is not None:
+            out[route.name] = tables.key_schema_of(desc).names
+    return out
+
+
+def metric_queries(
+    namespace: str, routes: Sequence[str], names: Mapping[str, str] = READ_BACK
+) -> tuple[list[dict[str, Any]], dict[str, tuple[str, str]]]:
+    """GetMetricData queries for each route and metric, and query id -> (route, metric)."""
+    queries: list[dict[str, Any]] = []
+    index: dict[str, tuple[str, str]] = {}
+    for i, route in enumerate(routes):
+        for j, (name, stat) in enumerate(names.items()):
+            qid = f"r{i}m{j}"
+            index[qid] = (route, name)
+            queries.append(
+                {
+                    "Id": qid,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": namespace,
+                            "MetricName": name,
+                            "Dimensions": [{"Name": "Route", "Value": route}],
+                        },
+                        "Period": METRIC_PERIOD_S,
+                        "Stat": stat,
+                    },
+                    "ReturnData": True,
+                }
+            )
+    return queries, index
+
+
+def latest_values(
+    results: Iterable[Mapping[str, Any]], index: Mapping[str, tuple[str, str]]
+) -> dict[str, dict[str, tuple[float, datetime]]]:
+    """route -> metric -> (latest value, its period's timestamp)."""
+    out: dict[str, dict[str, tuple[float, datetime]]] = {}
+    for res in results:
+        where = index.get(str(res.get("Id")))
+        points = list(zip(res.get("Timestamps") or [], res.get("Values") or [], strict=False))
+        if where is None or not points:
+            continue
+        when, value = max(points, key=lambda p: p[0])
+        out.setdefault(where[0], {})[where[1]] = (float(value), when)
+    return out
+
+
+# --- reads ------------------------------------------------------------------------------------
+def read_metrics(
+    cloudwatch: Any, namespace: str, routes: Sequence[str], now: datetime
+) -> dict[str, dict[str, tuple[float, datetime]]]:
+    """Latest datapoint of each read-back metric per route (one GetMetricData call per 500)."""
+    queries, index = metric_queries(namespace, routes)
+    end = now.replace(second=0, microsecond=0) + timedelta(minutes=2)
+    start = end - METRIC_WINDOW
+    results: list[dict[str, Any]] = []
+    for first in range(0, len(queries), 500):
+        kwargs: dict[str, Any] = {
+            "MetricDataQueries": queries[first : first + 500],
+            "StartTime": start,
+            "EndTime": end,
+            "ScanBy": "TimestampDescending",
+        }
+        while True:
+            with aws_call("GetMetricData"):
+                response = cloudwatch.get_metric_data(**kwargs)
+            results += response.get("MetricDataResults", [])
+            token = response.get("NextToken")
+            if not token:
+                break
+            kwargs["NextToken"] = token
+    return latest_values(results, index)
+
+
+def event_source_mappings(lambda_client: Any, stream_arn: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"EventSourceArn": stream_arn}
+    while True:
+        with aws_call("ListEventSourceMappings"):
+            response = lambda_client.list_event_source_mappings(**kwargs)
+        for m in response.get("EventSourceMappings", []):
+            out.append(
+                {
+                    "uuid": m.get("UUID"),
+                    "function_arn": m.get("FunctionArn"),
+                    "state": m.get("State"),
+                    "state_reason": m.get("StateTransitionReason"),
+                    "last_processing_result": m.get("LastProcessingResult"),
+                    "batch_size": m.get("BatchSize"),
+                    "starting_position": m.get("StartingPosition"),
+                }
+            )
+        marker = response.get("NextMarker")
+        if not marker:
+            return out
+        kwargs["Marker"] = marker
+
+
+def gather(
+    migration: Migration,
+    clients: Clients,
+    store: ControlStore,
+    *,
+    now: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    """Everything `status` shows, as one JSON-able object."""
+    at = datetime.fromtimestamp(now(), UTC)
+    notes: list[str] = []
+    # before `prepare` there is no control table: show what can be shown, and say so
+    control = tables.describe(clients.dynamodb, migration.control_table) is not None
+    if not control:
+        notes.append(
+            f"control table {migration.control_table} does not exist yet: run `dualwrite prepare`"
+        )
+    unresolved = store.quarantined() if control else []
+    by_route: dict[str, int] = {}
+    for rec in unresolved:
+        owner = str(rec.data.get("route") or rec.sk.split("#", 1)[0])
+        by_route[owner] = by_route.get(owner, 0) + 1
+    latest = sorted(unresolved, key=lambda r: str(r.data.get("at") or ""), reverse=True)
+
+    names = [r.name for r in migration.routes]
+    try:
+        read_back = read_metrics(clients.cloudwatch, migration.metrics_namespace, names, at)
+    except (AwsError, EndpointError) as exc:
+        read_back = {}
+        notes.append(f"metrics could not be read: {exc}")
+
+    routes: list[dict[str, Any]] = []
+    key_names: dict[str, tuple[str, ...]] = {}
+    for route in migration.routes:
+        desc = tables.describe(clients.dynamodb, route.source)
+        if desc is not None:
+            key_names[route.name] = tables.key_schema_of(desc).names
+        stream_arn = str(desc["LatestStreamArn"]) if desc and desc.get("LatestStreamArn") else None
+        shards = [r.data for r in store.shards(stream_arn)] if stream_arn and control else []
+        mappings: list[dict[str, Any]] = []
+        if stream_arn:
+            try:
+                mappings = event_source_mappings(clients.lambda_, stream_arn)
+            except (AwsError, EndpointError) as exc:
+                notes.append(f"{route.name}: event source mappings could not be listed: {exc}")
+        phase = store.phase(route.name) if control else {"phase": "pending"}
+        last = store.last_reconcile(route.name) if control else None
+        if last is not None:
+            last = {k: v for k, v in last.items() if k != "differences"}
+            if isinstance(last.get("at"), int | float):
+                last["age_s"] = round(now() - float(last["at"]), 1)
+        values = read_back.get(route.name, {})
+        routes.append(
+            {
+                "route": route.name,
+                "source": route.source,
+                "target": route.target,
+                "mapping": route.mapping,
+                "source_exists": desc is not None,
+                "phase": phase.get("phase"),
+                "phase_detail": phase,
+                "backfill": summarize_segments(
+                    [r.data for r in store.segments(route.name)] if control else []
+                ),
+                "replication": summarize_shards(stream_arn, shards),
+                "event_source_mappings": mappings,
+                "quarantined": by_route.get(route.name, 0),
+                "last_reconcile": last,
+                "metrics": {n: values[n][0] if n in values else None for n in READ_BACK},
+                "metrics_at": {
+                    name: values[name][1].isoformat() for name in READ_BACK if name in values
+                },
+            }
+        )
+    return {
+        "quarantined": len(unresolved),
+        "quarantine": [
+            quarantine_entry(r, key_names.get(str(r.data.get("route")), ()))
+            for r in latest[:LATEST_QUARANTINE]
+        ],
+        "routes": routes,
+        "metrics_namespace": migration.metrics_namespace,
+        "at": at.isoformat(),
+        "notes": notes,
+    }

@@ -1,0 +1,115 @@
+"""Per-bucket digests of what a target should hold and what it holds. Pure.
+
+The first phase of a check scans each table once and folds every item into the bucket of
+its target key: the expected items (mapping(source)) add (count 1, H(item)), the items the
+target holds subtract them. A bucket whose count and sum both come back to zero holds
+exactly the expected items (barring a 128-bit hash collision); only buckets that do not
+are checked item by item (BatchGetItem, re-read before judging). At parity that saves
+every per-item read, which is most of the cost of a check, and memory stays a fixed
+number of buckets whatever the table size.
+
+H is a hash of the item's JSON with keys sorted at every level, so attribute order never
+matters. Two equal items can still serialize differently (a number written as 1.50 and read
+as 1.5, a set returned in another order): such a bucket merely goes to the exact check,
+which compares by value. Different items never hash alike (short of a collision).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from hashlib import blake2b
+from typing import Any
+
+from dualwrite.wire import Item, Key
+
+DEFAULT_BUCKETS = 512
+MODULUS = 1 << 128
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return {"__b64__": base64.b64encode(bytes(value)).decode("ascii")}
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+# one encoder for every call: json.dumps would build a new one each time (hot path)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_default)
+
+
+def item_hash(item: Mapping[str, Any]) -> int:
+    """A 128-bit hash of an item, independent of attribute order."""
+    text = _ENCODER.encode(item)
+    return int.from_bytes(blake2b(text.encode("utf-8"), digest_size=16).digest(), "big")
+
+
+def bucket_of(key: Key, buckets: int) -> int:
+    """The bucket of a target key (stable across processes, unlike hash()).
+
+    Keys as DynamoDB returns them (numbers normalized), so no further normalization: a key
+    spelled two ways would only send its bucket to the exact check.
+    """
+    h = 0
+    for name in sorted(key):
+        ((tag, value),) = key[name].items()
+        raw = bytes(value) if isinstance(value, bytes | bytearray) else str(value).encode()
+        h = zlib.crc32(b"%s\x1e%s\x1e%s\x1f" % (name.encode(), tag.encode(), raw), h)
+    return h % buckets
+
+
+@dataclass
+class Digests:
+    """One route's running difference per bucket: expected minus actual, count and sum."""
+
+    buckets: int = DEFAULT_BUCKETS
+    counts: list[int] = field(default_factory=list)
+    sums: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.counts:
+            self.counts = [0] * self.buckets
+        if not self.sums:
+            self.sums = [0] * self.buckets
+
+    def expect(self, key: Key, item: Item) -> None:
+        b = bucket_of(key, self.buckets)
+        self.counts[b] += 1
+        self.sums[b] = (self.sums[b] + item_hash(item)) % MODULUS
+
+    def hold(self, key: Key, item: Item) -> None:
+        b = bucket_of(key, self.buckets)
+        self.counts[b] -= 1
+        self.sums[b] = (self.sums[b] - item_hash(item)) % MODULUS
+
+    def add(self, other: Digests) -> None:
+        if other.buckets != self.buckets:
+            raise ValueError("digests with different bucket counts do not add up")
+        for b in range(self.buckets):
+            self.counts[b] += other.counts[b]
+            self.sums[b] = (self.sums[b] + other.sums[b]) % MODULUS
+
+    def mismatched(self) -> frozenset[int]:
+        """The buckets where the target does not hold exactly the expected items."""
+        return frozenset(b for b in range(self.buckets) if self.counts[b] != 0 or self.sums[b] != 0)
+
+    def to_json(self) -> dict[str, Any]:
+        """Compact: only the buckets not at zero."""
+        return {
+            "buckets": self.buckets,
+            "open": {
+                str(b): [self.counts[b], format(self.sums[b], "x")]
+                for b in range(self.buckets)
+                if self.counts[b] or self.sums[b]
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Digests:
+        d = cls(int(data.get("buckets", DEFAULT_BUCKETS)))
+        for b, (count, total) in (data.get("open") or {}).items():
+            d.counts[int(b)] = int(count)
+            d.sums[int(b)] = int(str(total), 16)
+        return d

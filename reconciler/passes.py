@@ -1,0 +1,431 @@
+"""The two passes of a check, cut into resumable units of one scan segment each. Adapter.
+
+- source unit (route, segment): scan the source and compute the expected target items with
+  the mapping (derived User items from the scan pages through PageGrouper/derive_items).
+- target unit (target table, segment): scan the target once for every route that writes
+  to it; each route considers only the items its mapping owns.
+
+A check runs the units twice at most (reconciler.job):
+1. digest phase (`Checker.digest`): expected items and held items are folded into per-bucket
+   digests (reconciler.digest); no per-item reads at all.
+2. exact phase, only for the buckets whose digests differ (`Checker.only`), or for every
+   bucket with `exact`: the expected items are read from the target in 100-key consistent
+   BatchGetItem calls (missing, mismatched); owned target items have their sources looked
+   up (extra); a derived item is kept when any source item of its group is seen (its
+   members are contiguous with it in the scan) and otherwise checked with a one-item Query.
+   Every difference is re-read on both sides before it counts (reconciler.confirm).
+
+Units process one page at a time and keep only differences (and a fixed number of digest
+buckets), so memory stays flat however big the tables are. A unit can stop after any page
+(`should_stop`) and resume later from its `UnitState` (the scheduled Lambda's slices); the
+CLI runs every unit to the end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from dualwrite.aws.clients import Clients
+from dualwrite.aws.dynamo import RequestCounter, scan_pages
+from dualwrite.derived import Group, PageGrouper, derive_items
+from dualwrite.errors import UnmappableError
+from dualwrite.wire import (
+    AttributeValue,
+    Item,
+    Key,
+    from_lambda_json,
+    key_id,
+    key_of,
+    to_lambda_json,
+)
+from reconciler import expect
+from reconciler.compare import Candidate, Difference, Tally, classify
+from reconciler.confirm import confirm
+from reconciler.digest import DEFAULT_BUCKETS, Digests, bucket_of
+from reconciler.reads import Sides
+from reconciler.spec import RouteSpec
+
+SOURCE = "source"
+TARGET = "target"
+DEFAULT_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One scan segment of one table, checked for the routes named."""
+
+    kind: str
+    table: str
+    segment: int
+    total: int
+    routes: tuple[str, ...]
+
+    @property
+    def uid(self) -> str:
+        return f"{self.kind}|{self.table}|{self.total}|{self.segment}"
+
+
+def plan_units(routes: Sequence[RouteSpec], segments: int) -> list[Unit]:
+    """Source units per route and segment; target units per target table and segment."""
+    if segments < 1:
+        raise ValueError("segments must be at least 1")
+    units = [
+        Unit(SOURCE, r.source, s, segments, (r.name,)) for r in routes for s in range(segments)
+    ]
+    by_target: dict[str, list[str]] = {}
+    for r in routes:
+        by_target.setdefault(r.target, []).append(r.name)
+    units += [
+        Unit(TARGET, table, s, segments, tuple(names))
+        for table, names in by_target.items()
+        for s in range(segments)
+    ]
+    return units
+
+
+@dataclass
+class UnitState:
+    """Where a unit stands (the checkpoint of the scheduled reconciler)."""
+
+    last_key: Key | None = None
+    done: bool = False
+    #: a group already derived (by query) before a pause, not to be derived again
+    skip_group: AttributeValue | None = None
+    tallies: dict[str, Tally] = field(default_factory=dict)
+
+    def tally(self, route: str) -> Tally:
+        return self.tallies.setdefault(route, Tally())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "last_key": to_lambda_json(self.last_key),
+            "done": self.done,
+            "skip_group": to_lambda_json(self.skip_group),
+            "tallies": {r: t.to_json() for r, t in self.tallies.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UnitState:
+        last_key = data.get("last_key")
+        skip = data.get("skip_group")
+        return cls(
+            last_key=from_lambda_json(last_key) if last_key else None,
+            done=bool(data.get("done")),
+            skip_group=from_lambda_json(skip) if skip else None,
+            tallies={r: Tally.from_json(t) for r, t in (data.get("tallies") or {}).items()},
+        )
+
+
+@dataclass
+class UnitOutcome:
+    differences: list[Difference]
+    requests: RequestCounter
+    #: what this run of the unit folded into each route's digests (digest phase)
+    digests: dict[str, Digests] = field(default_factory=dict)
+
+    def add_digests(self, more: dict[str, Digests]) -> None:
+        for route, d in more.items():
+            if route in self.digests:
+                self.digests[route].add(d)
+            else:
+                self.digests[route] = d
+
+
+@dataclass
+class Checker:
+    """Runs units. Clients are per thread, so one Checker serves a pool of workers."""
+
+    clients: Clients
+    routes: dict[str, RouteSpec]
+    page_size: int = DEFAULT_PAGE_SIZE
+    settle_s: float = 1.0
+    rounds: int = 3
+    on_items: Callable[[int], None] = lambda _n: None
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    #: digest phase: fold items into per-bucket digests instead of reading item by item
+    digest: bool = False
+    #: exact phase: per route, the only buckets to check (None: every bucket)
+    only: dict[str, frozenset[int]] | None = None
+    buckets: int = DEFAULT_BUCKETS
+
+    def _wanted(self, route: str, key: Key) -> bool:
+        if self.only is None:
+            return True
+        chosen = self.only.get(route)
+        return chosen is not None and bucket_of(key, self.buckets) in chosen
+
+    def run(
+        self, unit: Unit, state: UnitState, should_stop: Callable[[], bool] = lambda: False
+    ) -> UnitOutcome:
+        counter = RequestCounter()
+        digests = {name: Digests(self.buckets) for name in unit.routes} if self.digest else {}
+        if state.done:
+            return UnitOutcome([], counter, digests)
+        if unit.kind == SOURCE:
+            diffs = self._source(unit, state, should_stop, counter, digests)
+        else:
+            diffs = self._target(unit, state, should_stop, counter, digests)
+        return UnitOutcome(diffs, counter, digests)
+
+    def _confirm(self, sides: Sides, candidates: list[Candidate]) -> list[Difference]:
+        if not candidates:
+            return []
+        return confirm(
+            sides,
+            candidates,
+            settle_s=self.settle_s,
+            rounds=self.rounds,
+            clock=self.clock,
+            sleep=self.sleep,
+        )
+
+    # --- source -> target: missing, mismatched ------------------------------------------
+    def _source(
+        self,
+        unit: Unit,
+        state: UnitState,
+        should_stop: Callable[[], bool],
+        counter: RequestCounter,
+        digests: dict[str, Digests],
+    ) -> list[Difference]:
+        route = self.routes[unit.routes[0]]
+        mapping = route.mapping
+        sides = Sides(self.clients, route, counter)
+        tally = state.tally(route.name)
+        grouper = (
+            PageGrouper(mapping, from_start=state.last_key is None) if mapping.group_attr else None
+        )
+        skip = expect.group_id(state.skip_group) if state.skip_group is not None else None
+        candidates: list[Candidate] = []
+        pages = scan_pages(
+            self.clients.dynamodb,
+            route.source,
+            segment=unit.segment,
+            total_segments=unit.total,
+            start_key=state.last_key,
+            limit=self.page_size,
+            counter=counter,
+        )
+        for page in pages:
+            last = page.last_key is None
+            stop = not last and should_stop()
+            # key_id -> (target key, expected item, source key, group); one page at a time
+            expected: dict[str, tuple[Key, Item, Key | None, AttributeValue | None]] = {}
+            folded = digests.get(route.name)
+            for item in page.items:
+                tally.source_items += 1
+                try:
+                    tkey, titem = expect.direct(mapping, route.target_names, item)
+                except UnmappableError:
+                    tally.quarantined += 1
+                    continue
+                if folded is not None:  # digest phase: nothing per item to keep (hot path)
+                    folded.expect(tkey, titem)
+                    tally.expected_target_items += 1
+                    continue
+                expected[key_id(tkey)] = (tkey, titem, mapping.source_key_of_item(item), None)
+            if grouper is not None:
+                groups = grouper.add_page(page.items, last_page=last)
+                carried: AttributeValue | None = None
+                if stop:
+                    # the carried group may go on past the checkpoint: derive it from a query
+                    # now, and skip it when the next slice sees its tail
+                    rest = grouper.add_page([], last_page=True)
+                    groups += [Group(g.value, g.members, complete=False) for g in rest]
+                    carried = rest[-1].value if rest else None
+                kept: list[Group] = []
+                for g in groups:
+                    if skip is not None and expect.group_id(g.value) == skip:
+                        continue
+                    skip = None
+                    kept.append(g)
+                derived = derive_items(mapping, kept, sides.members, route.name_for)
+                for g, (dkey, ditem) in zip(kept, derived, strict=True):
+                    if ditem is not None:
+                        expected[key_id(dkey)] = (dkey, ditem, None, g.value)
+                if stop:
+                    state.skip_group = carried
+                elif skip is None:
+                    state.skip_group = None
+            tally.expected_target_items += len(expected)
+            if folded is not None:
+                for tkey, titem, _, _ in expected.values():
+                    folded.expect(tkey, titem)
+                expected = {}
+            elif self.only is not None:
+                expected = {k: e for k, e in expected.items() if self._wanted(route.name, e[0])}
+            if expected:
+                found = sides.target_items([e[0] for e in expected.values()])
+                now = self.clock()
+                for kid, (tkey, titem, skey, group) in expected.items():
+                    actual = found.get(kid)
+                    if classify(titem, actual) is not None:
+                        candidates.append(
+                            Candidate(route.name, tkey, skey, group, titem, actual, now)
+                        )
+            state.last_key = page.last_key
+            state.done = last
+            self.on_items(len(page.items))
+            if stop:
+                break
+        diffs = self._confirm(sides, candidates)
+        tally.count(diffs)
+        return diffs
+
+    # --- target -> source: extra --------------------------------------------------------
+    def _target(
+        self,
+        unit: Unit,
+        state: UnitState,
+        should_stop: Callable[[], bool],
+        counter: RequestCounter,
+        digests: dict[str, Digests],
+    ) -> list[Difference]:
+        specs = [self.routes[n] for n in unit.routes]
+        names = specs[0].target_names
+        hash_name = names[0]
+        sides = {r.name: Sides(self.clients, r, counter) for r in specs}
+        for r in specs:
+            state.tally(r.name)
+        # derived items waiting for a sign of life from their group: gid -> (key, group,
+        # item, partition); and groups seen alive in the current partition: gid -> partition
+        pending: dict[str, dict[str, tuple[Key, AttributeValue, Item, str]]] = {
+            r.name: {} for r in specs
+        }
+        alive: dict[str, dict[str, str]] = {r.name: {} for r in specs}
+        candidates: dict[str, list[Candidate]] = {r.name: [] for r in specs}
+        pages = scan_pages(
+            self.clients.dynamodb,
+            unit.table,
+            segment=unit.segment,
+            total_segments=unit.total,
+            start_key=state.last_key,
+            limit=self.page_size,
+            counter=counter,
+        )
+        for page in pages:
+            last = page.last_key is None
+            stop = not last and should_stop()
+            now = self.clock()
+            lookups: dict[str, list[tuple[Key, Key, Item]]] = {}
+            for item in page.items:
+                tkey = key_of(item, names)
+                owner = next((r for r in specs if r.mapping.owns(tkey)), None)
+                if owner is None:
+                    continue  # another route's key space, or none in this run
+                mapping = owner.mapping
+                state.tally(owner.name).target_items += 1
+                if self.digest:
+                    digests[owner.name].hold(tkey, item)
+                    continue
+                if not self._wanted(owner.name, tkey):
+                    continue
+                group = mapping.group_for_target(tkey)
+                if group is not None:
+                    pending[owner.name][expect.group_id(group)] = (
+                        tkey,
+                        group,
+                        item,
+                        expect.target_partition(tkey, hash_name),
+                    )
+                    continue
+                skey = mapping.source_key_for(tkey)
+                if skey is None:  # in the route's key space, but nothing maps there
+                    candidates[owner.name].append(
+                        Candidate(owner.name, tkey, None, None, None, item, now)
+                    )
+                    continue
+                lookups.setdefault(owner.name, []).append((tkey, skey, item))
+            for name, rows in lookups.items():
+                mapping = self.routes[name].mapping
+                found = sides[name].source_items([skey for _, skey, _ in rows])
+                for tkey, skey, item in rows:
+                    source = found.get(key_id(skey))
+                    if source is not None:
+                        group = mapping.group_of(source)
+                        if group is not None:
+                            alive[name][expect.group_id(group)] = expect.target_partition(
+                                mapping.derived_key(group), hash_name
+                            )
+                        own_keys = mapping.target_keys(mapping.source_key_of_item(source))
+                        maps_here = key_id(tkey) in {key_id(k) for k in own_keys}
+                        if maps_here:
+                            continue  # the source side's unit judges its content
+                    candidates[name].append(Candidate(name, tkey, skey, None, None, item, now))
+            tail = (
+                expect.target_partition(key_of(page.items[-1], names), hash_name)
+                if page.items
+                else None
+            )
+            for name, waiting in pending.items():
+                for gid, (tkey, group, item, part) in list(waiting.items()):
+                    if gid in alive[name]:
+                        del waiting[gid]
+                    elif last or stop or part != tail:
+                        del waiting[gid]
+                        if not sides[name].has_members(group):
+                            candidates[name].append(
+                                Candidate(name, tkey, None, group, None, item, now)
+                            )
+                alive[name] = {g: p for g, p in alive[name].items() if p == tail}
+            state.last_key = page.last_key
+            state.done = last
+            self.on_items(len(page.items))
+            if stop:
+                break
+        diffs: list[Difference] = []
+        for name, found_candidates in candidates.items():
+            confirmed = self._confirm(sides[name], found_candidates)
+            state.tally(name).count(confirmed)
+            diffs += confirmed
+        return diffs
+
+
+def run_units(
+    checker: Checker,
+    units: Sequence[Unit],
+    states: dict[str, UnitState],
+    *,
+    workers: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> UnitOutcome:
+    """Run units in a thread pool. The first failure stops the others after their page."""
+    todo = [u for u in units if not states[u.uid].done]
+    total = RequestCounter()
+    diffs: list[Difference] = []
+    merged = UnitOutcome(diffs, total)
+    if not todo:
+        return merged
+    failed = threading.Event()
+
+    def stop() -> bool:
+        return failed.is_set() or should_stop()
+
+    size = max(1, min(workers or len(todo), len(todo), 64))
+    errors: list[BaseException] = []
+    with ThreadPoolExecutor(max_workers=size, thread_name_prefix="reconcile") as pool:
+        futures: list[Future[UnitOutcome]] = [
+            pool.submit(checker.run, u, states[u.uid], stop) for u in todo
+        ]
+        for future in futures:
+            future.add_done_callback(lambda f: failed.set() if f.exception() else None)
+        wait(futures)
+    for future in futures:
+        exc = future.exception()
+        if exc is not None:
+            errors.append(exc)
+            continue
+        outcome = future.result()
+        diffs += outcome.differences
+        merged.add_digests(outcome.digests)
+        for op, n in outcome.requests.counts.items():
+            total.add(op, n)
+    if errors:
+        raise errors[0]
+    return merged

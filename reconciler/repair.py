@@ -1,0 +1,99 @@
+"""Repairs: one conditional write per confirmed difference. Adapter.
+
+Each write succeeds only if the target still holds what was read (conditions.still_holds),
+and, for a directly mapped item, only if its source item is still as read too.
+A failed condition means someone (the live replicator) changed the item since: the item is
+re-read and judged again, never overwritten in this run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dualwrite.aws.errors import aws_call
+from dualwrite.errors import AwsError, ConditionFailedError
+from reconciler.compare import Difference
+from reconciler.conditions import UnsafeRepair, still_holds
+from reconciler.confirm import reread
+from reconciler.reads import Sides
+
+
+@dataclass
+class RepairReport:
+    repaired: list[Difference] = field(default_factory=list)
+    #: the condition failed and a re-read found the item right: a concurrent writer fixed it
+    settled: list[Difference] = field(default_factory=list)
+    #: still different after the run (condition failed and still wrong, or not repairable)
+    remaining: list[Difference] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def write_repair(sides: Sides, difference: Difference) -> None:
+    """Put the expected item (or delete the extra one) if the target still holds what was read.
+
+    For a directly mapped item the write is a transaction with a ConditionCheck that the
+    source item is also still as read (absent, or equal in every attribute): a change to
+    the source after the read is the replicator's to apply, not ours to pre-empt.
+    Raises ConditionFailedError when either side moved, UnsafeRepair when the condition
+    cannot be expressed.
+    """
+    route = sides.route
+    d = difference
+    condition = still_holds(d.actual, route.target_names, d.expected)
+    write: dict[str, Any]
+    if d.expected is not None:
+        write = {"TableName": route.target, "Item": d.expected, **condition.kwargs()}
+    else:
+        write = {"TableName": route.target, "Key": d.target_key, **condition.kwargs()}
+    op = "Put" if d.expected is not None else "Delete"
+    if d.source_key is None or d.group is not None:
+        # derived items depend on a whole group of source items: no single item to check
+        with aws_call(f"{op}Item {route.target} (repair)"):
+            if d.expected is not None:
+                sides.ddb.put_item(**write)
+            else:
+                sides.ddb.delete_item(**write)
+        _count(sides, f"{op}Item")
+        return
+    source_condition = still_holds(d.source_item, route.source_names)
+    check = {"TableName": route.source, "Key": d.source_key, **source_condition.kwargs()}
+    try:
+        with aws_call(f"TransactWriteItems {route.target} (repair)"):
+            sides.ddb.transact_write_items(TransactItems=[{"ConditionCheck": check}, {op: write}])
+    except AwsError as exc:
+        if exc.code == "TransactionCanceledException":
+            # a condition failed, or a concurrent transaction touched the item: re-check
+            raise ConditionFailedError(str(exc), exc.code, exc.operation) from exc
+        raise
+    finally:
+        _count(sides, "TransactWriteItems")
+
+
+def _count(sides: Sides, operation: str) -> None:
+    if sides.counter is not None:
+        sides.counter.add(operation)
+
+
+def repair(sides: Sides, differences: Sequence[Difference]) -> RepairReport:
+    report = RepairReport()
+    raced: list[Difference] = []
+    for d in differences:
+        try:
+            write_repair(sides, d)
+        except ConditionFailedError:
+            raced.append(d)
+            continue
+        except UnsafeRepair as exc:
+            report.remaining.append(d)
+            report.notes.append(str(exc))
+            continue
+        report.repaired.append(d)
+    if raced:
+        for r, d in zip(reread(sides, [d.as_candidate() for d in raced]), raced, strict=True):
+            if r.kind is None:
+                report.settled.append(d)
+            else:
+                report.remaining.append(r.difference())
+    return report

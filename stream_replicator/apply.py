@@ -1,0 +1,524 @@
+"""The adapter that applies a batch of stream records to the targets (the I/O around planning).
+
+Per route, in this order:
+1. hold: a route whose backfill is not complete is not written; its records are reported
+   failed (the stream keeps them) - DESIGN.md section 2, step 3;
+2. quarantine: records the mapping cannot migrate go to the control table with the full
+   record and the reason (once per record, even when the stream delivers it again);
+3. derived items: each affected group (user) is recomputed once from a strongly consistent
+   Query of the source, and deleted when no member remains;
+4. writes: one write per target key, 25 per BatchWriteItem, UnprocessedItems retried with
+   backoff and jitter while the invocation has time left;
+5. failures: whatever could not be done fails its records and every later record of the same
+   source key, and nothing of those is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dualwrite import metrics as metric_names
+from dualwrite.aws import tables
+from dualwrite.aws.clients import Clients
+from dualwrite.aws.cognito import CognitoNames
+from dualwrite.aws.dynamo import BATCH_WRITE_MAX, RequestCounter, batch_write, query_all
+from dualwrite.aws.errors import aws_call
+from dualwrite.backoff import Backoff
+from dualwrite.config import Migration, Route
+from dualwrite.control import ControlStore
+from dualwrite.errors import AwsError, ConditionFailedError, ConfigError, DualwriteError
+from dualwrite.mapping import build_mapping
+from dualwrite.mapping.base import Mapping
+from dualwrite.wire import AttributeValue, Item, to_lambda_json
+from stream_replicator.planning import (
+    QUARANTINE,
+    Classified,
+    KeyIdentity,
+    TargetWrite,
+    classify,
+    close_failures,
+    coalesce,
+    fast_key_id,
+)
+from stream_replicator.records import Change, parse
+
+log = logging.getLogger("dualwrite-replicator.apply")
+
+APPLIED = "applied"
+QUARANTINED = "quarantined"
+FAILED = "failed"
+HELD = "held"
+
+#: control-table partition remembering which stream records were already quarantined
+SEEN_PK = "QUARANTINE#SEEN"
+#: a stream keeps records 24 h; remembering them for two days covers every redelivery
+SEEN_TTL_S = 2 * 24 * 3600
+#: a quarantined record must fit in one control-table item (400 KB, with room for the rest)
+QUARANTINE_RECORD_MAX = 300 * 1024
+
+
+@dataclass
+class RouteCounts:
+    """What happened to one route's records in one batch (or, summed, in a run)."""
+
+    records: int = 0
+    applied: int = 0
+    quarantined: int = 0
+    failed: int = 0
+    held: int = 0
+    unknown_role: int = 0
+    ttl_deletes: int = 0
+    #: now - ApproximateCreationDateTime of the newest applied record, when applied
+    lag_ms: int | None = None
+
+    def add(self, other: RouteCounts) -> None:
+        self.records += other.records
+        self.applied += other.applied
+        self.quarantined += other.quarantined
+        self.failed += other.failed
+        self.held += other.held
+        self.unknown_role += other.unknown_role
+        self.ttl_deletes += other.ttl_deletes
+        if other.lag_ms is not None:
+            self.lag_ms = other.lag_ms
+
+
+def metric_values(counts: RouteCounts) -> dict[str, float]:
+    """The metrics (DESIGN.md section 6) of one route's counts, for EMF or PutMetricData."""
+    values: dict[str, float] = {
+        metric_names.REPLICATED_RECORDS: counts.applied,
+        # a held record counts as a failure: records should not reach a route before its
+        # backfill completes, so it deserves the failure alarm
+        metric_names.REPLICATION_FAILURES: counts.failed + counts.held,
+        metric_names.QUARANTINED: counts.quarantined,
+        metric_names.UNKNOWN_ROLE: counts.unknown_role,
+    }
+    if counts.lag_ms is not None:
+        values[metric_names.REPLICATION_LAG_MS] = counts.lag_ms
+    return values
+
+
+@dataclass
+class BatchResult:
+    """Per record outcome (APPLIED, QUARANTINED, FAILED, HELD) and per route counts."""
+
+    sequence_numbers: list[str]
+    outcomes: list[str]
+    reasons: list[str | None]
+    routes: dict[str, RouteCounts] = field(default_factory=dict)
+    #: per record: an applied membership with a role we do not know (UnknownRole metric)
+    unknown_roles: list[bool] = field(default_factory=list)
+
+    @property
+    def failed_sequence_numbers(self) -> list[str]:
+        return [
+            seq
+            for seq, outcome in zip(self.sequence_numbers, self.outcomes, strict=True)
+            if outcome in (FAILED, HELD)
+        ]
+
+    @property
+    def response(self) -> dict[str, list[dict[str, str]]]:
+        return {"batchItemFailures": [{"itemIdentifier": s} for s in self.failed_sequence_numbers]}
+
+
+@dataclass(frozen=True)
+class RouteContext:
+    route: Route
+    mapping: Mapping
+    target_key_names: tuple[str, ...]
+
+
+class Replicator:
+    """Applies batches of Lambda-shaped stream records; one per process (Lambda container or
+    local runner). Clients, mappings and source key schemas (DescribeTable) are resolved lazily
+    and cached.
+
+    apply(records, remaining_ms) -> BatchResult: per record APPLIED, QUARANTINED, FAILED or
+    HELD (route not backfilled), per route counts. remaining_ms is the Lambda context's
+    get_remaining_time_in_millis: every write is tried once, and UnprocessedItems are retried
+    with backoff only while more than `time_margin_ms` is left; what is still unprocessed then
+    fails (and is redelivered) instead of timing the invocation out.
+
+    phase_ttl: how long a route seen as backfilled is trusted without reading its phase again
+    (0, the Lambda default: read once per batch). dynamodb: a client to use instead of
+    clients.dynamodb (tests inject faults, the benchmark an in-memory table).
+    """
+
+    def __init__(
+        self,
+        migration: Migration,
+        clients: Clients,
+        store: ControlStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        backoff: Backoff | None = None,
+        counter: RequestCounter | None = None,
+        phase_ttl: float = 0.0,
+        time_margin_ms: int = 2000,
+        max_write_attempts: int = 12,
+        dynamodb: Any = None,
+    ) -> None:
+        self.migration = migration
+        self.clients = clients
+        self.store = store
+        self.clock = clock
+        self.monotonic = monotonic
+        # short waits: UnprocessedItems are retried only while the invocation has time left
+        self.backoff = backoff or Backoff(base=0.05, cap=1.0)
+        self.counter = counter
+        self.phase_ttl = phase_ttl
+        self.time_margin_ms = time_margin_ms
+        self.max_write_attempts = max_write_attempts
+        self._dynamodb = dynamodb
+        self._contexts: dict[str, RouteContext] = {}
+        self._backfilled_at: dict[str, float] = {}
+        self._tables: dict[str, str] = {}
+        self._names: CognitoNames | None = None
+
+    # --- configuration ------------------------------------------------------------------
+    @property
+    def dynamodb(self) -> Any:
+        return self._dynamodb if self._dynamodb is not None else self.clients.dynamodb
+
+    def route_for_table(self, table: str) -> Route:
+        route = self.migration.route_for_source(table)
+        if route is None:
+            raise ConfigError(
+                f"stream record from table {table}, which no route of the migration file reads "
+                f"(sources: {', '.join(r.source for r in self.migration.routes)})"
+            )
+        return route
+
+    def context(self, route: Route) -> RouteContext:
+        ctx = self._contexts.get(route.name)
+        if ctx is None:
+            desc = tables.describe(self.dynamodb, route.source)
+            if desc is None:
+                raise ConfigError(f"route {route.name}: source table {route.source} does not exist")
+            mapping = build_mapping(route.mapping, tables.key_schema_of(desc))
+            ctx = RouteContext(route, mapping, mapping.target_key.names)
+            self._contexts[route.name] = ctx
+        return ctx
+
+    def is_backfilled(self, route: str) -> bool:
+        seen = self._backfilled_at.get(route)
+        now = self.monotonic()
+        if seen is not None and now - seen < self.phase_ttl:
+            return True
+        if self.store.is_backfilled(route):
+            self._backfilled_at[route] = now
+            return True
+        self._backfilled_at.pop(route, None)
+        return False
+
+    def _name_for(self, group: AttributeValue) -> str | None:
+        pool = self.migration.cognito_user_pool_id
+        if not pool:
+            return None
+        if self._names is None:
+            self._names = CognitoNames(self.clients.client("cognito-idp"), pool)
+        return self._names.name_for(group)
+
+    # --- one batch ----------------------------------------------------------------------
+    def apply(
+        self,
+        records: Sequence[dict[str, Any]],
+        remaining_ms: Callable[[], int] | None = None,
+    ) -> BatchResult:
+        """Apply one batch (a Lambda event's Records). Raises for a record of an unknown table
+        or without a sequence number: the whole batch fails, loudly."""
+        changes = [parse(r, i, self._tables) for i, r in enumerate(records)]
+        by_route: dict[str, list[Change]] = {}
+        routes: dict[str, Route] = {}
+        for change in changes:
+            route = routes.get(change.table)
+            if route is None:
+                route = routes[change.table] = self.route_for_table(change.table)
+            by_route.setdefault(route.name, []).append(change)
+        result = BatchResult(
+            [c.sequence_number for c in changes],
+            [APPLIED] * len(changes),
+            [None] * len(changes),
+            unknown_roles=[False] * len(changes),
+        )
+
+        def has_time() -> bool:
+            if remaining_ms is None:
+                return True
+            left = remaining_ms()
+            # a context that does not know (a test double) does not stop anything
+            return not isinstance(left, int | float) or left > self.time_margin_ms
+
+        for route_name, route_changes in by_route.items():
+            route = self.migration.route(route_name)
+            counts = RouteCounts(records=len(route_changes))
+            result.routes[route_name] = counts
+            if not self.is_backfilled(route_name):
+                log.warning(
+                    "route %s is not backfilled yet: %d record(s) held for redelivery",
+                    route_name,
+                    len(route_changes),
+                )
+                for c in route_changes:
+                    result.outcomes[c.index] = HELD
+                    result.reasons[c.index] = "route not backfilled yet"
+                counts.held = len(route_changes)
+                continue
+            self._apply_route(self.context(route), route_changes, result, counts, has_time)
+        return result
+
+    def _apply_route(
+        self,
+        ctx: RouteContext,
+        changes: Sequence[Change],
+        result: BatchResult,
+        counts: RouteCounts,
+        has_time: Callable[[], bool],
+    ) -> None:
+        items = [classify(ctx.mapping, c, ctx.target_key_names) for c in changes]
+        failed: set[int] = set()
+        quarantined: set[int] = set()
+
+        # 2. quarantine first: a record whose quarantine cannot be written must fail, and then
+        # later records of its key must not be applied either
+        for c in items:
+            if c.kind != QUARANTINE:
+                continue
+            if self._quarantine(ctx, c, c.reason or "unmappable"):
+                quarantined.add(c.change.index)
+            else:
+                failed.add(c.change.index)
+                result.reasons[c.change.index] = "could not write the quarantine entry"
+
+        # 3. derived items from the source's current state (a consistent Query per group)
+        plan = coalesce(items, failed, ctx.target_key_names)
+        derived: dict[KeyIdentity, TargetWrite] = {}
+        for gkid, work in plan.groups.items():
+            try:
+                members = query_all(
+                    self.dynamodb,
+                    ctx.route.source,
+                    ctx.mapping.group_attr or "",
+                    work.value,
+                    consistent=True,
+                    counter=self.counter,
+                )
+                name = self._name_for(work.value) if members else None
+            except DualwriteError as exc:
+                log.warning(
+                    "route %s: recomputing a derived item failed (%s); %d record(s) retried",
+                    ctx.route.name,
+                    type(exc).__name__,
+                    len(work.contributors),
+                )
+                failed.update(work.contributors)
+                for i in work.contributors:
+                    result.reasons[i] = f"derived item: {exc}"
+                continue
+            key = ctx.mapping.derived_key(work.value)
+            derived[gkid] = TargetWrite(key, ctx.mapping.derive(work.value, members, name))
+
+        # 4. the writes of everything still standing
+        if failed:
+            plan = coalesce(items, failed, ctx.target_key_names)
+        writes: dict[KeyIdentity, TargetWrite] = dict(plan.writes)
+        for gkid, work in plan.groups.items():
+            write = derived.get(gkid)
+            if write is None:
+                continue
+            write.contributors = list(work.contributors)
+            dkid = fast_key_id(write.key, ctx.target_key_names)
+            clash = writes.get(dkid)
+            if clash is not None:  # a custom mapping may derive onto a direct key
+                write.contributors = sorted({*clash.contributors, *write.contributors})
+            writes[dkid] = write
+        rejected = self._write(ctx, list(writes.values()), failed, result, has_time)
+        for write, reason in rejected:
+            culprit = max(write.contributors)
+            item = next(c for c in items if c.change.index == culprit)
+            if self._quarantine(ctx, item, reason):
+                quarantined.add(culprit)
+            else:
+                failed.update(write.contributors)
+
+        # 5. outcomes
+        final_failed = close_failures(items, failed | plan.blocked)
+        now_ms = self.clock() * 1000.0
+        newest: float | None = None
+        for c in items:
+            index = c.change.index
+            if index in final_failed:
+                result.outcomes[index] = FAILED
+                if result.reasons[index] is None:
+                    result.reasons[index] = "an earlier record of the same key failed"
+                counts.failed += 1
+            elif index in quarantined:
+                result.outcomes[index] = QUARANTINED
+                counts.quarantined += 1
+            else:
+                result.outcomes[index] = APPLIED
+                counts.applied += 1
+                counts.unknown_role += int(c.unknown_role)
+                result.unknown_roles[index] = c.unknown_role
+                counts.ttl_deletes += int(c.change.ttl_delete)
+                created = c.change.created_at
+                if created is not None and (newest is None or created > newest):
+                    newest = created
+        if newest is not None:
+            counts.lag_ms = max(0, int(now_ms - newest * 1000.0))
+        if counts.failed:
+            log.warning(
+                "route %s: %d of %d record(s) failed and will be redelivered",
+                ctx.route.name,
+                counts.failed,
+                counts.records,
+            )
+
+    # --- writes -------------------------------------------------------------------------
+    def _write(
+        self,
+        ctx: RouteContext,
+        writes: list[TargetWrite],
+        failed: set[int],
+        result: BatchResult,
+        has_time: Callable[[], bool],
+    ) -> list[tuple[TargetWrite, str]]:
+        """Write in 25-item batches; failed writes fail their contributors. Returns writes the
+        target rejected as invalid (they are quarantined, never retried)."""
+        rejected: list[tuple[TargetWrite, str]] = []
+        table = ctx.route.target
+        names = ctx.target_key_names
+        for start in range(0, len(writes), BATCH_WRITE_MAX):
+            chunk = writes[start : start + BATCH_WRITE_MAX]
+            # every chunk gets one attempt; only its retries depend on the time left
+            lost: list[TargetWrite] = []
+            why = ""
+            try:
+                left = batch_write(
+                    self.dynamodb,
+                    table,
+                    [w.to_wire() for w in chunk],
+                    backoff=self.backoff,
+                    max_attempts=self.max_write_attempts,
+                    has_time=has_time,
+                    counter=self.counter,
+                )
+            except AwsError as exc:
+                if exc.code == "ValidationException":
+                    lost, more_rejected = self._write_singly(table, chunk)
+                    why = "single write failed"
+                    rejected.extend(more_rejected)
+                else:
+                    lost, why = chunk, f"{type(exc).__name__}: {exc.code or exc}"
+            except DualwriteError as exc:
+                lost, why = chunk, f"{type(exc).__name__}: {exc}"
+            else:
+                if left:
+                    by_kid = {fast_key_id(w.key, names): w for w in chunk}
+                    lost = [by_kid[fast_key_id(_request_key(r, names), names)] for r in left]
+                    why = "UnprocessedItems still left after retries"
+            for write in lost:
+                failed.update(write.contributors)
+                for i in write.contributors:
+                    result.reasons[i] = why
+        return rejected
+
+    def _write_singly(
+        self, table: str, chunk: list[TargetWrite]
+    ) -> tuple[list[TargetWrite], list[tuple[TargetWrite, str]]]:
+        """One request per write, to find the item(s) the target refuses (bad data)."""
+        lost: list[TargetWrite] = []
+        rejected: list[tuple[TargetWrite, str]] = []
+        for write in chunk:
+            try:
+                with aws_call("PutItem" if write.item is not None else "DeleteItem"):
+                    if write.item is not None:
+                        self.dynamodb.put_item(TableName=table, Item=write.item)
+                    else:
+                        self.dynamodb.delete_item(TableName=table, Key=write.key)
+                if self.counter is not None:
+                    self.counter.add("PutItem" if write.item is not None else "DeleteItem")
+            except AwsError as exc:
+                if exc.code == "ValidationException":
+                    rejected.append((write, f"the target table rejected the item: {exc}"))
+                else:
+                    lost.append(write)
+            except DualwriteError:
+                lost.append(write)
+        return lost, rejected
+
+    # --- quarantine ---------------------------------------------------------------------
+    def _quarantine(self, ctx: RouteContext, item: Classified, reason: str) -> bool:
+        """Keep the full record with its reason, once per record. False when it could not."""
+        change = item.change
+        seen_sk = f"{ctx.route.name}#{change.sequence_number}#{change.event_id}"
+        try:
+            if self.store.get(SEEN_PK, seen_sk) is None:
+                self.store.quarantine(
+                    ctx.route.name,
+                    reason,
+                    record=fit_record(to_lambda_json(change.raw)),
+                    source="replicator",
+                )
+                # a concurrent delivery may have got there first: that is fine
+                with contextlib.suppress(ConditionFailedError):
+                    self.store.put(
+                        SEEN_PK,
+                        seen_sk,
+                        {"route": ctx.route.name, "sequence_number": change.sequence_number},
+                        expires_at=self.clock() + SEEN_TTL_S,
+                        only_if_absent=True,
+                    )
+            log.warning(
+                "route %s: record %s quarantined: %s",
+                ctx.route.name,
+                change.sequence_number,
+                reason,
+            )
+            return True
+        except DualwriteError as exc:
+            log.warning(
+                "route %s: could not quarantine record %s (%s); it will be redelivered",
+                ctx.route.name,
+                change.sequence_number,
+                type(exc).__name__,
+            )
+            return False
+
+
+def fit_record(record: dict[str, Any], limit: int = QUARANTINE_RECORD_MAX) -> dict[str, Any]:
+    """The record as the quarantine keeps it: whole when it fits in a control-table item,
+    else without its old image, else with its keys only (the item's current state is still in
+    the source). What was left out is said in "omitted", so nothing is dropped silently."""
+
+    def size(r: dict[str, Any]) -> int:
+        return len(json.dumps(r, separators=(",", ":"), default=str).encode("utf-8"))
+
+    if size(record) <= limit:
+        return record
+    body = dict(record.get("dynamodb") or {})
+    omitted: list[str] = []
+    for name in ("OldImage", "NewImage"):
+        if name in body:
+            del body[name]
+            omitted.append(name)
+            trimmed = {**record, "dynamodb": body, "omitted": omitted}
+            if size(trimmed) <= limit:
+                return trimmed
+    return {**record, "dynamodb": body, "omitted": omitted}
+
+
+def _request_key(request: dict[str, Any], names: Sequence[str]) -> Item:
+    if "PutRequest" in request:
+        item: Item = request["PutRequest"]["Item"]
+        return {n: item[n] for n in names}
+    key: Item = request["DeleteRequest"]["Key"]
+    return key

@@ -1,0 +1,33 @@
+"""The inner function of the replicator, shared by the Lambda entry point and the local runner.
+
+It emits no metrics and prints nothing: the Lambda entry point turns the result into EMF
+metrics, the local runner into PutMetricData calls and its summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stream_replicator.apply import BatchResult, Replicator
+from stream_replicator.processor import KeyOrderedBatchProcessor
+
+
+@dataclass(frozen=True)
+class Processed:
+    #: the partial batch response Lambda expects: {"batchItemFailures": [{"itemIdentifier"}]}
+    response: dict[str, Any]
+    result: BatchResult
+
+
+def process_records(
+    replicator: Replicator, records: Sequence[dict[str, Any]], context: Any = None
+) -> Processed:
+    """Apply one batch of Lambda-shaped stream records through the key-ordered processor."""
+    processor = KeyOrderedBatchProcessor()
+    with processor(records=list(records), handler=replicator.apply, lambda_context=context):
+        processor.process()
+    result = processor.result
+    assert result is not None  # process() always sets it
+    return Processed(dict(processor.response()), result)
