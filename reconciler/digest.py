@@ -36,8 +36,11 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-# one encoder for every call: json.dumps would build a new one each time (hot path)
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_default)
+# one encoder for every call (json.dumps would build a new one each time), and no circular
+# reference bookkeeping (items are trees): this is the hot path of a check
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), default=_default, check_circular=False
+)
 
 
 def item_hash(item: Mapping[str, Any]) -> int:

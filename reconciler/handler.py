@@ -28,7 +28,7 @@ RESERVE_FRACTION = 0.2
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(service=SERVICE)
+metrics = Metrics()  # Route is the only dimension the alarms and dashboard use
 
 UNITS: dict[str, MetricUnit] = {"ParityPercent": MetricUnit.Percent}
 
