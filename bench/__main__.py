@@ -21,6 +21,10 @@ import time
 from bench import backfill as bf
 from bench import reconcile as rc
 from bench import replicator as rp
+from bench.engines import ENGINES
+from dualwrite import seed as seeding
+from reconciler.passes import DEFAULT_PAGE_SIZE
+from stream_replicator import handler
 
 
 def say(message: str) -> None:
@@ -37,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- replicator: in-process, in-memory DynamoDB --------------------------------------
     records = 5_000 if args.quick else 20_000
-    rp.handler.logger.setLevel(logging.WARNING)
+    handler.logger.setLevel(logging.WARNING)
     for route in ("servers", "memberships"):
         say(f"replicator: {route}, {records} records")
         with contextlib.redirect_stdout(io.StringIO()):
@@ -67,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         ("moto", 1500 if args.quick else 3000),
         ("dynalite", 4500 if args.quick else 9000),
     ):
-        items = bf.seeding.generate(n, 0, seed=11).servers
-        context = bf.moto_engine() if engine == "moto" else bf.dynalite_engine()
+        items = seeding.generate(n, 0, seed=11).servers
+        context = ENGINES[engine]()
         with context as endpoint:
             for row in bf.measure(engine, endpoint, items, [1, 4], say):
                 label = f"backfill/{engine} ({n} items, {row.segments} seg)"
@@ -96,17 +100,17 @@ def main(argv: list[str] | None = None) -> int:
         ("dynalite", 10_000 if args.quick else 100_000),
     ):
         say(f"reconcile: {engine}, {n} items")
-        r = rc.measure(engine, n, 4, rc.DEFAULT_PAGE_SIZE, 1 if args.quick else 2)
+        res = rc.measure(engine, n, 4, DEFAULT_PAGE_SIZE, 1 if args.quick else 2)
         label = f"reconcile/{engine} ({n} items)"
         rows.append(
             (
                 label,
                 "items verified/s",
-                f"{r.verified_items_per_s:,.0f}",
-                f"{r.ratio:.2f}x raw scan ({r.scan_items_per_s:,.0f}/s)",
+                f"{res.verified_items_per_s:,.0f}",
+                f"{res.ratio:.2f}x raw scan ({res.scan_items_per_s:,.0f}/s)",
             )
         )
-        rows.append((label, "peak memory (MiB)", f"{r.peak_mib:.1f}", "tracemalloc"))
+        rows.append((label, "peak memory (MiB)", f"{res.peak_mib:.1f}", "tracemalloc"))
 
     print(
         f"\ndualwrite benchmarks, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "

@@ -23,96 +23,28 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from backfill.job import run_backfill
+from bench.engines import dynalite_engine, moto_engine
 from dualwrite import seed as seeding
 from dualwrite.aws import tables
 from dualwrite.aws.clients import AwsSettings, Clients
 from dualwrite.config import Migration, parse_migration
 from dualwrite.control import ControlStore, control_table_definition
-from dualwrite.emulator import Emulator, free_port
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import KeySchema
 from dualwrite.wire import Item
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCH_DIR = ROOT / ".bench"
-DYNALITE = BENCH_DIR / "node_modules" / "dynalite" / "cli.js"
 SOURCE = seeding.SERVERS_TABLE
 CONTROL = "bench-control"
 SERVERS_KEY = KeySchema((("id", "S"),))
-
-
-# --- engines ---------------------------------------------------------------------------
-@contextmanager
-def moto_engine() -> Iterator[str]:
-    with Emulator() as emulator:
-        yield emulator.endpoint
-
-
-def ensure_dynalite() -> None:
-    if DYNALITE.exists():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        raise SystemExit("dynalite needs node and npm (npm install dynalite)")
-    BENCH_DIR.mkdir(exist_ok=True)
-    print("installing dynalite into .bench/node_modules (first use) ...", file=sys.stderr)
-    subprocess.run(
-        [npm, "install", "--prefix", str(BENCH_DIR), "--no-audit", "--no-fund", "dynalite@4"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-@contextmanager
-def dynalite_engine() -> Iterator[str]:
-    ensure_dynalite()
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "node",
-            str(DYNALITE),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--createTableMs",
-            "0",
-            "--deleteTableMs",
-            "0",
-            "--updateTableMs",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # "Dynalite listening at: ..." once it listens
-        if "listening" not in line:
-            raise SystemExit(f"dynalite did not start: {line.strip()}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # --- setup -----------------------------------------------------------------------------

@@ -8,6 +8,9 @@ layout of keys is the one place to read to know what dualwrite remembers:
     ROUTE#<route>        RECONCILE                    latest reconcile result
     STREAM#<stream arn>  SHARD#<shard id>             replication checkpoint of one shard
     QUARANTINE           <route>#<iso time>#<id>      an item or record that cannot migrate
+    QUARANTINE#SEEN      <route>#<seq>#<event id>     a stream record already quarantined
+                                                      (redelivery files it once; expires)
+    RECONCILE            RUN                          the scheduled reconciler's slice state
     BACKUP               <table>                      the on-demand backup prepare took
     CUTOVER              <iso time>#<action>          cutover / rollback journal entries
     DECOMMISSION         <table>                      what decommission did

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dualwrite.errors import UnmappableError
-from dualwrite.wire import MAX_ITEM_BYTES, AttributeValue, Item, Key, item_size, key_of
+from dualwrite.wire import AttributeValue, Item, Key, key_of, over_item_limit
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ class Mapping(ABC):
         if reason is not None:
             raise UnmappableError(reason)
         target = self._transform(item)
-        size = item_size(target)
-        if size > MAX_ITEM_BYTES:
+        size = over_item_limit(target)
+        if size is not None:
             raise UnmappableError(f"target item is {size} bytes, over the 400 KB item limit")
         return target
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from dualwrite import prepare as preparing
@@ -14,116 +12,10 @@ from dualwrite.control import ControlStore
 from dualwrite.errors import ConfigError
 from dualwrite.seed import ensure_tables
 from tests.conftest import MIGRATIONS
+from tests.stripe_world import NEW, create_stripe_tables, schema
 
 CORE = load_migration(MIGRATIONS / "coretable.yaml")
 STRIPE = load_migration(MIGRATIONS / "stripe-rename.yaml")
-
-
-def _stripe_tables(clients: Clients) -> None:
-    ddb = clients.dynamodb
-    kms = clients.client("kms")
-    key_arn = kms.create_key(Description="stripe")["KeyMetadata"]["Arn"]
-    base = "ai-nexus-dev-stripe-"
-    ddb.create_table(
-        TableName=base + "customers",
-        KeySchema=[{"AttributeName": "customerId", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": "customerId", "AttributeType": "S"},
-            {"AttributeName": "email", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "email-index",
-                "KeySchema": [{"AttributeName": "email", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-        SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
-        Tags=[{"Key": "app", "Value": "stripe"}, {"Key": "env", "Value": "dev"}],
-        DeletionProtectionEnabled=True,
-    )
-    ddb.create_table(
-        TableName=base + "subscriptions",
-        KeySchema=[
-            {"AttributeName": "customerId", "KeyType": "HASH"},
-            {"AttributeName": "subscriptionId", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "customerId", "AttributeType": "S"},
-            {"AttributeName": "subscriptionId", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "createdAt", "AttributeType": "N"},
-        ],
-        LocalSecondaryIndexes=[
-            {
-                "IndexName": "created-index",
-                "KeySchema": [
-                    {"AttributeName": "customerId", "KeyType": "HASH"},
-                    {"AttributeName": "createdAt", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "status-index",
-                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["plan"]},
-                "ProvisionedThroughput": {"ReadCapacityUnits": 3, "WriteCapacityUnits": 2},
-            }
-        ],
-        BillingMode="PROVISIONED",
-        ProvisionedThroughput={"ReadCapacityUnits": 7, "WriteCapacityUnits": 4},
-        TableClass="STANDARD_INFREQUENT_ACCESS",
-    )
-    ddb.create_table(
-        TableName=base + "invoices",
-        KeySchema=[{"AttributeName": "invoiceId", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "invoiceId", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.create_table(
-        TableName=base + "idempotency",
-        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.update_time_to_live(
-        TableName=base + "idempotency",
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
-    )
-
-
-def _schema(ddb: Any, name: str) -> dict[str, Any]:
-    d = ddb.describe_table(TableName=name)["Table"]
-
-    def idx(xs: list[dict[str, Any]] | None, throughput: bool) -> list[Any]:
-        out = []
-        for x in xs or []:
-            entry = [x["IndexName"], x["KeySchema"], x["Projection"]]
-            if throughput:
-                pt = x.get("ProvisionedThroughput", {})
-                entry.append((pt.get("ReadCapacityUnits"), pt.get("WriteCapacityUnits")))
-            out.append(entry)
-        return sorted(out, key=lambda e: e[0])
-
-    pt = d.get("ProvisionedThroughput", {})
-    tags = ddb.list_tags_of_resource(ResourceArn=d["TableArn"]).get("Tags", [])
-    ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-    return {
-        "KeySchema": d["KeySchema"],
-        "AttributeDefinitions": sorted(d["AttributeDefinitions"], key=lambda a: a["AttributeName"]),
-        "GSI": idx(d.get("GlobalSecondaryIndexes"), True),
-        "LSI": idx(d.get("LocalSecondaryIndexes"), False),
-        "Billing": tables.billing_mode(d),
-        "Throughput": (pt.get("ReadCapacityUnits"), pt.get("WriteCapacityUnits")),
-        "SSE": {k: v for k, v in (d.get("SSEDescription") or {}).items() if k != "Status"},
-        "TableClass": (d.get("TableClassSummary") or {}).get("TableClass"),
-        "DeletionProtection": d.get("DeletionProtectionEnabled"),
-        "Tags": sorted((t["Key"], t["Value"]) for t in tags),
-        "TTL": (ttl.get("TimeToLiveStatus"), ttl.get("AttributeName")),
-    }
 
 
 def test_coretable_prepare_creates_everything_then_changes_nothing(moto_clients: Clients) -> None:
@@ -166,23 +58,23 @@ def test_no_backup_skips_backups(moto_clients: Clients) -> None:
 
 
 def test_stripe_targets_are_cloned_field_by_field(moto_clients: Clients) -> None:
-    _stripe_tables(moto_clients)
+    create_stripe_tables(moto_clients)
     plan = preparing.analyze(STRIPE, moto_clients)
     preparing.apply(STRIPE, moto_clients, plan)
     ddb = moto_clients.dynamodb
     for route in STRIPE.routes:
-        source, target = _schema(ddb, route.source), _schema(ddb, route.target)
-        assert target == source, route.name
+        assert schema(moto_clients, route.target) == schema(moto_clients, route.source), route.name
         assert tables.stream_view(ddb.describe_table(TableName=route.source)["Table"])
         assert tables.pitr_enabled(ddb, route.source)
     # the interesting fields really were there to clone
-    subs = _schema(ddb, "diatonic-ai-stripe-subscriptions")
-    assert subs["Billing"] == "PROVISIONED" and subs["Throughput"] == (7, 4)
-    assert subs["LSI"]  # (moto reports no TableClassSummary: see test_clone_definition)
-    customers = _schema(ddb, "diatonic-ai-stripe-customers")
-    assert customers["SSE"]["SSEType"] == "KMS" and customers["DeletionProtection"] is True
-    assert ("app", "stripe") in customers["Tags"]
-    assert _schema(ddb, "diatonic-ai-stripe-idempotency")["TTL"] == ("ENABLED", "expiresAt")
+    subs = schema(moto_clients, NEW + "subscriptions")
+    assert subs["billing"] == "PROVISIONED" and subs["throughput"] == (7, 4)
+    assert subs["GSIs"][0]["throughput"] == (3, 2)
+    assert schema(moto_clients, NEW + "invoices")["LSIs"]  # (moto reports no table class)
+    customers = schema(moto_clients, NEW + "customers")
+    assert customers["SSE"][1] == "KMS" and customers["deletion protection"] is True
+    assert ("data", "pii") in customers["tags"]
+    assert schema(moto_clients, NEW + "idempotency")["TTL"] == ("ENABLED", "expiresAt")
 
 
 def test_missing_source_is_refused_before_anything_is_written(moto_clients: Clients) -> None:

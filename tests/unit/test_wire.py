@@ -12,6 +12,8 @@ from dualwrite.wire import (
     item_size,
     items_equal,
     key_id,
+    over_item_limit,
+    size_bound,
     to_lambda_json,
     values_equal,
 )
@@ -75,3 +77,17 @@ def test_lambda_json_round_trip(item: dict[str, Any]) -> None:
 def test_adding_an_attribute_grows_the_size(item: dict[str, Any], value: dict[str, Any]) -> None:
     name = "zz-extra"
     assert item_size({**item, name: value}) > item_size(item)
+
+
+@given(attributes)
+def test_size_bound_is_an_upper_bound(item: dict[str, Any]) -> None:
+    assert item_size(item) <= size_bound(item)
+
+
+def test_over_item_limit_counts_exactly_near_the_limit() -> None:
+    small = {"k": {"S": "x" * 1000}}
+    assert over_item_limit(small) is None
+    just_under = {"k": {"B": b"\x00" * (MAX_ITEM_BYTES - 1)}}  # repr is 4x, size is not
+    assert size_bound(just_under) > MAX_ITEM_BYTES and over_item_limit(just_under) is None
+    over = {"k": {"S": "é" * (MAX_ITEM_BYTES // 2 + 1)}}
+    assert over_item_limit(over) == item_size(over) > MAX_ITEM_BYTES
