@@ -68,15 +68,15 @@ class Classified:
 
 
 _AS_IS = ("S", "N", "BOOL", "NULL", "SS", "NS")
+_AS_IS_SET = frozenset(_AS_IS)
 
 
 def _value(value: Any) -> AttributeValue:
     """One AttributeValue from Lambda JSON: binary (base64 text there) becomes bytes, the
     rest is taken as it is. A faster twin of wire.from_lambda_json for well-formed values
     (every value of a stream record is one), which matters at 20,000 records a second."""
-    for tag in _AS_IS:
-        if tag in value:
-            return value  # type: ignore[no-any-return]
+    if len(value) == 1 and next(iter(value)) in _AS_IS_SET:
+        return value  # type: ignore[no-any-return]
     if "M" in value:
         return {"M": {k: _value(x) for k, x in value["M"].items()}}
     if "L" in value:
