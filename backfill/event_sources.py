@@ -6,21 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from dualwrite.aws.errors import aws_call
+from dualwrite.aws.streams import list_event_source_mappings
 
 ENABLED_STATES = ("Enabled", "Enabling")
-
-
-def list_mappings(lambda_client: Any, stream_arn: str) -> list[dict[str, Any]]:
-    mappings: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"EventSourceArn": stream_arn}
-    while True:
-        with aws_call("ListEventSourceMappings"):
-            response = lambda_client.list_event_source_mappings(**kwargs)
-        mappings.extend(response.get("EventSourceMappings", []))
-        marker = response.get("NextMarker")
-        if not marker:
-            return mappings
-        kwargs["Marker"] = marker
 
 
 def _summary(esm: dict[str, Any], changed: bool) -> dict[str, Any]:
@@ -35,7 +23,7 @@ def _summary(esm: dict[str, Any], changed: bool) -> dict[str, Any]:
 def enable_mappings(lambda_client: Any, stream_arn: str) -> list[dict[str, Any]]:
     """Enable every event source mapping on the stream; returns each one's state after."""
     out = []
-    for esm in list_mappings(lambda_client, stream_arn):
+    for esm in list_event_source_mappings(lambda_client, stream_arn):
         if esm.get("State") in ENABLED_STATES:
             out.append(_summary(esm, False))
             continue

@@ -16,6 +16,7 @@ from dualwrite import metrics
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.errors import aws_call
+from dualwrite.aws.streams import list_event_source_mappings
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore, Record
 from dualwrite.errors import AwsError, EndpointError
@@ -235,27 +236,18 @@ def read_metrics(
 
 
 def event_source_mappings(lambda_client: Any, stream_arn: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"EventSourceArn": stream_arn}
-    while True:
-        with aws_call("ListEventSourceMappings"):
-            response = lambda_client.list_event_source_mappings(**kwargs)
-        for m in response.get("EventSourceMappings", []):
-            out.append(
-                {
-                    "uuid": m.get("UUID"),
-                    "function_arn": m.get("FunctionArn"),
-                    "state": m.get("State"),
-                    "state_reason": m.get("StateTransitionReason"),
-                    "last_processing_result": m.get("LastProcessingResult"),
-                    "batch_size": m.get("BatchSize"),
-                    "starting_position": m.get("StartingPosition"),
-                }
-            )
-        marker = response.get("NextMarker")
-        if not marker:
-            return out
-        kwargs["Marker"] = marker
+    return [
+        {
+            "uuid": m.get("UUID"),
+            "function_arn": m.get("FunctionArn"),
+            "state": m.get("State"),
+            "state_reason": m.get("StateTransitionReason"),
+            "last_processing_result": m.get("LastProcessingResult"),
+            "batch_size": m.get("BatchSize"),
+            "starting_position": m.get("StartingPosition"),
+        }
+        for m in list_event_source_mappings(lambda_client, stream_arn)
+    ]
 
 
 def gather(

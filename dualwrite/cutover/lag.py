@@ -21,6 +21,7 @@ from typing import Any
 
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.errors import aws_call
+from dualwrite.aws.streams import list_event_source_mappings, list_shards
 from dualwrite.control import ControlStore
 from dualwrite.cutover import streams
 from dualwrite.errors import AwsError, NotFoundError
@@ -69,19 +70,11 @@ def replication_fact(
 
 
 def event_source_mappings(lambda_client: Any, stream_arn: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"EventSourceArn": stream_arn}
-    while True:
-        try:
-            with aws_call("ListEventSourceMappings"):
-                response = lambda_client.list_event_source_mappings(**kwargs)
-        except NotFoundError:
-            return out
-        out.extend(response.get("EventSourceMappings", []))
-        marker = response.get("NextMarker")
-        if not marker:
-            return out
-        kwargs["Marker"] = marker
+    """The mappings reading the stream; none when the stream (or its table) is gone."""
+    try:
+        return list_event_source_mappings(lambda_client, stream_arn)
+    except NotFoundError:
+        return []
 
 
 def _stream_fact(
@@ -89,7 +82,7 @@ def _stream_fact(
 ) -> ReplicationFact:
     oldest: float | None = None
     checked = 0
-    for shard in streams.shards(streams_client, stream_arn):
+    for shard in list_shards(streams_client, stream_arn):
         shard_id = shard["ShardId"]
         checkpoint = store.shard(stream_arn, shard_id) or {}
         if checkpoint.get("done"):

@@ -17,20 +17,6 @@ from dualwrite.aws.errors import aws_call
 MAX_EMPTY_PAGES = 3
 
 
-def shards(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
-    """Every shard of the stream (DescribeStream, following ExclusiveStartShardId)."""
-    out: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"StreamArn": stream_arn}
-    while True:
-        with aws_call("DescribeStream"):
-            desc = streams.describe_stream(**kwargs)["StreamDescription"]
-        out.extend(desc.get("Shards", []))
-        last = desc.get("LastEvaluatedShardId")
-        if not last:
-            return out
-        kwargs["ExclusiveStartShardId"] = last
-
-
 def records(
     streams: Any,
     stream_arn: str,

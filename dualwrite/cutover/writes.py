@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.errors import aws_call
+from dualwrite.aws.streams import list_shards
 from dualwrite.control import iso
 from dualwrite.cutover import streams
 
@@ -53,10 +55,10 @@ def writes_since(desc: dict[str, Any], clients: Clients, since: float, now: floa
     table = str(desc["TableName"])
     units = consumed_write_units(clients.cloudwatch, table, since, now)
     stream_arn = desc.get("LatestStreamArn")
-    if not stream_arn or not (desc.get("StreamSpecification") or {}).get("StreamEnabled"):
+    if not stream_arn or tables.stream_view(desc) is None:
         return WritesFact(table, None, units, f"no stream on {table}: cannot prove it is unused")
     first: float | None = None
-    for shard in streams.shards(clients.streams, stream_arn):
+    for shard in list_shards(clients.streams, stream_arn):
         for record in streams.records(clients.streams, stream_arn, shard["ShardId"]):
             t = streams.record_time(record)
             if t > since and not streams.is_ttl_expiry(record):
