@@ -9,6 +9,7 @@ from typing import Any
 
 from dualwrite.aws.errors import aws_call
 from dualwrite.backoff import Backoff
+from dualwrite.errors import ThrottledError
 from dualwrite.wire import Item, Key, key_id
 
 BATCH_WRITE_MAX = 25
@@ -29,20 +30,6 @@ class RequestCounter:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
-
-
-@dataclass(frozen=True)
-class WriteRequest:
-    """A put (item) or a delete (key) for BatchWriteItem."""
-
-    table: str
-    put: Item | None = None
-    delete: Key | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        if self.put is not None:
-            return {"PutRequest": {"Item": self.put}}
-        return {"DeleteRequest": {"Key": self.delete}}
 
 
 def _consumed(response: Any) -> float:
@@ -93,17 +80,6 @@ def batch_write(
             break
         backoff.wait(attempt)
     return pending
-
-
-def coalesce(requests: Sequence[dict[str, Any]], key_names: Sequence[str]) -> list[dict[str, Any]]:
-    """Last request per key wins; BatchWriteItem refuses duplicate keys in one call."""
-    by_key: dict[str, dict[str, Any]] = {}
-    for req in requests:
-        item = req["PutRequest"]["Item"] if "PutRequest" in req else req["DeleteRequest"]["Key"]
-        kid = key_id({k: item[k] for k in key_names})
-        by_key.pop(kid, None)  # re-insert to keep the order of last writes
-        by_key[kid] = req
-    return list(by_key.values())
 
 
 @dataclass(frozen=True)
@@ -214,8 +190,6 @@ def batch_get(
             if pending:
                 attempt += 1
                 if attempt >= max_attempts:
-                    from dualwrite.errors import ThrottledError
-
                     raise ThrottledError(
                         f"BatchGetItem on {table}: keys still unprocessed after {attempt} tries"
                     )

@@ -202,10 +202,10 @@ def cutover(
 ) -> None:
     """Re-point Lambda functions from the source tables to the targets (gated)."""
     with _refusals_as_json(json_out):
-        _cutover(get(ctx), dry_run, force, reason, json_out, now)
+        cutover_flow(get(ctx), dry_run, force, reason, json_out, now)
 
 
-def _cutover(
+def cutover_flow(
     app: AppContext,
     dry_run: bool,
     force: bool,

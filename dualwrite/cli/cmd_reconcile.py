@@ -101,7 +101,7 @@ def reconcile(
     if json_out:
         emit_json(result)
     else:
-        _print_reconcile(app, result)
+        print_reconcile(app, result)
     if not result["parity"]:
         raise typer.Exit(DRIFT_EXIT)
 
@@ -119,7 +119,7 @@ def _key_text(key: dict[str, Any] | None) -> str:
     return " ".join(parts)
 
 
-def _print_reconcile(app: AppContext, result: dict[str, Any]) -> None:
+def print_reconcile(app: AppContext, result: dict[str, Any]) -> None:
     repair = bool(result.get("repair"))
     # one column per route, one row per count: stays readable on an 80-column terminal
     table = Table(title="parity", title_justify="left", box=box.SIMPLE_HEAD)

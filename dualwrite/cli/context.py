@@ -27,7 +27,6 @@ class AppContext:
     endpoint_url: str | None
     region: str | None
     has_credentials: bool = False
-    debug: bool = False
     #: human output; progress and notes go to stderr so stdout stays one JSON object
     out: Console = field(default_factory=lambda: Console(highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
@@ -40,7 +39,6 @@ class AppContext:
             endpoint_url=endpoint_url or None,
             region=region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
             has_credentials=bool(env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_PROFILE")),
-            debug=bool(env.get("DUALWRITE_DEBUG")),
         )
 
     @cached_property

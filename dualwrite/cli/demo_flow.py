@@ -137,10 +137,9 @@ def _metrics_table(app: AppContext) -> Table:
 
 def run_demo(parent: AppContext, options: DemoOptions) -> int:
     """The whole flow; returns the exit code (0 only at 100% parity)."""
-    from backfill.job import run_backfill  # noqa: F401  (fail early if a component is missing)
     from dualwrite.cli.cmd_backfill import backfill_with_progress, print_result
-    from dualwrite.cli.cmd_cutover import _cutover
-    from dualwrite.cli.cmd_reconcile import _print_reconcile
+    from dualwrite.cli.cmd_cutover import cutover_flow
+    from dualwrite.cli.cmd_reconcile import print_reconcile
     from reconciler.job import run_reconcile
     from stream_replicator.runner import StreamRunner
 
@@ -217,11 +216,11 @@ def run_demo(parent: AppContext, options: DemoOptions) -> int:
             )
         with _phase(app, "6. reconcile"):
             parity = run_reconcile(app.migration, app.clients, app.store)
-            _print_reconcile(app, parity)
+            print_reconcile(app, parity)
             out.print(_metrics_table(app))
         with _phase(app, "7. cutover dry run (sample Lambda functions)"):
             _sample_functions(app)
-            _cutover(app, True, False, None, False, None)
+            cutover_flow(app, dry_run=True, force=False, reason=None, json_out=False, now=None)
         elapsed = time.monotonic() - started
         if parity["parity"]:
             out.print(f"[bold green]100% parity[/] - the demo took {elapsed:.0f}s")
