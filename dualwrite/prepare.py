@@ -51,7 +51,6 @@ class Plan:
     routes: list[RoutePlan] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     # internal: what apply needs
-    sources: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     target_defs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     target_ttl: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -93,7 +92,6 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
         src = tables.describe(ddb, route.source)
         if src is None:
             raise ConfigError(f"route {route.name}: source table {route.source} does not exist")
-        plan.sources[route.source] = src
         source_key = tables.key_schema_of(src)
         mapping = build_mapping(route.mapping, source_key)
         problem = mapping.schema_problem()
