@@ -41,16 +41,14 @@ class SegmentState:
             "route": self.route,
             "segment": self.segment,
             "total": self.total,
-            "last_key": to_lambda_json(self.last_key) if self.last_key is not None else None,
+            "last_key": to_lambda_json(self.last_key),
             "done": self.done,
             "items_read": self.items_read,
             "items_written": self.items_written,
             "quarantined": self.quarantined,
             "started_at": self.started_at,
             "updated_at": self.updated_at,
-            "carry_group": (
-                to_lambda_json(self.carry_group) if self.carry_group is not None else None
-            ),
+            "carry_group": to_lambda_json(self.carry_group),
         }
 
     @classmethod

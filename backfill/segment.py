@@ -71,7 +71,6 @@ class _Pages:
     writer: TargetWriter
     store: ControlStore
     has_time: Callable[[], bool]
-    derives: bool
     from_start: bool
     #: the group a previous run carried past its last checkpoint (derive it again)
     pending: AttributeValue | None
@@ -94,7 +93,7 @@ class _Pages:
                 quarantined += 1
                 continue
             self.writer.put(target)
-        if self.derives:
+        if mapping.group_attr is not None:
             self._derive(page.items, last)
         self.read += len(page.items)
         self.quarantined += quarantined
@@ -201,7 +200,6 @@ def copy_segment(
         writer=writer,
         store=store,
         has_time=has_time,
-        derives=job.mapping.group_attr is not None,
         from_start=from_start,
         pending=None if from_start else state.carry_group,
         carry=None if from_start else state.carry_group,
@@ -253,8 +251,7 @@ def copy_segment(
         skipped_existing=writer.skipped_existing,
         deleted=writer.deleted,
         pages=count,
-        write_requests=writer.counter.counts.get("BatchWriteItem", 0)
-        + writer.counter.counts.get("PutItem", 0),
+        write_requests=writer.counter.total,  # BatchWriteItem and PutItem calls
         consumed_wcu=writer.consumed,
         last_key=pages.state.last_key,
     )

@@ -35,7 +35,7 @@ from dualwrite.control import ControlStore
 from dualwrite.errors import AwsError, ConditionFailedError, ConfigError, DualwriteError
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import Mapping
-from dualwrite.wire import AttributeValue, Item, to_lambda_json
+from dualwrite.wire import AttributeValue, Item, key_of, to_lambda_json
 from stream_replicator.planning import (
     QUARANTINE,
     Classified,
@@ -114,18 +114,6 @@ class BatchResult:
     routes: dict[str, RouteCounts] = field(default_factory=dict)
     #: per record: an applied membership with a role we do not know (UnknownRole metric)
     unknown_roles: list[bool] = field(default_factory=list)
-
-    @property
-    def failed_sequence_numbers(self) -> list[str]:
-        return [
-            seq
-            for seq, outcome in zip(self.sequence_numbers, self.outcomes, strict=True)
-            if outcome in (FAILED, HELD)
-        ]
-
-    @property
-    def response(self) -> dict[str, list[dict[str, str]]]:
-        return {"batchItemFailures": [{"itemIdentifier": s} for s in self.failed_sequence_numbers]}
 
 
 @dataclass(frozen=True)
@@ -236,13 +224,11 @@ class Replicator:
         """Apply one batch (a Lambda event's Records). Raises for a record of an unknown table
         or without a sequence number: the whole batch fails, loudly."""
         changes = [parse(r, i, self._tables) for i, r in enumerate(records)]
-        by_route: dict[str, list[Change]] = {}
-        routes: dict[str, Route] = {}
+        by_table: dict[str, list[Change]] = {}
         for change in changes:
-            route = routes.get(change.table)
-            if route is None:
-                route = routes[change.table] = self.route_for_table(change.table)
-            by_route.setdefault(route.name, []).append(change)
+            by_table.setdefault(change.table, []).append(change)
+        # every table is resolved before anything is applied: an unknown one fails the batch
+        routes = {table: self.route_for_table(table) for table in by_table}
         result = BatchResult(
             [c.sequence_number for c in changes],
             [APPLIED] * len(changes),
@@ -257,8 +243,9 @@ class Replicator:
             # a context that does not know (a test double) does not stop anything
             return not isinstance(left, int | float) or left > self.time_margin_ms
 
-        for route_name, route_changes in by_route.items():
-            route = self.migration.route(route_name)
+        for table, route_changes in by_table.items():
+            route = routes[table]
+            route_name = route.name
             counts = RouteCounts(records=len(route_changes))
             result.routes[route_name] = counts
             if not self.is_backfilled(route_name):
@@ -438,14 +425,15 @@ class Replicator:
         lost: list[TargetWrite] = []
         rejected: list[tuple[TargetWrite, str]] = []
         for write in chunk:
+            operation = "PutItem" if write.item is not None else "DeleteItem"
             try:
-                with aws_call("PutItem" if write.item is not None else "DeleteItem"):
+                with aws_call(operation):
                     if write.item is not None:
                         self.dynamodb.put_item(TableName=table, Item=write.item)
                     else:
                         self.dynamodb.delete_item(TableName=table, Key=write.key)
                 if self.counter is not None:
-                    self.counter.add("PutItem" if write.item is not None else "DeleteItem")
+                    self.counter.add(operation)
             except AwsError as exc:
                 if exc.code == "ValidationException":
                     rejected.append((write, f"the target table rejected the item: {exc}"))
@@ -518,7 +506,6 @@ def fit_record(record: dict[str, Any], limit: int = QUARANTINE_RECORD_MAX) -> di
 
 def _request_key(request: dict[str, Any], names: Sequence[str]) -> Item:
     if "PutRequest" in request:
-        item: Item = request["PutRequest"]["Item"]
-        return {n: item[n] for n in names}
+        return key_of(request["PutRequest"]["Item"], names)
     key: Item = request["DeleteRequest"]["Key"]
     return key

@@ -67,8 +67,7 @@ class Classified:
     unknown_role: bool = False
 
 
-_AS_IS = ("S", "N", "BOOL", "NULL", "SS", "NS")
-_AS_IS_SET = frozenset(_AS_IS)
+_AS_IS_SET = frozenset(("S", "N", "BOOL", "NULL", "SS", "NS"))
 
 
 def _value(value: Any) -> AttributeValue:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dualwrite import metrics as metric_names
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.errors import aws_call
+from dualwrite.aws.streams import list_shards
 from dualwrite.backoff import Backoff
 from dualwrite.config import Migration, Route
 from dualwrite.control import ControlStore
@@ -255,13 +256,24 @@ class StreamRunner:
         total = RouteCounts()
         for counts in self._counts.values():
             total.add(counts)
-        lags = [
-            c.run_lag_ms
-            for s in self._streams.values()
-            for c in s.cursors.values()
-            if c.run_lag_ms is not None
-        ]
         cursors = [c for s in self._streams.values() for c in s.cursors.values()]
+        lags = [c.run_lag_ms for c in cursors if c.run_lag_ms is not None]
+        routes: list[dict[str, Any]] = []
+        for route in self.migration.routes:
+            counts = self._counts.get(route.name) or RouteCounts()
+            stream = self._streams.get(route.name)
+            routes.append(
+                {
+                    "route": route.name,
+                    "held": route.name in self._held,
+                    "phase": self._held.get(route.name, "backfilled"),
+                    "records": counts.records,
+                    "applied": counts.applied,
+                    "quarantined": counts.quarantined,
+                    "unknown_role": counts.unknown_role,
+                    "shards": len(stream.cursors) if stream is not None else 0,
+                }
+            )
         return {
             "records": total.records,
             "applied": total.applied,
@@ -270,21 +282,7 @@ class StreamRunner:
             "lag_ms": max(lags) if lags else None,
             "max_lag_ms": self._max_lag,
             "held_routes": sorted(self._held),
-            "routes": [
-                {
-                    "route": route.name,
-                    "held": route.name in self._held,
-                    "phase": self._held.get(route.name, "backfilled"),
-                    "records": self._counts.get(route.name, RouteCounts()).records,
-                    "applied": self._counts.get(route.name, RouteCounts()).applied,
-                    "quarantined": self._counts.get(route.name, RouteCounts()).quarantined,
-                    "unknown_role": self._counts.get(route.name, RouteCounts()).unknown_role,
-                    "shards": len(self._streams[route.name].cursors)
-                    if route.name in self._streams
-                    else 0,
-                }
-                for route in self.migration.routes
-            ],
+            "routes": routes,
             "shards": len(cursors),
             "shards_done": sum(1 for c in cursors if c.done),
             "trimmed_shards": list(self._trimmed),
@@ -347,16 +345,7 @@ class StreamRunner:
                     )
 
     def _list_shards(self, arn: str) -> list[Shard]:
-        shards: list[Shard] = []
-        kwargs: dict[str, Any] = {"StreamArn": arn}
-        while True:
-            with aws_call("DescribeStream"):
-                desc = self.streams.describe_stream(**kwargs)["StreamDescription"]
-            shards.extend(Shard.from_describe(s) for s in desc.get("Shards", []) or [])
-            last = desc.get("LastEvaluatedShardId")
-            if not last:
-                return shards
-            kwargs["ExclusiveStartShardId"] = last
+        return [Shard.from_describe(s) for s in list_shards(self.streams, arn)]
 
     def _refresh(self, stream: _Stream) -> None:
         for shard in self._list_shards(stream.arn):
@@ -583,11 +572,4 @@ class StreamRunner:
             except Exception as exc:  # metrics must never stop replication
                 self.notify(f"could not publish metrics for route {route}: {exc}")
                 return
-            self._published[route] = RouteCounts(
-                records=counts.records,
-                applied=counts.applied,
-                quarantined=counts.quarantined,
-                failed=counts.failed,
-                unknown_role=counts.unknown_role,
-                lag_ms=counts.lag_ms,
-            )
+            self._published[route] = replace(counts)
