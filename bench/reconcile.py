@@ -45,7 +45,6 @@ from dualwrite.mapping import build_mapping
 from reconciler.expect import expected_items
 from reconciler.job import run_reconcile
 from reconciler.passes import DEFAULT_PAGE_SIZE
-from reconciler.reads import SharedClients
 
 TARGET = "CoreTable"
 CONTROL = "bench-reconcile-control"
@@ -155,7 +154,7 @@ def measure(engine: str, items: int, segments: int, page_size: int, repeat: int)
         base = Clients(
             AwsSettings(endpoint_url=endpoint, region="us-east-1", emulator_credentials=True)
         )
-        clients = SharedClients(base)
+        clients = base.shared()
         make_tables(clients, migration)
         print(f"[{engine} {items}] filling ...", file=sys.stderr, flush=True)
         source_n, target_n = fill(clients, migration, items)

@@ -6,7 +6,7 @@ Entry points:
   (`dualwrite reconcile`) and the demo call; returns the DESIGN.md JSON shape.
 - `reconciler.handler.lambda_handler`: the same check on a schedule, in time-budgeted slices.
 
-Layout: pure cores (`compare`, `conditions`, `expect`, `quarantine.source_key_from_record`)
-and adapters (`reads`, `passes`, `confirm`, `repair`, `job`, `checkpoint`, `handler`).
+Layout: pure cores (`compare`, `conditions`, `digest`, `expect`) and adapters (`spec`,
+`reads`, `passes`, `confirm`, `repair`, `quarantine`, `job`, `scheduled`, `handler`).
 Nothing here touches boto3 at import time.
 """

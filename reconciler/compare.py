@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dualwrite.wire import AttributeValue, Item, Key, diff_attributes, items_equal, to_lambda_json
+
+if TYPE_CHECKING:
+    from reconciler.spec import RouteSpec
 
 MISSING = "missing"
 EXTRA = "extra"
@@ -197,3 +200,21 @@ def route_result(
         ),
         "differences": list(samples or [])[:MAX_SAMPLES],
     }
+
+
+def check_result(
+    spec: RouteSpec,
+    tally: Tally,
+    found: Mapping[str, int],
+    samples: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A route's result without a repair: what was found is what remains."""
+    return route_result(
+        spec.name,
+        spec.source,
+        spec.target,
+        tally,
+        found=found,
+        remaining=found,
+        samples=samples,
+    )

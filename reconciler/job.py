@@ -47,13 +47,14 @@ from reconciler.compare import (
     MISSING,
     Difference,
     Tally,
+    check_result,
     count_kinds,
     route_result,
 )
 from reconciler.digest import DEFAULT_BUCKETS
 from reconciler.passes import DEFAULT_PAGE_SIZE, Checker, UnitState, plan_units, run_units
 from reconciler.quarantine import resolve_moot
-from reconciler.reads import SharedClients, Sides
+from reconciler.reads import Sides
 from reconciler.repair import repair as repair_route
 from reconciler.spec import RouteSpec, resolve_routes
 
@@ -101,7 +102,7 @@ def run_reconcile(
 ) -> dict[str, Any]:
     """Check (and optionally repair) parity; see the module docstring for the result."""
     started = clock()
-    clients = clients if isinstance(clients, SharedClients) else SharedClients(clients)
+    clients = clients.shared()  # many short-lived worker threads, one client each service
     names = [routes] if isinstance(routes, str) else (list(routes) if routes else None)
     specs = resolve_routes(migration, clients, names)
     if tables.describe(clients.dynamodb, migration.control_table) is None:
@@ -149,10 +150,11 @@ def run_reconcile(
         if only:
             again = [s for s in specs if s.name in only]
             total += approx_items(again)
+            again_units = plan_units(again, segs)
             second = run_units(
                 checker(only=only),
-                plan_units(again, segs),
-                {u.uid: UnitState() for u in plan_units(again, segs)},
+                again_units,
+                {u.uid: UnitState() for u in again_units},
                 workers=workers,
             )
             outcome = second
@@ -217,16 +219,7 @@ def _finish_route(
 ) -> dict[str, Any]:
     found = count_kinds(found_diffs)
     if not repair:
-        samples = [d.sample() for d in found_diffs]
-        result = route_result(
-            spec.name,
-            spec.source,
-            spec.target,
-            tally,
-            found=found,
-            remaining=found,
-            samples=samples,
-        )
+        result = check_result(spec, tally, found, [d.sample() for d in found_diffs])
         result["mode"] = "check"
         result["quarantine_resolved"] = 0
         return result

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from dualwrite.aws.clients import Clients
-from dualwrite.aws.dynamo import RequestCounter, scan_pages
+from dualwrite.aws.dynamo import RequestCounter, ScanPage, scan_pages
 from dualwrite.derived import Group, PageGrouper, derive_items
 from dualwrite.errors import UnmappableError
 from dualwrite.wire import (
@@ -173,6 +173,20 @@ class Checker:
             diffs = self._target(unit, state, should_stop, counter, digests)
         return UnitOutcome(diffs, counter, digests)
 
+    def _pages(
+        self, table: str, unit: Unit, state: UnitState, counter: RequestCounter
+    ) -> Iterator[ScanPage]:
+        """The unit's scan segment of `table`, resumed from the state's last key."""
+        return scan_pages(
+            self.clients.dynamodb,
+            table,
+            segment=unit.segment,
+            total_segments=unit.total,
+            start_key=state.last_key,
+            limit=self.page_size,
+            counter=counter,
+        )
+
     def _confirm(self, sides: Sides, candidates: list[Candidate]) -> list[Difference]:
         if not candidates:
             return []
@@ -203,16 +217,7 @@ class Checker:
         )
         skip = expect.group_id(state.skip_group) if state.skip_group is not None else None
         candidates: list[Candidate] = []
-        pages = scan_pages(
-            self.clients.dynamodb,
-            route.source,
-            segment=unit.segment,
-            total_segments=unit.total,
-            start_key=state.last_key,
-            limit=self.page_size,
-            counter=counter,
-        )
-        for page in pages:
+        for page in self._pages(route.source, unit, state, counter):
             last = page.last_key is None
             stop = not last and should_stop()
             # key_id -> (target key, expected item, source key, group); one page at a time
@@ -300,16 +305,7 @@ class Checker:
         }
         alive: dict[str, dict[str, str]] = {r.name: {} for r in specs}
         candidates: dict[str, list[Candidate]] = {r.name: [] for r in specs}
-        pages = scan_pages(
-            self.clients.dynamodb,
-            unit.table,
-            segment=unit.segment,
-            total_segments=unit.total,
-            start_key=state.last_key,
-            limit=self.page_size,
-            counter=counter,
-        )
-        for page in pages:
+        for page in self._pages(unit.table, unit, state, counter):
             last = page.last_key is None
             stop = not last and should_stop()
             now = self.clock()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,23 +63,3 @@ class Sides:
         if self.counter is not None:
             self.counter.add("Query")
         return bool(response.get("Items"))
-
-
-class SharedClients(Clients):
-    """One client per service for every worker thread of a check.
-
-    boto3 clients are thread-safe; making one per worker thread (what `Clients` does) costs
-    about 0.3 s each, serialized, which is more than a whole check of a small table takes.
-    """
-
-    def __init__(self, inner: Clients) -> None:
-        super().__init__(inner.settings)
-        self._inner = inner
-        self._shared: dict[str, Any] = {}
-        self._shared_lock = threading.Lock()
-
-    def client(self, service: str) -> Any:
-        with self._shared_lock:
-            if service not in self._shared:
-                self._shared[service] = self._inner.client(service)
-            return self._shared[service]

@@ -23,10 +23,9 @@ from dualwrite.aws.clients import Clients
 from dualwrite.aws.dynamo import RequestCounter
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore
-from reconciler.compare import Difference, Tally, route_result
+from reconciler.compare import Difference, Tally, check_result
 from reconciler.digest import DEFAULT_BUCKETS, Digests
 from reconciler.passes import DEFAULT_PAGE_SIZE, Checker, Unit, UnitState, plan_units, run_units
-from reconciler.reads import SharedClients
 from reconciler.spec import RouteSpec, resolve_routes
 
 RUN_PK = "RECONCILE"
@@ -145,7 +144,7 @@ def run_slice(
     wall: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
     """Advance the scheduled run by one slice; finish it when every unit is done."""
-    clients = clients if isinstance(clients, SharedClients) else SharedClients(clients)
+    clients = clients.shared()  # many short-lived worker threads, one client each service
     specs = resolve_routes(migration, clients, list(routes) if routes else None)
     by_name = {s.name: s for s in specs}
     segs = segments or DEFAULT_SEGMENTS
@@ -164,17 +163,16 @@ def run_slice(
     differences: list[Difference] = []
     while True:
         units = _phase_units(run, specs)
-        if run.phase == DIGEST:
-            checker = Checker(
-                clients, by_name, page_size=page_size, settle_s=settle_s, digest=True,
-                buckets=run.buckets,
-            )  # fmt: skip
-        else:
-            only = {r: frozenset(bs) for r, bs in run.only.items()}
-            checker = Checker(
-                clients, by_name, page_size=page_size, settle_s=settle_s, only=only,
-                buckets=run.buckets,
-            )  # fmt: skip
+        digest = run.phase == DIGEST
+        checker = Checker(
+            clients,
+            by_name,
+            page_size=page_size,
+            settle_s=settle_s,
+            digest=digest,
+            only=None if digest else {r: frozenset(bs) for r, bs in run.only.items()},
+            buckets=run.buckets,
+        )
         try:
             outcome = run_units(checker, units, run.units, workers=workers, should_stop=should_stop)
         except BaseException:
@@ -217,15 +215,7 @@ def run_slice(
         tally = run.tallies.get(spec.name) or Tally()
         found = found_by_route.get(spec.name, Tally()).differences
         samples = [d.sample() for d in differences if d.route == spec.name]
-        result = route_result(
-            spec.name,
-            spec.source,
-            spec.target,
-            tally,
-            found=found,
-            remaining=found,
-            samples=samples,
-        )
+        result = check_result(spec, tally, found, samples)
         result.update(
             mode="scheduled",
             method="digest",

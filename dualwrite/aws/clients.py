@@ -32,12 +32,17 @@ class AwsSettings:
 
 @dataclass
 class Clients:
-    """A lazy, per-thread client factory."""
+    """A lazy client factory: one client per service and thread."""
 
     settings: AwsSettings = field(default_factory=AwsSettings)
     _local: threading.local = field(default_factory=threading.local, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _session: Any = field(default=None, repr=False)
+
+    def shared(self) -> Clients:
+        """The same clients, one per service for every thread (boto3 clients are thread-safe):
+        for many short-lived worker threads, which would otherwise each make their own."""
+        return SharedClients(self)
 
     def client(self, service: str) -> Any:
         cache: dict[str, Any] | None = getattr(self._local, "cache", None)
@@ -89,3 +94,22 @@ class Clients:
     @property
     def cloudwatch(self) -> CloudWatchClient:
         return self.client("cloudwatch")  # type: ignore[no-any-return]
+
+
+class SharedClients(Clients):
+    """One client per service, taken from `inner` once and shared by every thread."""
+
+    def __init__(self, inner: Clients) -> None:
+        super().__init__(inner.settings)
+        self._inner = inner
+        self._shared: dict[str, Any] = {}
+        self._shared_lock = threading.Lock()
+
+    def shared(self) -> Clients:
+        return self
+
+    def client(self, service: str) -> Any:
+        with self._shared_lock:
+            if service not in self._shared:
+                self._shared[service] = self._inner.client(service)
+            return self._shared[service]
