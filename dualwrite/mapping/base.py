@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping as MappingABC
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from dualwrite.errors import UnmappableError
 from dualwrite.wire import AttributeValue, Item, Key, key_of, over_item_limit
@@ -20,8 +21,9 @@ class KeySchema:
 
     attributes: tuple[tuple[str, str], ...]  # ((name, "S"|"N"|"B"), ...)
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
+        # cached: asked for on every replicated record
         return tuple(name for name, _ in self.attributes)
 
     @property

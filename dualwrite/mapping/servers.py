@@ -36,15 +36,13 @@ class ServersMapping(Mapping):
         return None
 
     def _transform(self, item: Item) -> Item:
-        out: Item = {
-            "PK": {"S": PREFIX + scalar_text(item["id"])},
-            "SK": {"S": SK_VALUE},
-            "Type": {"S": "Server"},
-        }
-        # id lives on in PK; every other attribute is carried over unchanged
-        for name, value in item.items():
-            if name != "id":
-                out[name] = value
+        # id lives on in PK; every other attribute is carried over unchanged (a C-level copy:
+        # this runs for every replicated record)
+        out: Item = dict(item)
+        del out["id"]
+        out["PK"] = {"S": PREFIX + scalar_text(item["id"])}
+        out["SK"] = {"S": SK_VALUE}
+        out["Type"] = {"S": "Server"}
         return out
 
     def target_keys(self, source_key: Key) -> list[Key]:

@@ -87,7 +87,23 @@ def test_size_bound_is_an_upper_bound(item: dict[str, Any]) -> None:
 def test_over_item_limit_counts_exactly_near_the_limit() -> None:
     small = {"k": {"S": "x" * 1000}}
     assert over_item_limit(small) is None
-    just_under = {"k": {"B": b"\x00" * (MAX_ITEM_BYTES - 1)}}  # repr is 4x, size is not
+    just_under = {"k": {"B": b"\x00" * (MAX_ITEM_BYTES - 1)}}  # the bound adds tags
     assert size_bound(just_under) > MAX_ITEM_BYTES and over_item_limit(just_under) is None
     over = {"k": {"S": "é" * (MAX_ITEM_BYTES // 2 + 1)}}
     assert over_item_limit(over) == item_size(over) > MAX_ITEM_BYTES
+
+
+def test_size_bound_counts_a_shared_value_every_time_it_appears() -> None:
+    # one string object referenced 2,000 times is 2,000 strings to DynamoDB: a serialisation
+    # that shares references would undercount it and let an oversize item through
+    text = {"S": "x" * 300}
+    item = {"L": {"L": [text] * 2000}}
+    assert size_bound(item) >= item_size(item) > MAX_ITEM_BYTES
+    assert over_item_limit(item) == item_size(item)
+
+
+def test_size_bound_of_a_mapping_marshal_cannot_write_is_exact() -> None:
+    from types import MappingProxyType
+
+    item = {"s": {"S": "abc"}, "l": {"L": [{"N": "12.5"}]}}
+    assert size_bound(MappingProxyType(item)) == item_size(item)
