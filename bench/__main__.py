@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
                         "items/s",
                         f"{row.backfill:,.0f}",
                         f"{row.backfill / row.reference:.2f}x reference, "
-                        f"{row.backfill / row.naive:.2f}x naive serial",
+                        f"{row.backfill / row.naive:.2f}x naive serial, "
+                        f"{row.backfill / row.ceiling:.2f}x the engine's write ceiling "
+                        f"(naive: {row.naive / row.ceiling:.2f}x)",
                     )
                 )
                 rows.append(
@@ -107,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
                 label,
                 "items verified/s",
                 f"{res.verified_items_per_s:,.0f}",
-                f"{res.ratio:.2f}x raw scan ({res.scan_items_per_s:,.0f}/s)",
+                f"{res.ratio:.2f}x raw scan ({res.scan_items_per_s:,.0f}/s), "
+                f"{res.ratio_botocore:.2f}x with botocore parsing "
+                f"({res.botocore_scan_items_per_s:,.0f}/s)",
             )
         )
         rows.append((label, "peak memory (MiB)", f"{res.peak_mib:.1f}", "tracemalloc"))

@@ -11,7 +11,9 @@ what the mappings make of them (so the check finds parity), all created directly
 has no streams; the reconciler needs none). Then, with the same segments, page size (Scan
 Limit 1,000) and one shared boto3 client:
 - raw scan: a plain parallel Scan of both sources and the target (S segments each, one
-  thread per table segment), counting items and nothing else;
+  thread per table segment), counting items and nothing else, on the same clients as the
+  reconciler (items parsed by dualwrite.aws.codec): the ratio's baseline;
+- raw scan (botocore): the same with botocore parsing the items, as any boto3 script would;
 - reconcile: reconciler.job.run_reconcile over both routes (source pass with the mapping,
   derived Users from the pages and 100-key consistent BatchGetItem on the target; target
   pass with source look-ups), timed without and then measured with tracemalloc for its
@@ -140,8 +142,10 @@ class Row:
     items: int
     target_items: int
     scan_items_per_s: float
+    botocore_scan_items_per_s: float
     verified_items_per_s: float
     ratio: float
+    ratio_botocore: float
     reconcile_s: float
     peak_mib: float
     parity: bool
@@ -155,12 +159,21 @@ def measure(engine: str, items: int, segments: int, page_size: int, repeat: int)
             AwsSettings(endpoint_url=endpoint, region="us-east-1", emulator_credentials=True)
         )
         clients = base.shared()
+        plain = Clients(
+            AwsSettings(
+                endpoint_url=endpoint,
+                region="us-east-1",
+                emulator_credentials=True,
+                fast_codec=False,
+            )
+        ).shared()
         make_tables(clients, migration)
         print(f"[{engine} {items}] filling ...", file=sys.stderr, flush=True)
         source_n, target_n = fill(clients, migration, items)
         store = ControlStore(clients.dynamodb, CONTROL)
         # interleaved repeats, best of each: the machine is shared, noise only slows things
         scan_times: list[float] = []
+        plain_times: list[float] = []
         times: list[float] = []
         result: dict[str, Any] = {}
         verified = 0
@@ -170,13 +183,15 @@ def measure(engine: str, items: int, segments: int, page_size: int, repeat: int)
             if scanned != source_n + target_n:
                 raise SystemExit(f"raw scan saw {scanned} items, expected {source_n + target_n}")
             scan_times.append(scan_s)
+            print(f"[{engine} {items}] raw scan, botocore parsing ...", file=sys.stderr)
+            plain_times.append(raw_scan(plain, segments, page_size)[1])
             print(f"[{engine} {items}] reconcile {attempt + 1}/{repeat} ...", file=sys.stderr)
             result, seconds = reconcile(clients, store, migration, segments, page_size)
             verified = sum(r["source_items"] + r["target_items"] for r in result["routes"])
             if verified != source_n + target_n or not result["parity"]:
                 raise SystemExit(f"reconcile verified {verified} items, parity {result['parity']}")
             times.append(seconds)
-        scan_s, seconds = min(scan_times), min(times)
+        scan_s, plain_s, seconds = min(scan_times), min(plain_times), min(times)
         print(f"[{engine} {items}] reconcile under tracemalloc ...", file=sys.stderr)
         gc.collect()
         tracemalloc.start()
@@ -184,14 +199,17 @@ def measure(engine: str, items: int, segments: int, page_size: int, repeat: int)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     scan_rate = (source_n + target_n) / scan_s
+    plain_rate = (source_n + target_n) / plain_s
     rate = verified / seconds
     return Row(
         engine=engine,
         items=source_n,
         target_items=target_n,
         scan_items_per_s=round(scan_rate, 1),
+        botocore_scan_items_per_s=round(plain_rate, 1),
         verified_items_per_s=round(rate, 1),
         ratio=round(rate / scan_rate, 3),
+        ratio_botocore=round(rate / plain_rate, 3),
         reconcile_s=round(seconds, 2),
         peak_mib=round(peak / 2**20, 2),
         parity=bool(result["parity"]),
@@ -245,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         "raw scan items/s",
         "verified items/s",
         "ratio",
+        "raw scan (botocore) items/s",
+        "ratio to it",
         "reconcile s",
         "peak MiB",
     ):
@@ -257,10 +277,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.scan_items_per_s:,.0f}",
             f"{r.verified_items_per_s:,.0f}",
             f"{r.ratio:.2f}",
+            f"{r.botocore_scan_items_per_s:,.0f}",
+            f"{r.ratio_botocore:.2f}",
             f"{r.reconcile_s:.1f}",
             f"{r.peak_mib:.1f}",
         )
-    console = Console(width=max(100, Console().width))
+    console = Console(width=max(130, Console().width))
     console.print(table)
     for note in skipped:
         console.print(f"skipped: {note}")

@@ -206,6 +206,32 @@ def from_lambda_json(value: Any) -> Any:
     return value
 
 
+_AS_IS = frozenset(("S", "N", "BOOL", "NULL", "SS", "NS"))
+_b64decode = base64.b64decode
+
+
+def decode_json_value(value: Any) -> AttributeValue:
+    """One AttributeValue from DynamoDB JSON (a Lambda event, a response body): binary
+    (base64 text there) becomes bytes, the rest is taken as it is. A faster twin of
+    from_lambda_json for well-formed values, on the path of every replicated, backfilled and
+    reconciled item."""
+    (t,) = value  # exactly one type tag, or ValueError
+    if t in _AS_IS:
+        return value  # type: ignore[no-any-return]
+    if t == "M":
+        return {"M": {k: decode_json_value(x) for k, x in value["M"].items()}}
+    if t == "L":
+        return {"L": [decode_json_value(x) for x in value["L"]]}
+    if t == "B":
+        raw = value["B"]
+        return {"B": _b64decode(raw, validate=True) if isinstance(raw, str) else raw}
+    if t == "BS":
+        return {
+            "BS": [_b64decode(x, validate=True) if isinstance(x, str) else x for x in value["BS"]]
+        }
+    raise ValueError(f"not an AttributeValue: {t!r}")
+
+
 def to_lambda_json(value: Any) -> Any:
     """The inverse of from_lambda_json: what Lambda puts in an event (JSON-safe)."""
     if isinstance(value, bytes | bytearray):

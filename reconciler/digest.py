@@ -8,16 +8,21 @@ are checked item by item (BatchGetItem, re-read before judging). At parity that 
 every per-item read, which is most of the cost of a check, and memory stays a fixed
 number of buckets whatever the table size.
 
-H is a hash of the item's JSON with keys sorted at every level, so attribute order never
-matters. Two equal items can still serialize differently (a number written as 1.50 and read
-as 1.5, a set returned in another order): such a bucket merely goes to the exact check,
-which compares by value. Different items never hash alike (short of a collision).
+H is a hash of the item with its attributes in name order, written in marshal format 2 (C,
+about three times cheaper than JSON with sorted keys), so attribute order never matters.
+Nested maps are hashed in the order DynamoDB returns them: both sides are read from
+DynamoDB and the target's copy was written from the source's, so equal content comes back
+alike (sorting every nested map cost a third of the hash). Two equal items can still
+serialize differently (a number written as 1.50 and read as 1.5, a set or nested map
+returned in another order): such a bucket merely goes to the exact check, which compares by
+value. Different items never hash alike (short of a collision).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import marshal
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,8 +41,8 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-# one encoder for every call (json.dumps would build a new one each time), and no circular
-# reference bookkeeping (items are trees): this is the hot path of a check
+# for items marshal cannot write: one encoder for every call, no circular reference
+# bookkeeping (items are trees)
 _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), default=_default, check_circular=False
 )
@@ -45,8 +50,13 @@ _ENCODER = json.JSONEncoder(
 
 def item_hash(item: Mapping[str, Any]) -> int:
     """A 128-bit hash of an item, independent of attribute order."""
-    text = _ENCODER.encode(item)
-    return int.from_bytes(blake2b(text.encode("utf-8"), digest_size=16).digest(), "big")
+    canonical = dict(sorted(item.items()))  # names are unique: values are never compared
+    try:
+        # format 2: no shared references, so equal content always gives equal bytes
+        data = marshal.dumps(canonical, 2)
+    except ValueError:  # not plain wire format: sorted JSON says the same, slower
+        data = b"j" + _ENCODER.encode(item).encode("utf-8")
+    return int.from_bytes(blake2b(data, digest_size=16).digest(), "big")
 
 
 def bucket_of(key: Key, buckets: int) -> int:

@@ -28,6 +28,9 @@ class AwsSettings:
     #: per-call timeouts, so an unreachable endpoint fails fast and clearly
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
+    #: encode and parse the bulk item calls with dualwrite.aws.codec rather than botocore's
+    #: model walk (same results, a fraction of the CPU); off only to measure the difference
+    fast_codec: bool = True
 
 
 @dataclass
@@ -77,7 +80,12 @@ class Clients:
                 if session.region_name is None:
                     session = boto3.session.Session(region_name=DEFAULT_REGION)
                 self._session = session
-            return self._session.client(service, **kwargs)
+            client = self._session.client(service, **kwargs)
+        if service == "dynamodb" and self.settings.fast_codec:
+            from dualwrite.aws import codec
+
+            codec.install(client.meta.events)
+        return client
 
     @property
     def dynamodb(self) -> DynamoDBClient:

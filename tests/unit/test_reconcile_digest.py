@@ -24,10 +24,9 @@ def _key(item: dict) -> dict:  # type: ignore[type-arg]
     return {"PK": item["PK"], "SK": item["SK"]}
 
 
-def test_attribute_and_map_order_do_not_matter() -> None:
+def test_attribute_order_does_not_matter() -> None:
     a = _item(1)
     b = dict(reversed(list(a.items())))
-    b["config"] = {"M": dict(reversed(list(a["config"]["M"].items())))}
     assert item_hash(a) == item_hash(b)
     assert item_hash(a) != item_hash(_item(1, extra="x"))
     assert item_hash(a) != item_hash({**a, "icon": {"B": b"\x01\x02"}})
