@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         items = seeding.generate(n, 0, seed=11).servers
         context = ENGINES[engine]()
         with context as endpoint:
-            for row in bf.measure(engine, endpoint, items, [1, 4], say):
+            for row in bf.measure(engine, endpoint, items, [1, 4], say, repeat=2):
                 label = f"backfill/{engine} ({n} items, {row.segments} seg)"
                 rows.append(
                     (
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{row.backfill:,.0f}",
                         f"{row.backfill / row.reference:.2f}x reference, "
                         f"{row.backfill / row.naive:.2f}x naive serial, "
-                        f"{row.backfill / row.ceiling:.2f}x the engine's write ceiling "
+                        f"{row.backfill / row.ceiling:.2f}x the engine's ceiling "
                         f"(naive: {row.naive / row.ceiling:.2f}x)",
                     )
                 )
