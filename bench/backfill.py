@@ -42,6 +42,7 @@ from bench.engines import dynalite_engine, moto_engine
 from dualwrite import seed as seeding
 from dualwrite.aws import tables
 from dualwrite.aws.clients import AwsSettings, Clients
+from dualwrite.aws.dynamo import scan_pages
 from dualwrite.config import Migration, parse_migration
 from dualwrite.control import ControlStore, control_table_definition
 from dualwrite.mapping import build_mapping
@@ -186,17 +187,10 @@ def scan_ceiling(endpoint: str, segments: int = 4) -> float:
     start = time.perf_counter()
 
     def scan(segment: int) -> int:
-        ddb: Any = clients.dynamodb
-        kwargs: dict[str, Any] = {"TableName": SOURCE, "Limit": 1000}
-        if segments > 1:
-            kwargs.update(Segment=segment, TotalSegments=segments)
-        n = 0
-        while True:
-            page = ddb.scan(**kwargs)
-            n += len(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return n
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = scan_pages(
+            clients.dynamodb, SOURCE, segment=segment, total_segments=segments, limit=1000
+        )
+        return sum(len(page.items) for page in pages)
 
     with ThreadPoolExecutor(max_workers=segments) as pool:
         list(pool.map(scan, range(segments)))

@@ -31,6 +31,10 @@ from dualwrite.wire import decode_json_value
 _BODY = "dualwrite_codec_body"
 
 
+#: values written as they are, and the Python type each must have
+_AS_IS: dict[str, type] = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
+
+
 class _NotWireFormat(Exception):
     """A request value the fast encoder does not handle (botocore takes it)."""
 
@@ -41,8 +45,9 @@ def _encode(value: Any) -> Any:
     if type(value) is not dict or len(value) != 1:
         raise _NotWireFormat
     ((t, v),) = value.items()
-    if t == "S" or t == "N":
-        if type(v) is not str:
+    scalar = _AS_IS.get(t)
+    if scalar is not None:
+        if type(v) is not scalar:
             raise _NotWireFormat
         return value
     if t == "M":
@@ -53,10 +58,6 @@ def _encode(value: Any) -> Any:
         if type(v) is not list:
             raise _NotWireFormat
         return {"L": [_encode(x) for x in v]}
-    if t == "BOOL" or t == "NULL":
-        if type(v) is not bool:
-            raise _NotWireFormat
-        return value
     if t == "B":
         if type(v) is not bytes:
             raise _NotWireFormat
