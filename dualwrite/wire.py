@@ -215,9 +215,11 @@ def decode_json_value(value: Any) -> AttributeValue:
     (base64 text there) becomes bytes, the rest is taken as it is. A faster twin of
     from_lambda_json for well-formed values, on the path of every replicated, backfilled and
     reconciled item."""
+    if value.__class__ is not dict:  # a string or list would unpack below
+        raise ValueError(f"not an AttributeValue: {type(value).__name__}")
     (t,) = value  # exactly one type tag, or ValueError
     if t in _AS_IS:
-        return value  # type: ignore[no-any-return]
+        return value
     if t == "M":
         return {"M": {k: decode_json_value(x) for k, x in value["M"].items()}}
     if t == "L":

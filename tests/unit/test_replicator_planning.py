@@ -157,6 +157,9 @@ def test_composite_keys_and_groups_of_memberships() -> None:
         (record("INSERT", 1, {"id": {"N": "1"}}, server(1, PK={"S": "x"})), "overwrite"),
         (record("INSERT", 1, {"id": {"N": "1"}}), "no NewImage"),
         (record("INSERT", 1, {"id": {"N": "1"}}, server(1, b={"B": "abc"})), "cannot be decoded"),
+        # a bare string or list where an AttributeValue belongs, also nested
+        (record("INSERT", 1, {"id": {"N": "1"}}, server(1, b="S")), "cannot be decoded"),
+        (record("INSERT", 1, {"id": {"N": "1"}}, server(1, b={"L": [["N"]]})), "cannot be decoded"),
         (record("UPSERT", 1, {"id": {"N": "1"}}, server(1)), "unknown eventName"),
         (record("REMOVE", 1, {"other": {"S": "1"}}), "no complete source key"),
     ],
