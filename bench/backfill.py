@@ -43,7 +43,7 @@ from dualwrite import seed as seeding
 from dualwrite.aws import tables
 from dualwrite.aws.clients import AwsSettings, Clients
 from dualwrite.aws.dynamo import scan_pages
-from dualwrite.config import Migration, parse_migration
+from dualwrite.config import Migration, Target, parse_migration
 from dualwrite.control import ControlStore, control_table_definition
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import KeySchema
@@ -66,18 +66,15 @@ def create(clients: Clients, definition: dict[str, Any]) -> None:
 
 
 def target_definition(name: str) -> dict[str, Any]:
-    return {
-        "TableName": name,
-        "KeySchema": [
-            {"AttributeName": "PK", "KeyType": "HASH"},
-            {"AttributeName": "SK", "KeyType": "RANGE"},
-        ],
-        "AttributeDefinitions": [
-            {"AttributeName": "PK", "AttributeType": "S"},
-            {"AttributeName": "SK", "AttributeType": "S"},
-        ],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
+    return tables.declared_definition(name, Target(key={"PK": "S", "SK": "S"}))
+
+
+def write_all(ddb: Any, target: str, batch: list[dict[str, Any]]) -> None:
+    """One BatchWriteItem of up to 25 requests, its UnprocessedItems sent again until none."""
+    pending = batch
+    while pending:
+        response = ddb.batch_write_item(RequestItems={target: pending})
+        pending = response.get("UnprocessedItems", {}).get(target, [])
 
 
 def setup(clients: Clients, items: list[Item], *, streams: bool) -> None:
@@ -148,10 +145,7 @@ def reference_copy(endpoint: str, target: str, segments: int) -> float:
             page = ddb.scan(**kwargs)
             puts = [{"PutRequest": {"Item": mapping.transform(i)}} for i in page["Items"]]
             for at in range(0, len(puts), 25):
-                pending = puts[at : at + 25]
-                while pending:
-                    response = ddb.batch_write_item(RequestItems={target: pending})
-                    pending = response.get("UnprocessedItems", {}).get(target, [])
+                write_all(ddb, target, puts[at : at + 25])
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -170,11 +164,7 @@ def write_ceiling(endpoint: str, target: str, items: list[Item], threads: int = 
     start = time.perf_counter()
 
     def write(batch: list[dict[str, Any]]) -> None:
-        ddb: Any = clients.dynamodb
-        pending = batch
-        while pending:
-            response = ddb.batch_write_item(RequestItems={target: pending})
-            pending = response.get("UnprocessedItems", {}).get(target, [])
+        write_all(clients.dynamodb, target, batch)
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(write, batches))

@@ -234,6 +234,11 @@ def decode_json_value(value: Any) -> AttributeValue:
     raise ValueError(f"not an AttributeValue: {t!r}")
 
 
+def decode_json_item(image: Mapping[str, Any]) -> Item:
+    """An item (or key) from DynamoDB JSON, with decode_json_value on every attribute."""
+    return {name: decode_json_value(value) for name, value in image.items()}
+
+
 def to_lambda_json(value: Any) -> Any:
     """The inverse of from_lambda_json: what Lambda puts in an event (JSON-safe)."""
     if isinstance(value, bytes | bytearray):

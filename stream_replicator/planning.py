@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from dualwrite.errors import UnmappableError
 from dualwrite.mapping.base import Mapping
 from dualwrite.mapping.memberships import MembershipsMapping, is_unknown_role
-from dualwrite.wire import AttributeValue, Item, Key, decode_json_value, key_id
+from dualwrite.wire import AttributeValue, Item, Key, decode_json_item, key_id
 from stream_replicator.records import EVENT_NAMES, REMOVE, Change
 
 PUT = "put"
@@ -73,7 +73,7 @@ def _decode(body: dict[str, Any], name: str) -> Item | None:
     if not isinstance(image, dict):
         raise ValueError(f"dynamodb.{name} is not a map")
     try:
-        return {attr: decode_json_value(value) for attr, value in image.items()}
+        return decode_json_item(image)
     except (AttributeError, TypeError) as exc:
         raise ValueError(f"dynamodb.{name} holds something that is not an AttributeValue") from exc
 

@@ -26,13 +26,13 @@ import base64
 import json
 from typing import Any
 
-from dualwrite.wire import decode_json_value
+from dualwrite.wire import decode_json_item
 
 _BODY = "dualwrite_codec_body"
 
 
 #: values written as they are, and the Python type each must have
-_AS_IS: dict[str, type] = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
+_SCALARS: dict[str, type] = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
 
 
 class _NotWireFormat(Exception):
@@ -45,7 +45,7 @@ def _encode(value: Any) -> Any:
     if type(value) is not dict or len(value) != 1:
         raise _NotWireFormat
     ((t, v),) = value.items()
-    scalar = _AS_IS.get(t)
+    scalar = _SCALARS.get(t)
     if scalar is not None:
         if type(v) is not scalar:
             raise _NotWireFormat
@@ -125,10 +125,6 @@ def swap_body(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None
         params["body"] = body.encode("utf-8")
 
 
-def _decode_items(items: Any) -> list[dict[str, Any]]:
-    return [{name: decode_json_value(v) for name, v in item.items()} for item in items]
-
-
 def parse_items(
     response_dict: dict[str, Any],
     customized_response_dict: dict[str, Any],
@@ -150,9 +146,11 @@ def parse_items(
     found = data.pop(member, None)
     try:
         if member == "Responses" and isinstance(found, dict):
-            parsed: Any = {table: _decode_items(items) for table, items in found.items()}
+            parsed: Any = {
+                table: [decode_json_item(i) for i in items] for table, items in found.items()
+            }
         elif member == "Items" and isinstance(found, list):
-            parsed = _decode_items(found)
+            parsed = [decode_json_item(i) for i in found]
         else:
             return
     except (ValueError, TypeError, AttributeError):
