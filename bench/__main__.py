@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                 "items verified/s",
                 f"{res.verified_items_per_s:,.0f}",
                 f"{res.ratio:.2f}x raw scan ({res.scan_items_per_s:,.0f}/s), "
-                f"{res.ratio_botocore:.2f}x with botocore parsing "
-                f"({res.botocore_scan_items_per_s:,.0f}/s)",
+                f"{res.ratio_plain:.2f}x plain boto3 scan "
+                f"({res.plain_scan_items_per_s:,.0f}/s)",
             )
         )
         rows.append((label, "peak memory (MiB)", f"{res.peak_mib:.1f}", "tracemalloc"))

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from dualwrite.mapping.base import Mapping
-from dualwrite.wire import AttributeValue, Item, Key, key_id
+from dualwrite.wire import AttributeValue, Item, Key
 
 
 @dataclass(frozen=True)
@@ -41,23 +41,24 @@ class PageGrouper:
         out: list[Group] = []
         run: list[Item] = list(self._carry)
         run_complete = self._carry_complete if self._carry else (self.from_start or not self._first)
-        # only a page that shows a group ends the uncertainty about the first group
-        if any(self.mapping.group_of(item) is not None for item in items):
-            self._first = False
-        first = self.mapping.group_of(run[0]) if run else None
-        current = key_id({"g": first}) if first is not None else None
+        group_of = self.mapping.group_of
+        current = group_of(run[0]) if run else None
+        seen = False
         for item in items:
-            group = self.mapping.group_of(item)
+            group = group_of(item)
             if group is None:
                 continue
-            gid = key_id({"g": group})
-            if current is not None and gid != current:
-                out.append(Group(self.mapping.group_of(run[0]) or {}, tuple(run), run_complete))
+            seen = True
+            # a key value comes back spelled one way from its table: plain equality
+            if current is not None and group != current:
+                out.append(Group(current, tuple(run), run_complete))
                 run, run_complete = [], True
-            current = gid
+            current = group
             run.append(item)
+        if seen:  # only a page that shows a group ends the uncertainty about the first group
+            self._first = False
         if run and last_page:
-            out.append(Group(self.mapping.group_of(run[0]) or {}, tuple(run), run_complete))
+            out.append(Group(current or {}, tuple(run), run_complete))
             run = []
         self._carry, self._carry_complete = run, run_complete
         return out

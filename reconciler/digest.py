@@ -8,8 +8,11 @@ are checked item by item (BatchGetItem, re-read before judging). At parity that 
 every per-item read, which is most of the cost of a check, and memory stays a fixed
 number of buckets whatever the table size.
 
-H is a hash of the item with its attributes in name order, written in marshal format 2 (C,
-about three times cheaper than JSON with sorted keys), so attribute order never matters.
+H is SHA-256 (in hardware on current x86 and ARM: 1.7x quicker than BLAKE2b on a 4 KB item
+here), cut to 128 bits, of the item with its attributes in name order, written in marshal
+format 2 (C, about three times cheaper than JSON with sorted keys), so attribute order never
+matters. The digest phase reads binary as base64 text on both sides (codec.binary_as_text),
+so H sees text where the exact phase sees bytes; bucket_of sees the same bucket in both.
 Nested maps are hashed in the order DynamoDB returns them: both sides are read from
 DynamoDB and the target's copy was written from the source's, so equal content comes back
 alike (sorting every nested map cost a third of the hash). Two equal items can still
@@ -26,10 +29,10 @@ import marshal
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from hashlib import blake2b
+from hashlib import sha256
 from typing import Any
 
-from dualwrite.wire import Item, Key
+from dualwrite.wire import AttributeValue, Item, Key, size_bound
 
 DEFAULT_BUCKETS = 512
 MODULUS = 1 << 128
@@ -48,29 +51,50 @@ _ENCODER = json.JSONEncoder(
 )
 
 
-def item_hash(item: Mapping[str, Any]) -> int:
-    """A 128-bit hash of an item, independent of attribute order."""
-    canonical = dict(sorted(item.items()))  # names are unique: values are never compared
+def fingerprint(item: Mapping[str, Any]) -> tuple[int, int]:
+    """A 128-bit hash of an item, independent of attribute order, and an upper bound of its
+    size as DynamoDB counts it (what wire.size_bound gives, from the same bytes)."""
     try:
+        # (name, value) pairs in name order (names are unique: values are never compared);
         # format 2: no shared references, so equal content always gives equal bytes
-        data = marshal.dumps(canonical, 2)
+        data = marshal.dumps(sorted(item.items()), 2)
+        bound = len(data)
     except ValueError:  # not plain wire format: sorted JSON says the same, slower
         data = b"j" + _ENCODER.encode(item).encode("utf-8")
-    return int.from_bytes(blake2b(data, digest_size=16).digest(), "big")
+        bound = size_bound(item)
+    return int.from_bytes(sha256(data).digest()[:16], "big"), bound
+
+
+def item_hash(item: Mapping[str, Any]) -> int:
+    """A 128-bit hash of an item, independent of attribute order."""
+    return fingerprint(item)[0]
 
 
 def bucket_of(key: Key, buckets: int) -> int:
     """The bucket of a target key (stable across processes, unlike hash()).
 
     Keys as DynamoDB returns them (numbers normalized), so no further normalization: a key
-    spelled two ways would only send its bucket to the exact check.
+    spelled two ways would only send its bucket to the exact check. Binary counts as its
+    base64 text, read as bytes or as text (the digest phase reads text, the exact phase
+    bytes: both must pick the same bucket, or the exact phase would look in the wrong one).
     """
-    h = 0
-    for name in sorted(key):
-        ((tag, value),) = key[name].items()
-        raw = bytes(value) if isinstance(value, bytes | bytearray) else str(value).encode()
-        h = zlib.crc32(b"%s\x1e%s\x1e%s\x1f" % (name.encode(), tag.encode(), raw), h)
-    return h % buckets
+    for value in key.values():
+        raw = value.get("B")
+        if raw is not None and raw.__class__ is not str:
+            key = {name: _binary_as_text(v) for name, v in key.items()}
+            break
+    try:
+        data = marshal.dumps(sorted(key.items()), 2)
+    except ValueError:  # not plain wire format
+        data = b"j" + _ENCODER.encode(key).encode("utf-8")
+    return zlib.crc32(data) % buckets
+
+
+def _binary_as_text(value: AttributeValue) -> AttributeValue:
+    raw = value.get("B")
+    if isinstance(raw, bytes | bytearray):
+        return {"B": base64.b64encode(bytes(raw)).decode("ascii")}
+    return value
 
 
 @dataclass
@@ -87,15 +111,23 @@ class Digests:
         if not self.sums:
             self.sums = [0] * self.buckets
 
+    # sums are reduced modulo 2**128 only when read: a few more bits per item are cheaper
+    # than a division per item on the hot path
     def expect(self, key: Key, item: Item) -> None:
+        self.expect_hash(key, item_hash(item))
+
+    def expect_hash(self, key: Key, hashed: int) -> None:
         b = bucket_of(key, self.buckets)
         self.counts[b] += 1
-        self.sums[b] = (self.sums[b] + item_hash(item)) % MODULUS
+        self.sums[b] += hashed
 
     def hold(self, key: Key, item: Item) -> None:
         b = bucket_of(key, self.buckets)
         self.counts[b] -= 1
-        self.sums[b] = (self.sums[b] - item_hash(item)) % MODULUS
+        self.sums[b] -= item_hash(item)
+
+    def _reduce(self) -> None:
+        self.sums = [total % MODULUS for total in self.sums]
 
     def add(self, other: Digests) -> None:
         if other.buckets != self.buckets:
@@ -106,10 +138,12 @@ class Digests:
 
     def mismatched(self) -> frozenset[int]:
         """The buckets where the target does not hold exactly the expected items."""
+        self._reduce()
         return frozenset(b for b in range(self.buckets) if self.counts[b] != 0 or self.sums[b] != 0)
 
     def to_json(self) -> dict[str, Any]:
         """Compact: only the buckets not at zero."""
+        self._reduce()
         return {
             "buckets": self.buckets,
             "open": {

@@ -10,8 +10,17 @@ import contextlib
 from collections.abc import Callable, Sequence
 
 from dualwrite.errors import UnmappableError
-from dualwrite.mapping.base import Mapping
-from dualwrite.wire import AttributeValue, Item, Key, key_id, key_of
+from dualwrite.mapping.base import Mapping, check_item_size
+from dualwrite.wire import (
+    MAX_ITEM_BYTES,
+    AttributeValue,
+    Item,
+    Key,
+    decode_json_item,
+    key_id,
+    key_of,
+)
+from reconciler.digest import fingerprint
 
 NameFor = Callable[[AttributeValue], str | None]
 
@@ -25,6 +34,21 @@ def direct(mapping: Mapping, target_names: Sequence[str], source_item: Item) -> 
     """The target key and item of a directly mapped source item (UnmappableError: quarantine)."""
     item = mapping.transform(source_item)
     return key_of(item, target_names), item
+
+
+def direct_hashed(
+    mapping: Mapping, target_names: Sequence[str], source_item: Item
+) -> tuple[Key, int]:
+    """`direct`, for the digests: the target key and the target item's hash (digest.item_hash).
+
+    The hash's bytes bound the item's size, so the 400 KB check costs nothing more unless the
+    bound is over the limit. The item may hold binary as base64 text (codec.binary_as_text):
+    that text overstates the size, so an item near the limit is sized again decoded."""
+    item = mapping.transform(source_item, check_size=False)
+    hashed, bound = fingerprint(item)
+    if bound > MAX_ITEM_BYTES:
+        check_item_size(decode_json_item(item))
+    return key_of(item, target_names), hashed
 
 
 def direct_at(

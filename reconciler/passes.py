@@ -23,6 +23,7 @@ CLI runs every unit to the end.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from dualwrite import collector
+from dualwrite.aws import codec
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.dynamo import RequestCounter, ScanPage, scan_pages
 from dualwrite.derived import Group, PageGrouper, derive_items
@@ -99,7 +102,10 @@ class UnitState:
     tallies: dict[str, Tally] = field(default_factory=dict)
 
     def tally(self, route: str) -> Tally:
-        return self.tallies.setdefault(route, Tally())
+        found = self.tallies.get(route)  # asked for per item: no throwaway Tally per call
+        if found is None:
+            found = self.tallies[route] = Tally()
+        return found
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -167,10 +173,13 @@ class Checker:
         digests = {name: Digests(self.buckets) for name in unit.routes} if self.digest else {}
         if state.done:
             return UnitOutcome([], counter, digests)
-        if unit.kind == SOURCE:
-            diffs = self._source(unit, state, should_stop, counter, digests)
-        else:
-            diffs = self._target(unit, state, should_stop, counter, digests)
+        # the digest phase only compares what it reads with what it reads: binary may stay
+        # base64 text on both sides (no decoding walk per value); it writes nothing
+        with codec.binary_as_text() if self.digest else contextlib.nullcontext():
+            if unit.kind == SOURCE:
+                diffs = self._source(unit, state, should_stop, counter, digests)
+            else:
+                diffs = self._target(unit, state, should_stop, counter, digests)
         return UnitOutcome(diffs, counter, digests)
 
     def _pages(
@@ -226,13 +235,14 @@ class Checker:
             for item in page.items:
                 tally.source_items += 1
                 try:
+                    if folded is not None:  # digest phase: nothing per item to keep (hot path)
+                        tkey, hashed = expect.direct_hashed(mapping, route.target_names, item)
+                        folded.expect_hash(tkey, hashed)
+                        tally.expected_target_items += 1
+                        continue
                     tkey, titem = expect.direct(mapping, route.target_names, item)
                 except UnmappableError:
                     tally.quarantined += 1
-                    continue
-                if folded is not None:  # digest phase: nothing per item to keep (hot path)
-                    folded.expect(tkey, titem)
-                    tally.expected_target_items += 1
                     continue
                 expected[key_id(tkey)] = (tkey, titem, mapping.source_key_of_item(item), None)
             if grouper is not None:
@@ -252,18 +262,19 @@ class Checker:
                     kept.append(g)
                 derived = derive_items(mapping, kept, sides.members, route.name_for)
                 for g, (dkey, ditem) in zip(kept, derived, strict=True):
-                    if ditem is not None:
+                    if ditem is None:
+                        continue
+                    if folded is not None:
+                        folded.expect(dkey, ditem)
+                        tally.expected_target_items += 1
+                    else:
                         expected[key_id(dkey)] = (dkey, ditem, None, g.value)
                 if stop:
                     state.skip_group = carried
                 elif skip is None:
                     state.skip_group = None
-            tally.expected_target_items += len(expected)
-            if folded is not None:
-                for tkey, titem, _, _ in expected.values():
-                    folded.expect(tkey, titem)
-                expected = {}
-            elif self.only is not None:
+            tally.expected_target_items += len(expected)  # none kept in the digest phase
+            if self.only is not None:
                 expected = {k: e for k, e in expected.items() if self._wanted(route.name, e[0])}
             if expected:
                 found = sides.target_items([e[0] for e in expected.values()])
@@ -305,39 +316,41 @@ class Checker:
         }
         alive: dict[str, dict[str, str]] = {r.name: {} for r in specs}
         candidates: dict[str, list[Candidate]] = {r.name: [] for r in specs}
+        # digest phase (the hot path): per route, what owns a key and where its items fold
+        folds = [(r.mapping.owns, digests[r.name], state.tally(r.name)) for r in specs if digests]
         for page in self._pages(unit.table, unit, state, counter):
             last = page.last_key is None
             stop = not last and should_stop()
             now = self.clock()
             lookups: dict[str, list[tuple[Key, Key, Item]]] = {}
-            for item in page.items:
-                tkey = key_of(item, names)
-                owner = next((r for r in specs if r.mapping.owns(tkey)), None)
-                if owner is None:
-                    continue  # another route's key space, or none in this run
-                mapping = owner.mapping
-                state.tally(owner.name).target_items += 1
-                if self.digest:
-                    digests[owner.name].hold(tkey, item)
-                    continue
-                if not self._wanted(owner.name, tkey):
-                    continue
-                group = mapping.group_for_target(tkey)
-                if group is not None:
-                    pending[owner.name][expect.group_id(group)] = (
-                        tkey,
-                        group,
-                        item,
-                        expect.target_partition(tkey, hash_name),
-                    )
-                    continue
-                skey = mapping.source_key_for(tkey)
-                if skey is None:  # in the route's key space, but nothing maps there
-                    candidates[owner.name].append(
-                        Candidate(owner.name, tkey, None, None, None, item, now)
-                    )
-                    continue
-                lookups.setdefault(owner.name, []).append((tkey, skey, item))
+            if self.digest:
+                _fold_held(page.items, names, folds)
+            else:
+                for item in page.items:
+                    tkey = key_of(item, names)
+                    owner = next((r for r in specs if r.mapping.owns(tkey)), None)
+                    if owner is None:
+                        continue  # another route's key space, or none in this run
+                    mapping = owner.mapping
+                    state.tally(owner.name).target_items += 1
+                    if not self._wanted(owner.name, tkey):
+                        continue
+                    group = mapping.group_for_target(tkey)
+                    if group is not None:
+                        pending[owner.name][expect.group_id(group)] = (
+                            tkey,
+                            group,
+                            item,
+                            expect.target_partition(tkey, hash_name),
+                        )
+                        continue
+                    skey = mapping.source_key_for(tkey)
+                    if skey is None:  # in the route's key space, but nothing maps there
+                        candidates[owner.name].append(
+                            Candidate(owner.name, tkey, None, None, None, item, now)
+                        )
+                        continue
+                    lookups.setdefault(owner.name, []).append((tkey, skey, item))
             for name, rows in lookups.items():
                 mapping = self.routes[name].mapping
                 found = sides[name].source_items([skey for _, skey, _ in rows])
@@ -383,6 +396,21 @@ class Checker:
         return diffs
 
 
+def _fold_held(
+    items: Sequence[Item],
+    names: Sequence[str],
+    folds: Sequence[tuple[Callable[[Key], bool], Digests, Tally]],
+) -> None:
+    """The digest phase's target pass over one page (per item: key, owner, fold)."""
+    for item in items:
+        tkey = key_of(item, names)
+        for owns, folded, tally in folds:
+            if owns(tkey):  # else another route's key space, or none in this run
+                tally.target_items += 1
+                folded.hold(tkey, item)
+                break
+
+
 def run_units(
     checker: Checker,
     units: Sequence[Unit],
@@ -405,7 +433,10 @@ def run_units(
 
     size = max(1, min(workers or len(todo), len(todo), 64))
     errors: list[BaseException] = []
-    with ThreadPoolExecutor(max_workers=size, thread_name_prefix="reconcile") as pool:
+    with (
+        collector.bulk(),  # scanned pages churn through containers (half the CPU otherwise)
+        ThreadPoolExecutor(max_workers=size, thread_name_prefix="reconcile") as pool,
+    ):
         futures: list[Future[UnitOutcome]] = [
             pool.submit(checker.run, u, states[u.uid], stop) for u in todo
         ]

@@ -77,15 +77,17 @@ class Mapping(ABC):
     def _transform(self, item: Item) -> Item:
         """The target item for a source item that passed quarantine_reason."""
 
-    def transform(self, item: Item) -> Item:
-        """The target item for a source item; raises UnmappableError (quarantine)."""
+    def transform(self, item: Item, *, check_size: bool = True) -> Item:
+        """The target item for a source item; raises UnmappableError (quarantine).
+
+        `check_size=False` leaves the 400 KB check (check_item_size) to the caller, for a
+        caller that sizes the item anyway."""
         reason = self.quarantine_reason(item)
         if reason is not None:
             raise UnmappableError(reason)
         target = self._transform(item)
-        size = over_item_limit(target)
-        if size is not None:
-            raise UnmappableError(f"target item is {size} bytes, over the 400 KB item limit")
+        if check_size:
+            check_item_size(target)
         return target
 
     def source_key_of_item(self, item: Item) -> Key:
@@ -122,6 +124,13 @@ class Mapping(ABC):
     ) -> Item | None:
         """The derived item of a group from all its source items; None deletes it."""
         raise NotImplementedError(f"{self.name} derives no items")
+
+
+def check_item_size(target: Item) -> None:
+    """Raises UnmappableError for a target item over DynamoDB's 400 KB item limit."""
+    size = over_item_limit(target)
+    if size is not None:
+        raise UnmappableError(f"target item is {size} bytes, over the 400 KB item limit")
 
 
 def require_keys(item: MappingABC[str, AttributeValue], schema: KeySchema) -> str | None:

@@ -84,3 +84,41 @@ def test_bulk_calls_give_what_botocore_gives(
             with pytest.raises(ClientError) as caught:
                 ddb.scan(TableName="Missing")
             assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_binary_as_text_keeps_base64_in_this_thread_only(aws_env: None) -> None:
+    import base64
+    import threading
+
+    from moto import mock_aws
+
+    from dualwrite.aws import codec
+    from dualwrite.wire import decode_json_item
+
+    with mock_aws():
+        ddb = Clients(AwsSettings(region="us-east-1")).dynamodb
+        _table(ddb, "T")
+        item = {
+            "id": {"S": "a"},
+            "b": {"B": b"\x00\xffbin"},
+            "bs": {"BS": [b"\x01"]},
+            "m": {"M": {"deep": {"L": [{"B": b"\x02\x03"}]}}},
+        }
+        ddb.put_item(TableName="T", Item=item)
+        seen_elsewhere: list[Any] = []
+
+        def other_thread() -> None:
+            seen_elsewhere.append(ddb.scan(TableName="T")["Items"][0])
+
+        with codec.binary_as_text():
+            as_text = ddb.scan(TableName="T")["Items"][0]
+            got = ddb.batch_get_item(RequestItems={"T": {"Keys": [{"id": {"S": "a"}}]}})
+            worker = threading.Thread(target=other_thread)
+            worker.start()
+            worker.join()
+        after = ddb.scan(TableName="T")["Items"][0]
+    assert as_text["b"] == {"B": base64.b64encode(b"\x00\xffbin").decode("ascii")}
+    assert as_text["m"]["M"]["deep"]["L"][0]["B"] == base64.b64encode(b"\x02\x03").decode()
+    assert got["Responses"]["T"] == [as_text]
+    assert decode_json_item(as_text) == item  # the same item, binary as sent
+    assert seen_elsewhere == [item] and after == item  # other threads and later reads: bytes

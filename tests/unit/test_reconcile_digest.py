@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import random
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.digest import Digests, bucket_of, item_hash
+from dualwrite.wire import item_size
+from reconciler.digest import Digests, bucket_of, fingerprint, item_hash
+from tests.strategies import attributes
 
 
 def _item(i: int, extra: str = "") -> dict:  # type: ignore[type-arg]
@@ -87,3 +91,19 @@ def test_any_set_of_items_folds_to_zero(ids: list[int]) -> None:
     for i in reversed(ids):
         d.hold(_key(_item(i)), _item(i))
     assert not d.mismatched()
+
+
+def test_a_binary_key_has_one_bucket_read_as_bytes_or_as_base64_text() -> None:
+    raw = bytes(range(200, 216))
+    as_bytes = {"PK": {"B": raw}, "SK": {"S": "x"}}
+    as_text = {"PK": {"B": base64.b64encode(raw).decode("ascii")}, "SK": {"S": "x"}}
+    buckets = {bucket_of({"PK": {"B": bytes([i, 9])}, "SK": {"S": "x"}}, 512) for i in range(64)}
+    assert len(buckets) > 1  # the binary value does choose the bucket
+    assert bucket_of(as_bytes, 512) == bucket_of(as_text, 512)
+
+
+@given(attributes)
+def test_the_fingerprint_bounds_the_size_and_hashes_like_item_hash(item: dict[str, Any]) -> None:
+    hashed, bound = fingerprint(item)
+    assert hashed == item_hash(item)
+    assert bound >= item_size(item)
