@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         ("dynalite", 10_000 if args.quick else 100_000),
     ):
         say(f"reconcile: {engine}, {n} items")
-        res = rc.measure(engine, n, 4, DEFAULT_PAGE_SIZE, 1 if args.quick else 2)
+        res = rc.measure(engine, n, 4, DEFAULT_PAGE_SIZE, 1 if args.quick else 3)
         label = f"reconcile/{engine} ({n} items)"
         rows.append(
             (

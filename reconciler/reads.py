@@ -9,7 +9,7 @@ from typing import Any
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.dynamo import RequestCounter, batch_get, query_all
 from dualwrite.aws.errors import aws_call
-from dualwrite.wire import AttributeValue, Item, Key
+from dualwrite.wire import AttributeValue, Item, Key, decode_json_value
 from reconciler.spec import RouteSpec
 
 
@@ -43,8 +43,9 @@ class Sides:
         """Every source item of a group (a user's memberships), strongly consistent."""
         attr = self.route.mapping.group_attr
         assert attr is not None
+        value = decode_json_value(group)  # read as base64 text (codec.binary_as_text): bytes
         return query_all(
-            self.ddb, self.route.source, attr, group, consistent=True, counter=self.counter
+            self.ddb, self.route.source, attr, value, consistent=True, counter=self.counter
         )
 
     def has_members(self, group: AttributeValue) -> bool:
@@ -56,7 +57,7 @@ class Sides:
                 TableName=self.route.source,
                 KeyConditionExpression="#k = :v",
                 ExpressionAttributeNames={"#k": attr},
-                ExpressionAttributeValues={":v": group},
+                ExpressionAttributeValues={":v": decode_json_value(group)},
                 ConsistentRead=True,
                 Limit=1,
             )

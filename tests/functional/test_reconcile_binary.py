@@ -7,6 +7,7 @@ the wrong place and report parity over real drift.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from dualwrite.aws import tables
@@ -72,3 +73,35 @@ def test_binary_drift_is_found_in_the_bucket_the_digests_opened(moto_clients: Cl
     assert result["parity"] is False
     assert (route["missing"], route["extra"], route["mismatched"]) == (1, 0, 1)
     assert route["exact_buckets"] == 2
+
+
+def test_a_group_read_as_text_is_queried_as_bytes(moto_clients: Clients) -> None:
+    # no shipped mapping groups by a binary attribute; a grouping mapping over a binary hash
+    # key stands in, to show what the digest phase's group queries send
+    from dualwrite.mapping.base import KeySchema
+    from dualwrite.mapping.memberships import MembershipsMapping
+    from reconciler.reads import Sides
+    from reconciler.spec import RouteSpec
+
+    ddb = moto_clients.dynamodb
+    ddb.create_table(
+        TableName="groups",
+        KeySchema=[
+            {"AttributeName": "userId", "KeyType": "HASH"},
+            {"AttributeName": "serverId", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "userId", "AttributeType": "B"},
+            {"AttributeName": "serverId", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    user = b"\x00\xfeuser"
+    for server in ("a", "b"):
+        ddb.put_item(TableName="groups", Item={"userId": {"B": user}, "serverId": {"S": server}})
+    mapping = MembershipsMapping(KeySchema((("userId", "B"), ("serverId", "S"))))
+    sides = Sides(moto_clients, RouteSpec("g", "groups", "CoreTable", mapping, ("PK", "SK")))
+    as_text = {"B": base64.b64encode(user).decode("ascii")}
+    assert [m["serverId"]["S"] for m in sides.members(as_text)] == ["a", "b"]
+    assert sides.has_members(as_text)
+    assert [m["serverId"]["S"] for m in sides.members({"B": user})] == ["a", "b"]
