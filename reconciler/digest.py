@@ -36,6 +36,8 @@ from dualwrite.wire import AttributeValue, Item, Key, size_bound
 
 DEFAULT_BUCKETS = 512
 MODULUS = 1 << 128
+#: what H and the buckets are; digests saved with another format do not add up with these
+FORMAT = 2  # 1: BLAKE2b, CRC-32 of formatted key text; 2: SHA-256, CRC-32 of marshal bytes
 
 
 def _default(value: Any) -> Any:

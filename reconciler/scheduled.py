@@ -7,7 +7,8 @@ open buckets so far, and the confirmed differences (each slice re-reads its cand
 before it pauses).
 When every unit is done, each route's result is stored with save_reconcile (what the cutover
 gate reads) and the run record is removed; the next invocation starts a new run. A run
-older than `max_run_age_s`, or planned for other routes or segments, starts over.
+older than `max_run_age_s`, planned for other routes or segments, or saved with another
+digest format (reconciler.digest.FORMAT: an older version's), starts over.
 The scheduled check never repairs: that is an operator's decision (`reconcile --repair`).
 """
 
@@ -25,6 +26,7 @@ from dualwrite.config import Migration
 from dualwrite.control import ControlStore
 from reconciler.compare import Difference, Tally, check_result
 from reconciler.digest import DEFAULT_BUCKETS, Digests
+from reconciler.digest import FORMAT as DIGEST_FORMAT
 from reconciler.passes import DEFAULT_PAGE_SIZE, Checker, Unit, UnitState, plan_units, run_units
 from reconciler.spec import RouteSpec, resolve_routes
 
@@ -58,6 +60,7 @@ class RunState:
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
+            "digest_format": DIGEST_FORMAT,
             "started_at": self.started_at,
             "routes": self.routes,
             "segments": self.segments,
@@ -72,6 +75,9 @@ class RunState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunState:
+        if data.get("digest_format", 1) != DIGEST_FORMAT:
+            # saved by another version: its digests would not cancel out against these
+            raise ValueError(f"digests of format {data.get('digest_format', 1)}")
         return cls(
             run_id=str(data["run_id"]),
             started_at=float(data["started_at"]),

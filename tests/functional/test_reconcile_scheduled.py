@@ -102,6 +102,29 @@ def test_a_run_planned_for_other_segments_starts_over(moto_clients: Clients) -> 
     assert second["parity"] is True
 
 
+def test_a_run_saved_with_another_digest_format_starts_over(moto_clients: Clients) -> None:
+    migration, store, _ = build_core(moto_clients, servers=6, memberships=9)
+    first = run_slice(
+        migration,
+        moto_clients,
+        store,
+        should_stop=lambda: True,
+        segments=2,
+        page_size=2,
+        settle_s=0,
+    )
+    assert first["complete"] is False and load_run(store) is not None
+    rec = store.get(RUN_PK, RUN_SK)
+    assert rec is not None
+    store.put(RUN_PK, RUN_SK, {**rec.data, "digest_format": 1})  # as an older version saved it
+    assert load_run(store) is None
+    second = run_slice(
+        migration, moto_clients, store, should_stop=lambda: False, segments=2, settle_s=0
+    )
+    assert second["complete"] is True and second["slices"] == 1
+    assert second["run_id"] != first["run_id"] and second["parity"] is True
+
+
 def _value(emf: Any) -> float:
     """EMF carries a metric as a number or a list of them."""
     values = emf if isinstance(emf, list) else [emf]
