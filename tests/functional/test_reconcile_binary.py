@@ -24,14 +24,21 @@ MIGRATION = parse_migration(
 )
 
 
-def _table(clients: Clients, name: str) -> None:
-    definition: dict[str, Any] = {
-        "TableName": name,
-        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "B"}],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
-    tables.create_table(clients.dynamodb, definition)
+def _table(clients: Clients, name: str, *key: tuple[str, str]) -> None:
+    """A table keyed by `key` ((name, type) pairs, hash first); by default binary `id`."""
+    key = key or (("id", "B"),)
+    tables.create_table(
+        clients.dynamodb,
+        {
+            "TableName": name,
+            "KeySchema": [
+                {"AttributeName": n, "KeyType": "RANGE" if i else "HASH"}
+                for i, (n, _) in enumerate(key)
+            ],
+            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in key],
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+    )
 
 
 def _items(n: int) -> list[dict[str, Any]]:
@@ -84,18 +91,7 @@ def test_a_group_read_as_text_is_queried_as_bytes(moto_clients: Clients) -> None
     from reconciler.spec import RouteSpec
 
     ddb = moto_clients.dynamodb
-    ddb.create_table(
-        TableName="groups",
-        KeySchema=[
-            {"AttributeName": "userId", "KeyType": "HASH"},
-            {"AttributeName": "serverId", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "userId", "AttributeType": "B"},
-            {"AttributeName": "serverId", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _table(moto_clients, "groups", ("userId", "B"), ("serverId", "S"))
     user = b"\x00\xfeuser"
     for server in ("a", "b"):
         ddb.put_item(TableName="groups", Item={"userId": {"B": user}, "serverId": {"S": server}})

@@ -82,17 +82,16 @@ def test_slices_resume_from_their_checkpoint_and_judge_exactly_once(
     )
 
 
+def _one_page_slice(migration: Any, clients: Clients, store: Any) -> dict[str, Any]:
+    """A first slice that pauses after one page of each unit (2 segments)."""
+    return run_slice(
+        migration, clients, store, should_stop=lambda: True, segments=2, page_size=2, settle_s=0
+    )
+
+
 def test_a_run_planned_for_other_segments_starts_over(moto_clients: Clients) -> None:
     migration, store, _ = build_core(moto_clients, servers=6, memberships=9)
-    first = run_slice(
-        migration,
-        moto_clients,
-        store,
-        should_stop=lambda: True,
-        segments=2,
-        page_size=2,
-        settle_s=0,
-    )
+    first = _one_page_slice(migration, moto_clients, store)
     assert first["complete"] is False
     second = run_slice(
         migration, moto_clients, store, should_stop=lambda: False, segments=3, settle_s=0
@@ -104,15 +103,7 @@ def test_a_run_planned_for_other_segments_starts_over(moto_clients: Clients) -> 
 
 def test_a_run_saved_with_another_digest_format_starts_over(moto_clients: Clients) -> None:
     migration, store, _ = build_core(moto_clients, servers=6, memberships=9)
-    first = run_slice(
-        migration,
-        moto_clients,
-        store,
-        should_stop=lambda: True,
-        segments=2,
-        page_size=2,
-        settle_s=0,
-    )
+    first = _one_page_slice(migration, moto_clients, store)
     assert first["complete"] is False and load_run(store) is not None
     rec = store.get(RUN_PK, RUN_SK)
     assert rec is not None
