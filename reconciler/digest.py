@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
 
-from dualwrite.wire import AttributeValue, Item, Key, size_bound
+from dualwrite.wire import Item, Key, item_size, to_lambda_json
 
 DEFAULT_BUCKETS = 512
 MODULUS = 1 << 128
@@ -63,7 +63,7 @@ def fingerprint(item: Mapping[str, Any]) -> tuple[int, int]:
         bound = len(data)
     except ValueError:  # not plain wire format: sorted JSON says the same, slower
         data = b"j" + _ENCODER.encode(item).encode("utf-8")
-        bound = size_bound(item)
+        bound = item_size(item)  # exact: marshal could not write it
     return int.from_bytes(sha256(data).digest()[:16], "big"), bound
 
 
@@ -83,20 +83,13 @@ def bucket_of(key: Key, buckets: int) -> int:
     for value in key.values():
         raw = value.get("B")
         if raw is not None and raw.__class__ is not str:
-            key = {name: _binary_as_text(v) for name, v in key.items()}
+            key = to_lambda_json(key)  # binary as base64 text
             break
     try:
         data = marshal.dumps(sorted(key.items()), 2)
     except ValueError:  # not plain wire format
         data = b"j" + _ENCODER.encode(key).encode("utf-8")
     return zlib.crc32(data) % buckets
-
-
-def _binary_as_text(value: AttributeValue) -> AttributeValue:
-    raw = value.get("B")
-    if isinstance(raw, bytes | bytearray):
-        return {"B": base64.b64encode(bytes(raw)).decode("ascii")}
-    return value
 
 
 @dataclass

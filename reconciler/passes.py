@@ -317,7 +317,11 @@ class Checker:
         alive: dict[str, dict[str, str]] = {r.name: {} for r in specs}
         candidates: dict[str, list[Candidate]] = {r.name: [] for r in specs}
         # digest phase (the hot path): per route, what owns a key and where its items fold
-        folds = [(r.mapping.owns, digests[r.name], state.tally(r.name)) for r in specs if digests]
+        folds = (
+            [(r.mapping.owns, digests[r.name], state.tally(r.name)) for r in specs]
+            if self.digest
+            else []
+        )
         for page in self._pages(unit.table, unit, state, counter):
             last = page.last_key is None
             stop = not last and should_stop()
