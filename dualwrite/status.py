@@ -295,11 +295,12 @@ def gather(
             except (AwsError, EndpointError) as exc:
                 notes.append(f"{route.name}: event source mappings could not be listed: {exc}")
         phase = store.phase(route.name) if control else {"phase": "pending"}
-        last = store.last_reconcile(route.name) if control else None
-        if last is not None:
-            last = {k: v for k, v in last.items() if k != "differences"}
-            if isinstance(last.get("at"), int | float):
-                last["age_s"] = round(now() - float(last["at"]), 1)
+        recorded = store.last_reconcile(route.name) if control else None
+        last: dict[str, Any] | None = None
+        if recorded is not None:
+            last = {k: v for k, v in recorded.to_json().items() if k != "differences"}
+            if recorded.at > 0:
+                last["age_s"] = round(now() - recorded.at, 1)
         values = read_back.get(route.name, {})
         routes.append(
             {

@@ -8,14 +8,14 @@ what to do. The facts are gathered by the adapters at the bottom (`gather_cutove
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.config import Migration
-from dualwrite.control import ControlStore, iso
+from dualwrite.control import ControlStore, ReconcileRecord, iso
 from dualwrite.cutover.functions import (
     LambdaFunctions,
     Renames,
@@ -77,7 +77,7 @@ class RouteFacts:
     route: str
     target: str
     target_exists: bool
-    reconcile: Mapping[str, Any] | None
+    reconcile: ReconcileRecord | None
     replication: ReplicationFact
     quarantined: int
 
@@ -87,26 +87,21 @@ def _minutes(seconds: float) -> str:
 
 
 def reconcile_check(
-    route: str, reconcile: Mapping[str, Any] | None, now: float, max_age_s: float
+    route: str, reconcile: ReconcileRecord | None, now: float, max_age_s: float
 ) -> Check:
     if reconcile is None:
         return Check("reconcile", route, False, "no reconcile recorded: run dualwrite reconcile")
-    at = reconcile.get("at")
-    if not isinstance(at, int | float):
+    if reconcile.at <= 0:
         return Check("reconcile", route, False, "the latest reconcile has no time: run it again")
-    age = max(0.0, now - float(at))
-    if reconcile.get("parity") is not True:
-        counts = ", ".join(
-            f"{k} {reconcile[k]}"
-            for k in ("missing", "extra", "mismatched")
-            if isinstance(reconcile.get(k), int)
-        )
+    age = max(0.0, now - reconcile.at)
+    if not reconcile.parity:
+        counts = ", ".join(f"{k} {n}" for k, n in reconcile.counts().items())
         return Check(
             "reconcile",
             route,
             False,
             f"the latest reconcile ({_minutes(age)} ago) found no parity"
-            + (f" ({counts})" if counts else "")
+            + f" ({counts})"
             + ": repair and reconcile again",
         )
     if age > max_age_s:

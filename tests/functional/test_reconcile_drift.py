@@ -42,7 +42,8 @@ def test_a_target_built_from_the_mapping_is_at_parity(moto_clients: Clients) -> 
     for r in routes.values():
         assert counts(r) == (0, 0, 0)
         assert r["parity_percent"] == 100.0
-        assert store.last_reconcile(r["route"])["parity"] is True
+        saved = store.last_reconcile(r["route"])
+        assert saved is not None and saved.parity is True
 
 
 @pytest.mark.parametrize("exact", [False, True], ids=["digest-then-exact", "exact"])
@@ -107,7 +108,8 @@ def test_every_kind_of_drift_is_found_exactly_and_repaired(
     assert routes["servers"]["parity_percent"] == round(
         100 * (expected_servers - 2) / (expected_servers + 1), 4
     )
-    assert store.last_reconcile("servers")["parity"] is False
+    saved = store.last_reconcile("servers")
+    assert saved is not None and saved.parity is False
 
     repaired = _run(moto_clients, migration, store, repair=True, exact=exact)
     routes = by_route(repaired)

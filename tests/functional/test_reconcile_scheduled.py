@@ -73,8 +73,8 @@ def test_slices_resume_from_their_checkpoint_and_judge_exactly_once(
         assert {k: sliced[name][k] for k in KEYS} == {k: whole[name][k] for k in KEYS}
         assert counts(sliced[name]) == counts(whole[name])
         saved = store.last_reconcile(name)
-        assert saved is not None and saved["mode"] == "scheduled"
-        assert saved["parity"] is False and "at" in saved
+        assert saved is not None and saved.report["mode"] == "scheduled"
+        assert saved.parity is False and saved.at > 0
     assert counts(sliced["servers"]) == (1, 0, 0)
     assert counts(sliced["memberships"]) == (0, 1, 1)
     assert sliced["memberships"]["expected_target_items"] == len(data.memberships) + len(
@@ -158,7 +158,8 @@ def test_the_lambda_checks_parity_and_emits_emf_per_route(
     assert _value(servers["ParityMissing"]) == 1.0
     assert _value(servers["ParityPercent"]) < 100.0
     assert _value(by_dimension["memberships"]["ParityPercent"]) == 100.0
-    assert store.last_reconcile("servers")["parity"] is False
+    saved = store.last_reconcile("servers")
+    assert saved is not None and saved.parity is False
 
 
 def test_the_lambda_needs_its_config(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dualwrite.cli.cmd_cutover import clock_from
+from dualwrite.control import ReconcileRecord
 from dualwrite.cutover.functions import VariableChange
 from dualwrite.cutover.gate import (
     CutoverLimits,
@@ -41,6 +42,10 @@ DAY = 86400.0
 LIMITS = CutoverLimits(max_reconcile_age_s=15 * 60, max_lag_s=60)
 
 
+def recorded(data: dict[str, Any]) -> ReconcileRecord:
+    return ReconcileRecord.from_json("r", data)
+
+
 def caught_up(route: str) -> ReplicationFact:
     return ReplicationFact(route, "stream", None, detail="no unprocessed record")
 
@@ -50,7 +55,7 @@ def route(name: str = "r", **kw: Any) -> RouteFacts:
         "route": name,
         "target": f"{name}-new",
         "target_exists": True,
-        "reconcile": {"parity": True, "at": NOW - 60},
+        "reconcile": recorded({"parity": True, "at": NOW - 60}),
         "replication": caught_up(name),
         "quarantined": 0,
     }
@@ -70,20 +75,22 @@ def test_cutover_gate_passes_when_every_route_is_ready() -> None:
         (None, "no reconcile recorded"),
         (
             {"parity": False, "at": NOW - 60, "missing": 2, "extra": 0},
-            "found no parity (missing 2, extra 0)",
+            "found no parity (missing 2, extra 0, mismatched 0)",
         ),
         ({"parity": True, "at": NOW - 16 * 60}, "is 16.0 min old (limit 15.0 min)"),
         ({"parity": True}, "has no time"),
     ],
 )
 def test_reconcile_refusals(reconcile: dict[str, Any] | None, expected: str) -> None:
-    check = reconcile_check("r", reconcile, NOW, LIMITS.max_reconcile_age_s)
+    check = reconcile_check(
+        "r", recorded(reconcile) if reconcile else None, NOW, LIMITS.max_reconcile_age_s
+    )
     assert not check.ok and expected in check.detail
 
 
 def test_reconcile_just_inside_the_limit_and_from_the_future_pass() -> None:
-    assert reconcile_check("r", {"parity": True, "at": NOW - 15 * 60}, NOW, 15 * 60).ok
-    assert reconcile_check("r", {"parity": True, "at": NOW + 30}, NOW, 15 * 60).ok
+    assert reconcile_check("r", recorded({"parity": True, "at": NOW - 15 * 60}), NOW, 15 * 60).ok
+    assert reconcile_check("r", recorded({"parity": True, "at": NOW + 30}), NOW, 15 * 60).ok
 
 
 def test_replication_decisions() -> None:

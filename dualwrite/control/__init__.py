@@ -1,0 +1,47 @@
+"""The control table: phases, checkpoints, quarantine, reconcile results, cutover journal.
+
+Every control item is {pk, sk, data (JSON text), updated_at (epoch s)[, expires_at]}; the
+layout of keys is the one place to read to know what dualwrite remembers:
+
+    ROUTE#<route>        PHASE                        phase of the route (phases.py)
+    ROUTE#<route>        SEGMENT#<total>#<segment>    backfill checkpoint of one scan segment
+    ROUTE#<route>        RECONCILE                    latest reconcile result
+    STREAM#<stream arn>  SHARD#<shard id>             replication checkpoint of one shard
+    QUARANTINE           <route>#<iso time>#<id>      an item or record that cannot migrate
+    QUARANTINE#SEEN      <route>#<seq>#<event id>     a stream record already quarantined
+                                                      (redelivery files it once; expires)
+    RECONCILE            RUN                          the scheduled reconciler's slice state
+    BACKUP               <table>                      the on-demand backup prepare took
+    CUTOVER              <iso time>#<action>          cutover / rollback journal entries
+    DECOMMISSION         <table>                      what decommission did
+
+Each family's typed records and methods live in their own module; ControlStore combines them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dualwrite.control.phases import Phase, PhaseRecords
+from dualwrite.control.quarantine import QuarantineRecords
+from dualwrite.control.reconcile_results import ReconcileRecord, ReconcileRecords
+from dualwrite.control.segments import SegmentRecords
+from dualwrite.control.shards import ShardRecords
+from dualwrite.control.table import PK, SK, ControlTable, Record, control_table_definition, iso
+
+__all__ = [
+    "PK",
+    "SK",
+    "ControlStore",
+    "ControlTable",
+    "Phase",
+    "ReconcileRecord",
+    "Record",
+    "control_table_definition",
+    "iso",
+]
+
+
+@dataclass
+class ControlStore(PhaseRecords, SegmentRecords, ShardRecords, QuarantineRecords, ReconcileRecords):
+    """Reads and writes the control table. The clock is injected (tests move it)."""

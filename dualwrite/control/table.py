@@ -1,0 +1,123 @@
+"""The control table's item format and its generic reads and writes (layout: __init__)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dualwrite.aws.errors import aws_call
+
+PK = "pk"
+SK = "sk"
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def control_table_definition(name: str) -> dict[str, Any]:
+    return {
+        "TableName": name,
+        "KeySchema": [
+            {"AttributeName": PK, "KeyType": "HASH"},
+            {"AttributeName": SK, "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": PK, "AttributeType": "S"},
+            {"AttributeName": SK, "AttributeType": "S"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+@dataclass(frozen=True)
+class Record:
+    pk: str
+    sk: str
+    data: dict[str, Any]
+    updated_at: float
+
+
+@dataclass
+class ControlTable:
+    """Generic reads and writes of the control table. The clock is injected (tests move it).
+
+    Each family of records (phases, checkpoints, quarantine, reconcile results) adds its
+    typed methods in its own module; ControlStore (dualwrite.control) combines them."""
+
+    client: Any
+    table: str
+    clock: Callable[[], float] = time.time
+    _ids: Callable[[], str] = field(default=lambda: uuid.uuid4().hex[:12])
+
+    # --- generic --------------------------------------------------------------------------
+    def put(
+        self,
+        pk: str,
+        sk: str,
+        data: dict[str, Any],
+        *,
+        expires_at: float | None = None,
+        only_if_absent: bool = False,
+    ) -> None:
+        item: dict[str, Any] = {
+            PK: {"S": pk},
+            SK: {"S": sk},
+            "data": {"S": json.dumps(data, separators=(",", ":"), default=str)},
+            "updated_at": {"N": repr(self.clock())},
+        }
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(int(expires_at))}
+        kwargs: dict[str, Any] = {"TableName": self.table, "Item": item}
+        if only_if_absent:
+            kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
+        with aws_call(f"PutItem {self.table}"):
+            self.client.put_item(**kwargs)
+
+    def get(self, pk: str, sk: str) -> Record | None:
+        with aws_call(f"GetItem {self.table}"):
+            response = self.client.get_item(
+                TableName=self.table, Key={PK: {"S": pk}, SK: {"S": sk}}, ConsistentRead=True
+            )
+        item = response.get("Item")
+        return _record(item) if item else None
+
+    def delete(self, pk: str, sk: str) -> None:
+        with aws_call(f"DeleteItem {self.table}"):
+            self.client.delete_item(TableName=self.table, Key={PK: {"S": pk}, SK: {"S": sk}})
+
+    def query(self, pk: str, prefix: str = "") -> Iterator[Record]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk"
+            + (" AND begins_with(sk, :prefix)" if prefix else ""),
+            "ExpressionAttributeValues": {":pk": {"S": pk}}
+            | ({":prefix": {"S": prefix}} if prefix else {}),
+        }
+        while True:
+            with aws_call(f"Query {self.table}"):
+                response = self.client.query(**kwargs)
+            for item in response.get("Items", []):
+                yield _record(item)
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def now(self) -> float:
+        return self.clock()
+
+
+def _record(item: dict[str, Any]) -> Record:
+    return Record(
+        pk=item[PK]["S"],
+        sk=item[SK]["S"],
+        data=json.loads(item["data"]["S"]) if "data" in item else {},
+        updated_at=float(item.get("updated_at", {}).get("N", "0")),
+    )
