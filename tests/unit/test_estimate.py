@@ -141,9 +141,9 @@ def test_prices_come_from_the_migration_files_pricing_block() -> None:
     est = estimate(Sample(1, 1, 1, 1_000_000, True), described_items=0, described_bytes=0,
                    budget=1, prices=custom.prices())  # fmt: skip
     assert est.cost_usd == pytest.approx(1.25)
-    with pytest.raises(ConfigError, match="pricing.read_usd_per_million"):
+    with pytest.raises(ConfigError, match=r"pricing\.read_usd_per_million"):
         parse_migration({**base, "pricing": {"read_usd_per_million": -1}})
-    with pytest.raises(ConfigError, match="pricing.colour: unknown key"):
+    with pytest.raises(ConfigError, match=r"pricing\.colour: unknown key"):
         parse_migration({**base, "pricing": {"colour": 1}})
 
 
