@@ -233,12 +233,17 @@ def wcu_to_fit(est: Estimate, retention_s: float = STREAM_RETENTION_S) -> int:
     return math.ceil(est.write_units / retention_limit_s(retention_s))
 
 
+def rate_text(wcu: float) -> str:
+    """A write budget for people: 40,000 or 0.001."""
+    return f"{wcu:,.0f}" if wcu >= 10 else f"{wcu:g}"
+
+
 def refusal(route: str, est: Estimate, retention_s: float = STREAM_RETENTION_S) -> str:
     """The one line `backfill` prints when it refuses."""
     limit_h = retention_limit_s(retention_s) / 3600
     return (
         f"route {route}: the backfill would take about {est.hours:,.1f} h "
-        f"({est.write_units:,} write units at {est.write_budget:,.0f} WCU/s), over "
+        f"({est.write_units:,} write units at {rate_text(est.write_budget)} WCU/s), over "
         f"{RETENTION_SHARE:.0%} of the stream's {retention_s / 3600:.0f} h retention "
         f"({limit_h:.1f} h): raise --max-wcu to at least {wcu_to_fit(est, retention_s):,}, run "
         "it on the backfill state machine (Step Functions, see README), or pass "

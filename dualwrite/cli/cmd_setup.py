@@ -13,7 +13,7 @@ from dualwrite import seed as seeding
 from dualwrite.aws.sampling import estimate_routes
 from dualwrite.cli.context import emit_json, get
 from dualwrite.emulator import Emulator
-from dualwrite.estimate import Estimate
+from dualwrite.estimate import Estimate, rate_text
 
 
 def register(app: typer.Typer) -> None:
@@ -133,8 +133,8 @@ def _estimate_table(estimates: dict[str, Estimate]) -> Table:
             _size(e.bytes),
             f"{e.write_units:,}",
             f"{e.read_units:,}",
-            f"{_duration(e.backfill_seconds)} at {e.write_budget:,.0f} WCU/s",
-            f"${e.cost_usd:,.2f}",
+            f"{_duration(e.backfill_seconds)} at {rate_text(e.write_budget)} WCU/s",
+            f"${e.cost_usd:,.2f}" if e.cost_usd >= 1 else f"${e.cost_usd:.4f}",
         )
     return table
 
