@@ -95,9 +95,18 @@ def test_backfill_of_both_routes_is_exact_and_the_replicator_takes_over(
     )
     ddb.delete_item(TableName=seeding.SERVERS_TABLE, Key={"id": {"S": seeding.server_id(3)}})
     member = ddb.scan(TableName=seeding.MEMBERSHIPS_TABLE, Limit=1)["Items"][0]
-    ddb.put_item(TableName=seeding.MEMBERSHIPS_TABLE, Item={**member, "role": {"S": "admin"}})
-    assert parity_problems(ddb, migration) != []
+    role = "moderator" if member["role"]["S"] == "admin" else "admin"
+    ddb.put_item(TableName=seeding.MEMBERSHIPS_TABLE, Item={**member, "role": {"S": role}})
+
+    def core(pk: str) -> dict[str, Any] | None:
+        key = {"PK": {"S": pk}, "SK": {"S": "METADATA"}}
+        found: dict[str, Any] | None = ddb.get_item(TableName="CoreTable", Key=key).get("Item")
+        return found
+
     wait_for(lambda: parity_problems(ddb, migration) == [], "the replicator to apply live writes")
+    # the backfill had ended before these writes: only the replicator can have applied them
+    assert (core("SERVER#srv-live") or {}).get("name") == {"S": "live"}
+    assert core(f"SERVER#{seeding.server_id(3)}") is None
 
 
 #: far beyond any Lambda timeout: the worker is always "out of time" after its first page
