@@ -2,7 +2,11 @@
 would: functions from a zip of our packages with the template's handlers, timeouts and
 environment; the replicator's event source mappings (disabled, as the template makes them);
 the state machine from infra/statemachine/backfill.asl.yaml, its DefinitionSubstitutions
-replaced as text before the YAML is parsed, as CloudFormation does."""
+replaced as text before the YAML is parsed, as CloudFormation does.
+
+Not made: the dependencies layer (our runtime dependencies are installed beside ministack,
+whose workers run with its interpreter whatever Runtime says), roles and policies (ministack
+does not enforce IAM), log groups, alarms and the dashboard."""
 
 from __future__ import annotations
 
