@@ -167,6 +167,13 @@ def sample_of(
     )
 
 
+def count_is_stale(sample: Sample, described_items: int) -> bool:
+    """DescribeTable's ItemCount cannot be trusted: the table goes on past the sample, yet
+    the count is no more than the sample saw (a new table: the count is refreshed only every
+    few hours)."""
+    return not sample.complete and described_items <= sample.source_items
+
+
 @dataclass(frozen=True)
 class Estimate:
     items: int

@@ -10,11 +10,40 @@ from dualwrite.aws.clients import Clients
 from dualwrite.aws.dynamo import scan_pages
 from dualwrite.config import Migration, Route
 from dualwrite.errors import ConfigError
-from dualwrite.estimate import Estimate, estimate, indexes_of, sample_of, write_budget
+from dualwrite.estimate import (
+    Estimate,
+    count_is_stale,
+    estimate,
+    indexes_of,
+    sample_of,
+    write_budget,
+)
 from dualwrite.mapping import build_mapping, is_identity
 
 #: one page of the backfill's own size (DynamoDB also stops a page at 1 MB)
 SAMPLE_LIMIT = 1000
+#: a table bigger than the sample whose ItemCount is below what the sample saw (a new table:
+#: DescribeTable refreshes it only every few hours) is counted from one scan segment of this
+#: many, up to EXTRAPOLATION_PAGES pages, scaled up
+EXTRAPOLATION_SEGMENTS = 16
+EXTRAPOLATION_PAGES = 4
+
+
+def extrapolated_items(client: Any, table: str) -> int:
+    """Segment 0's items times the segment count: a parallel scan spreads items over its
+    segments by key hash. A lower bound when the segment is longer than the pages read."""
+    seen = 0
+    pages = scan_pages(
+        client,
+        table,
+        segment=0,
+        total_segments=EXTRAPOLATION_SEGMENTS,
+        limit=SAMPLE_LIMIT,
+        extra={"ReturnConsumedCapacity": "NONE"},
+    )
+    for _, page in zip(range(EXTRAPOLATION_PAGES), pages, strict=False):
+        seen += len(page.items)
+    return seen * EXTRAPOLATION_SEGMENTS
 
 
 def target_definition(
@@ -43,9 +72,12 @@ def estimate_route(
         scan_pages(ddb, route.source, limit=SAMPLE_LIMIT, extra={"ReturnConsumedCapacity": "NONE"})
     )
     sample = sample_of(page.items, mapping, indexes_of(target), complete=page.last_key is None)
+    described = int(source.get("ItemCount", 0) or 0)
+    if count_is_stale(sample, described):
+        described = max(described, extrapolated_items(ddb, route.source))
     return estimate(
         sample,
-        described_items=int(source.get("ItemCount", 0) or 0),
+        described_items=described,
         described_bytes=int(source.get("TableSizeBytes", 0) or 0),
         budget=write_budget(target, max_wcu),
         prices=migration.pricing.prices(),

@@ -16,6 +16,7 @@ from dualwrite.estimate import (
     IndexShape,
     Prices,
     Sample,
+    count_is_stale,
     estimate,
     index_entry,
     indexes_of,
@@ -161,3 +162,10 @@ def test_retention_refusal_says_how_long_and_what_would_fit() -> None:
     fits = estimate(Sample(10, 10, 10, writes, True), described_items=0, described_bytes=0,
                     budget=wcu_to_fit(est))  # fmt: skip
     assert not over_retention(fits)
+
+
+def test_a_count_no_bigger_than_an_unfinished_sample_is_stale() -> None:
+    partial = Sample(1000, 10_000, 1000, 1000, complete=False)
+    assert count_is_stale(partial, 0) and count_is_stale(partial, 1000)
+    assert not count_is_stale(partial, 1001)
+    assert not count_is_stale(Sample(10, 10, 10, 10, complete=True), 0)
