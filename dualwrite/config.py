@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dualwrite.errors import ConfigError
+from dualwrite.estimate import READ_USD_PER_MILLION, WRITE_USD_PER_MILLION, Prices
 from dualwrite.mapping import BUILTIN
 
 KeyType = Literal["S", "N", "B"]
@@ -66,6 +67,17 @@ class Cutover(_Strict):
     max_lag_seconds: float = Field(default=60, ge=0)
 
 
+class Pricing(_Strict):
+    """On-demand request prices, USD per million request units, for plan's cost estimate
+    (default: us-east-1 list prices, see dualwrite.estimate)."""
+
+    write_usd_per_million: float = Field(default=WRITE_USD_PER_MILLION, ge=0)
+    read_usd_per_million: float = Field(default=READ_USD_PER_MILLION, ge=0)
+
+    def prices(self) -> Prices:
+        return Prices(self.write_usd_per_million, self.read_usd_per_million)
+
+
 class Migration(_Strict):
     control_table: str = Field(default="dualwrite-control", min_length=3, max_length=255)
     metrics_namespace: str = Field(default="DualWrite", min_length=1)
@@ -73,6 +85,7 @@ class Migration(_Strict):
     routes: list[Route] = Field(min_length=1)
     targets: dict[str, Target] = Field(default_factory=dict)
     cutover: Cutover = Field(default_factory=Cutover)
+    pricing: Pricing = Field(default_factory=Pricing)
 
     @model_validator(mode="after")
     def _consistent(self) -> Migration:

@@ -20,7 +20,15 @@ from rich.table import Table
 from rich.text import Text
 
 from backfill.job import run_backfill
+from backfill.route import check_control_table
+from dualwrite.aws.sampling import estimate_routes
 from dualwrite.cli.context import AppContext, emit_json, get
+from dualwrite.control import iso
+from dualwrite.errors import SafetyGateError
+from dualwrite.estimate import over_retention, refusal
+
+#: control-table partition of accepted risks (sk "<iso time>#<route>")
+RISK_PK = "RISK#RETENTION"
 
 
 def register(app: typer.Typer) -> None:
@@ -59,10 +67,22 @@ def backfill(
     restart: bool = typer.Option(
         False, "--restart", help="Clear the checkpoints and start over (default: resume)."
     ),
+    accept_retention_risk: bool = typer.Option(
+        False,
+        "--accept-retention-risk",
+        help="Backfill even when the estimate exceeds 80% of the stream's 24 h retention "
+        "(journaled in the control table).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Copy every existing item of each route into its target, resumably."""
     app = get(ctx)
+    try:
+        accepted = retention_gate(app, route, max_wcu, accept=accept_retention_risk)
+    except SafetyGateError as exc:
+        if json_out:  # a refusal is still one JSON object on stdout (and one line on stderr)
+            emit_json({"refused": True, "reason": str(exc)})
+        raise
     result = backfill_with_progress(
         app,
         quiet=json_out,
@@ -72,10 +92,48 @@ def backfill(
         max_wcu=max_wcu,
         restart=restart,
     )
+    if accepted:
+        result["retention_risk_accepted"] = accepted
     if json_out:
         emit_json(result)
         return
     print_result(app, result)
+
+
+def retention_gate(
+    app: AppContext, route: str | None, max_wcu: float | None, *, accept: bool
+) -> list[str]:
+    """Refuse (exit 4) a backfill estimated to outlast 80% of the stream's retention, unless
+    the risk is accepted: then journal it and return the routes it was accepted for."""
+    estimates = estimate_routes(
+        app.clients, app.migration, None if route is None else [route], max_wcu=max_wcu
+    )
+    risky = {name: e for name, e in estimates.items() if over_retention(e)}
+    if not risky:
+        return []
+    if not accept:
+        name, worst = max(risky.items(), key=lambda kv: kv[1].backfill_seconds)
+        raise SafetyGateError(f"backfill refused: {refusal(name, worst)}")
+    check_control_table(app.clients, app.migration)  # where the acceptance is journaled
+    store = app.store
+    for name, e in risky.items():
+        now = store.now()
+        store.put(
+            RISK_PK,
+            f"{iso(now)}#{name}",
+            {
+                "action": "accept-retention-risk",
+                "route": name,
+                "at": now,
+                "max_wcu": max_wcu,
+                "estimate": e.to_json(),
+            },
+        )
+        app.err.print(
+            f"[bold red]WARNING:[/] route {name}: the backfill may take about {e.hours:,.1f} h, "
+            "over 80% of the stream's 24 h retention; --accept-retention-risk journaled"
+        )
+    return sorted(risky)
 
 
 def backfill_with_progress(

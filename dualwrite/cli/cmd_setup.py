@@ -10,8 +10,10 @@ from rich.table import Table
 
 from dualwrite import prepare as preparing
 from dualwrite import seed as seeding
+from dualwrite.aws.sampling import estimate_routes
 from dualwrite.cli.context import emit_json, get
 from dualwrite.emulator import Emulator
+from dualwrite.estimate import Estimate, rate_text
 
 
 def register(app: typer.Typer) -> None:
@@ -103,16 +105,57 @@ def _actions_table(title: str, actions: list[preparing.Action]) -> Table:
     return table
 
 
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:,.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:,.1f} min"
+    return f"{seconds / 3600:,.1f} h"
+
+
+def _estimate_table(estimates: dict[str, Estimate]) -> Table:
+    table = Table(title="backfill estimate (on-demand)", title_justify="left")
+    for col in ("route", "items", "size", "write units", "read units", "time", "cost"):
+        table.add_column(col, justify="left" if col == "route" else "right")
+    for name, e in estimates.items():
+        items = f"{e.items:,}" + ("" if e.exact else " ~")
+        table.add_row(
+            name,
+            items,
+            _size(e.bytes),
+            f"{e.write_units:,}",
+            f"{e.read_units:,}",
+            f"{_duration(e.backfill_seconds)} at {rate_text(e.write_budget)} WCU/s",
+            f"${e.cost_usd:,.2f}" if e.cost_usd >= 1 else f"${e.cost_usd:.4f}",
+        )
+    return table
+
+
 def plan(
     ctx: typer.Context,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     no_backup: bool = typer.Option(False, "--no-backup", help="Plan without backups."),
+    max_wcu: float | None = typer.Option(
+        None, "--max-wcu", min=0.001, help="The backfill's write budget for the estimate."
+    ),
 ) -> None:
-    """Show what prepare would do, per route and table, changing nothing."""
+    """Show what prepare would do, per route and table, and what the backfill would cost."""
     app = get(ctx)
     result = preparing.analyze(app.migration, app.clients, backup=not no_backup)
+    estimates = estimate_routes(app.clients, app.migration, max_wcu=max_wcu)
     if json_out:
-        emit_json(result.to_json())
+        data = result.to_json()
+        for route in data["routes"]:
+            route["estimate"] = estimates[route["route"]].to_json()
+        emit_json(data)
         return
     routes = Table(title="routes", title_justify="left")
     for col in ("route", "source", "target", "mapping", "source key", "items (approx.)"):
@@ -121,6 +164,7 @@ def plan(
         routes.add_row(r.route, r.source, r.target, r.mapping, r.source_key, str(r.approx_items))
     app.out.print(routes)
     app.out.print(_actions_table("prepare would", result.actions))
+    app.out.print(_estimate_table(estimates))
     n = len(result.changes)
     app.out.print(f"{n} change(s) to make" if n else "nothing to change: prepare is done")
 

@@ -12,6 +12,8 @@ layout of keys is the one place to read to know what dualwrite remembers:
                                                       (redelivery files it once; expires)
     RECONCILE            RUN                          the scheduled reconciler's slice state
     BACKUP               <table>                      the on-demand backup prepare took
+    RISK#RETENTION       <iso time>#<route>           a backfill run despite its retention
+                                                      estimate (--accept-retention-risk)
     CUTOVER              <iso time>#<action>          cutover / rollback journal entries
     DECOMMISSION         <table>                      what decommission did
 
