@@ -46,6 +46,10 @@ EXPECTED_HANDLERS = {
     "BackfillWorkerFunction": "backfill.worker.lambda_handler",
     "BackfillCompleteFunction": "backfill.worker.complete_handler",
     "ReconcilerFunction": "reconciler.handler.lambda_handler",
+    "ReconcilePlanFunction": "reconciler.segment_task.plan_handler",
+    "ReconcileSegmentFunction": "reconciler.segment_task.segment_handler",
+    "ReconcileCombineFunction": "reconciler.segment_task.combine_handler",
+    "ReconcileFinishFunction": "reconciler.segment_task.finish_handler",
 }
 
 LAMBDA_SERVICE_ERRORS = {
@@ -260,8 +264,9 @@ def test_sam_transform_produces_the_whole_stack(transformed: dict[str, Any]) -> 
         EXPECTED_HANDLERS
     )
     assert len(of_type(resources, "AWS::Lambda::EventSourceMapping")) == 2
-    assert len(of_type(resources, "AWS::StepFunctions::StateMachine")) == 1
+    assert len(of_type(resources, "AWS::StepFunctions::StateMachine")) == 2
     assert len(of_type(resources, "AWS::Events::Rule")) == 1
+    assert len(of_type(resources, "AWS::Scheduler::Schedule")) == 1
     assert len(of_type(resources, "AWS::CloudWatch::Dashboard")) == 1
     assert {"CoreTable", "ControlTable", "ReplicationFailureQueue", "AlarmTopic"} <= set(resources)
 
@@ -295,7 +300,25 @@ def test_every_function_is_python312_arm64_traced_with_the_migration_file(
         assert 0 < int(props["Timeout"]) <= 900, name
 
 
-def test_reconciler_runs_on_a_schedule_one_slice_at_a_time(resolved: dict[str, Any]) -> None:
+def test_the_schedule_starts_the_reconcile_state_machine(resolved: dict[str, Any]) -> None:
+    (schedule,) = of_type(resolved, "AWS::Scheduler::Schedule").values()
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == "rate(15 minutes)"
+    assert props["State"] == "ENABLED"
+    assert props["Name"] == f"{STACK}-reconcile"
+    assert props["Target"]["Arn"] == "ReconcileStateMachine"
+    assert props["Target"]["Input"] == "{}"
+    assert props["Target"]["RetryPolicy"] == {"MaximumRetryAttempts": 0}
+    (rule,) = of_type(resolved, "AWS::Events::Rule").values()
+    assert rule["Properties"]["State"] == "DISABLED"  # one engine at a time
+
+
+def test_reconciler_runs_on_a_schedule_one_slice_at_a_time(transformed: dict[str, Any]) -> None:
+    params = {**REQUIRED, "ReconcileEngine": "Lambda"}
+    resolver = Resolver(transformed, params)
+    resolved = {name: resolver.resolve(res) for name, res in transformed["Resources"].items()}
+    (schedule,) = of_type(resolved, "AWS::Scheduler::Schedule").values()
+    assert schedule["Properties"]["State"] == "DISABLED"
     (rule,) = of_type(resolved, "AWS::Events::Rule").values()
     assert rule["Properties"]["ScheduleExpression"] == "rate(15 minutes)"
     assert rule["Properties"]["State"] == "ENABLED"
@@ -428,7 +451,34 @@ EXPECTED_DYNAMODB: dict[str, dict[str, set[str]]] = {
         TABLES["core"]: {"DescribeTable", "Scan", "Query", "GetItem", "BatchGetItem"},
         TABLES["control"]: {"DescribeTable"} | CONTROL_RW,
     },
+    "ReconcilePlanFunctionRole": {
+        TABLES["servers"]: {"DescribeTable"},
+        TABLES["memberships"]: {"DescribeTable"},
+        TABLES["core"]: {"DescribeTable"},
+        TABLES["control"]: {"DescribeTable"} | CONTROL_RW,
+    },
+    # read-only on sources and target, like the scheduled reconciler
+    "ReconcileSegmentFunctionRole": {
+        TABLES["servers"]: {"DescribeTable", "Scan", "Query", "GetItem", "BatchGetItem"},
+        TABLES["memberships"]: {"DescribeTable", "Scan", "Query", "GetItem", "BatchGetItem"},
+        TABLES["core"]: {"DescribeTable", "Scan", "Query", "GetItem", "BatchGetItem"},
+        TABLES["control"]: {"DescribeTable"} | CONTROL_RW,
+    },
+    "ReconcileCombineFunctionRole": {
+        TABLES["servers"]: {"DescribeTable"},
+        TABLES["memberships"]: {"DescribeTable"},
+        TABLES["core"]: {"DescribeTable"},
+        TABLES["control"]: {"DescribeTable"} | CONTROL_RW,
+    },
+    "ReconcileFinishFunctionRole": {
+        TABLES["servers"]: {"DescribeTable"},
+        TABLES["memberships"]: {"DescribeTable"},
+        TABLES["core"]: {"DescribeTable"},
+        TABLES["control"]: {"DescribeTable"} | CONTROL_RW,
+    },
     "BackfillStateMachineRole": {},
+    "ReconcileStateMachineRole": {},
+    "ReconcileStateMachineScheduleRole": {},
 }
 
 #: actions that may (or must) name Resource "*": none of them touches data
@@ -508,7 +558,12 @@ def test_iam_is_least_privilege(transformed: dict[str, Any], cognito: str) -> No
             for a in listify(st["Action"])
         )
     }
-    expected = {"ReplicatorFunctionRole", "BackfillWorkerFunctionRole", "ReconcilerFunctionRole"}
+    expected = {
+        "ReplicatorFunctionRole",
+        "BackfillWorkerFunctionRole",
+        "ReconcilerFunctionRole",
+        "ReconcileSegmentFunctionRole",
+    }
     assert cognito_roles == (expected if cognito else set())
 
 
@@ -528,35 +583,59 @@ def test_only_the_replicators_mappings_can_be_enabled(transformed: dict[str, Any
     (update,) = updates.values()
     replicator = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ReplicatorFunction"
     assert update["Condition"] == {"ArnLike": {"lambda:FunctionArn": replicator}}
-    invoke = [
-        st for (name, action), st in lambda_grants.items() if action == "lambda:InvokeFunction"
-    ]
-    assert {name for (name, action) in lambda_grants if action == "lambda:InvokeFunction"} == {
-        "BackfillStateMachineRole"
+    invoke = {
+        name: st
+        for (name, action), st in lambda_grants.items()
+        if action == "lambda:InvokeFunction"
     }
-    (invoke_st,) = invoke
-    functions = {"BackfillPlanFunction", "BackfillWorkerFunction", "BackfillCompleteFunction"}
-    base = {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{f}" for f in functions}
-    assert set(invoke_st["Resource"]) == base | {f"{arn}:*" for arn in base}
+    assert set(invoke) == {"BackfillStateMachineRole", "ReconcileStateMachineRole"}
+    for role, prefix, steps in (
+        ("BackfillStateMachineRole", "Backfill", ("Plan", "Worker", "Complete")),
+        ("ReconcileStateMachineRole", "Reconcile", ("Plan", "Segment", "Combine", "Finish")),
+    ):
+        base = {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{prefix}{s}Function" for s in steps}
+        assert set(invoke[role]["Resource"]) == base | {f"{arn}:*" for arn in base}
 
 
-def test_state_machine_may_run_only_its_own_children(transformed: dict[str, Any]) -> None:
-    role = roles_with(REQUIRED, transformed)["BackfillStateMachineRole"]
-    states = {
+def states_grants(role: dict[str, Any]) -> dict[str, list[str]]:
+    return {
         action: listify(st["Resource"])
         for st in statements(role)
         for action in listify(st["Action"])
         if action.startswith("states:")
     }
-    own = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-backfill"
+
+
+@pytest.mark.parametrize("kind", ["backfill", "reconcile"])
+def test_state_machine_may_run_only_its_own_children(
+    transformed: dict[str, Any], kind: str
+) -> None:
+    logical = f"{kind.capitalize()}StateMachine"
+    roles = roles_with(REQUIRED, transformed)
+    states = states_grants(roles[f"{logical}Role"])
+    own = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-{kind}"
     assert states["states:StartExecution"] == [own]
-    children = [f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STACK}-backfill/*"]
+    children = [f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STACK}-{kind}/*"]
     assert states["states:DescribeExecution"] == children
     assert states["states:StopExecution"] == children
-    machine = Resolver(transformed, REQUIRED).resolve(
-        transformed["Resources"]["BackfillStateMachine"]
-    )
-    assert machine["Properties"]["StateMachineName"] == f"{STACK}-backfill"
+    machine = Resolver(transformed, REQUIRED).resolve(transformed["Resources"][logical])
+    assert machine["Properties"]["StateMachineName"] == f"{STACK}-{kind}"
+    others = {
+        name: states_grants(role)
+        for name, role in roles.items()
+        if states_grants(role)
+        and name not in (f"{logical}Role", "BackfillStateMachineRole", "ReconcileStateMachineRole")
+    }
+    # the reconcile lock asks whether its holder (a top-level execution) still runs; the
+    # scheduler may start the reconcile state machine and nothing else
+    assert others == {
+        "ReconcilePlanFunctionRole": {
+            "states:DescribeExecution": [
+                f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STACK}-reconcile:*"
+            ]
+        },
+        "ReconcileStateMachineScheduleRole": {"states:StartExecution": ["ReconcileStateMachine"]},
+    }
 
 
 # --- tables ----------------------------------------------------------------------------------

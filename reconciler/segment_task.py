@@ -1,0 +1,166 @@
+"""Lambda entry points of the reconcile state machine (infra/statemachine/reconcile.asl.yaml).
+
+- plan_handler({"input": {"route"?, "total_segments"?, "settle_s"?}, "execution": ARN})
+  takes the lock and plans: {"skip": false, "run_id", "phase": "digest", "units": [0..n-1]},
+  or {"skip": true, "running": ARN} when another execution holds the lock.
+- segment_handler({"run_id", "phase", "unit"}) runs one unit (a Distributed Map child) until
+  done or until the invocation's remaining time falls below the margin
+  (DUALWRITE_RECONCILE_MARGIN_MS, default 60 s: the re-reads of the last page's candidates
+  and the record's save fit in it): {"done": bool}; the map's loop continues it.
+- combine_handler({"run_id"}) adds the digests up: {"exact": bool, "units": [...], ...}.
+- finish_handler({"run_id", "execution", "failed"?}) stores each route's result as
+  `dualwrite reconcile` does, emits ParityMissing / ParityExtra / ParityMismatched /
+  ParityPercent per route (EMF, dimension Route only) and releases the lock; with
+  "failed": true it only releases the lock.
+
+The migration file is read from DUALWRITE_CONFIG at the first invocation, never at import.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from dualwrite.aws.clients import AwsSettings, Clients
+from dualwrite.config import load_migration
+from dualwrite.control import ControlStore
+from dualwrite.errors import ConfigError
+from reconciler import sfn_lock
+from reconciler.sfn_steps import Steps, deadline_after
+
+SERVICE = "dualwrite-reconcile"
+DEFAULT_MARGIN_MS = 60_000
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics()  # Route is the only dimension the alarms and dashboard use
+
+UNITS: dict[str, MetricUnit] = {"ParityPercent": MetricUnit.Percent}
+
+_steps: Steps | None = None
+
+
+def steps() -> Steps:
+    """Read the configuration once per container, at the first invocation."""
+    global _steps
+    if _steps is None:
+        path = os.environ.get("DUALWRITE_CONFIG")
+        if not path:
+            raise ConfigError("DUALWRITE_CONFIG is not set: it names the migration file")
+        migration = load_migration(path)
+        clients = Clients(AwsSettings())
+        _steps = Steps.of(
+            migration, clients, ControlStore(clients.dynamodb, migration.control_table)
+        )
+    return _steps
+
+
+def reset_steps(value: Steps | None = None) -> None:
+    """Forget (or replace) the cached steps: tests, or a changed DUALWRITE_CONFIG."""
+    global _steps
+    _steps = value
+
+
+def _str(event: dict[str, Any], key: str) -> str:
+    value = event.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"event has no {key!r}")
+    return value
+
+
+def _int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ConfigError(f"{key!r} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def plan_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    st = steps()
+    given = event.get("input") or {}
+    if not isinstance(given, dict):
+        raise ConfigError('the execution\'s input must be an object: {} or {"route": R}')
+    route = given.get("route")
+    if route is not None and (not isinstance(route, str) or not route):
+        raise ConfigError("'route' must name a route of the migration file")
+    total = given.get("total_segments")
+    segments = _int(total, "total_segments") if total is not None else None
+    if segments is not None and segments < 1:
+        raise ConfigError("total_segments must be at least 1")
+    plan = st.begin(
+        execution=_str(event, "execution"),
+        is_running=sfn_lock.execution_running(st.clients.client("stepfunctions")),
+        route=route,
+        total_segments=segments,
+        settle_s=float(given.get("settle_s", 1.0)),
+    )
+    if plan["skip"]:
+        logger.info("another reconcile is running", extra={"running": plan["running"]})
+    else:
+        logger.info(
+            "reconcile planned", extra={"run_id": plan["run_id"], "units": len(plan["units"])}
+        )
+    return plan
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def segment_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    margin_ms = int(os.environ.get("DUALWRITE_RECONCILE_MARGIN_MS", DEFAULT_MARGIN_MS))
+    remaining_s = float(context.get_remaining_time_in_millis()) / 1000.0
+    result = steps().run_unit(
+        _str(event, "run_id"),
+        _str(event, "phase"),
+        _int(event.get("unit"), "unit"),
+        should_stop=deadline_after(remaining_s - margin_ms / 1000.0),
+    )
+    logger.info(
+        "unit done" if result["done"] else "unit paused before the time limit", extra=result
+    )
+    return {"done": result["done"]}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def combine_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    out = steps().combine(_str(event, "run_id"))
+    logger.info("digests combined", extra={"exact_buckets": out["exact_buckets"]})
+    return out
+
+
+def emit_parity(namespace: str, results: list[dict[str, Any]]) -> None:
+    """One EMF blob per route (each carries its own Route dimension)."""
+    from reconciler.job import metric_values
+
+    metrics.namespace = namespace
+    for result in results:
+        metrics.add_dimension("Route", str(result["route"]))
+        for name, value in metric_values(result).items():
+            metrics.add_metric(name=name, unit=UNITS.get(name, MetricUnit.Count), value=value)
+        metrics.flush_metrics()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def finish_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    st = steps()
+    execution = _str(event, "execution")
+    if event.get("failed"):
+        released = st.abandon(execution)
+        logger.warning(
+            "reconcile failed", extra={"error": event.get("error"), "released": released}
+        )
+        return {"released": released}
+    results = st.finish(_str(event, "run_id"), execution)
+    emit_parity(st.migration.metrics_namespace, results)
+    summary = [
+        {k: r[k] for k in ("route", "parity", "parity_percent", "missing", "extra", "mismatched")}
+        for r in results
+    ]
+    for r in summary:
+        logger.info("reconcile complete", extra=r)
+    return {"parity": all(r["parity"] for r in results), "routes": summary}

@@ -1,0 +1,203 @@
+"""The reconcile state machine's records and how its segments' results add up. Pure.
+
+A run (one execution) checks its routes in two Distributed Map phases over the same scan
+units as the CLI (reconciler.passes.plan_units): every unit folds its segment into
+per-bucket digests (`DIGEST`), the combine step adds them up per route, and only the units
+of routes whose digests differ run again, item by item in the differing buckets (`EXACT`).
+Each unit's result is a `UnitRecord` in the control table (the map's children return only
+{"done": ...}: a Distributed Map's aggregated output is limited to 256 KiB); `RunRecord` is
+what the steps share: routes, segmentation, and after the combine step the first phase's
+counts and the open buckets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.compare import KINDS, MAX_SAMPLES, Tally
+from reconciler.digest import DEFAULT_BUCKETS, Digests
+from reconciler.digest import FORMAT as DIGEST_FORMAT
+from reconciler.passes import UnitState
+
+DIGEST = "digest"
+EXACT = "exact"
+PHASES = (DIGEST, EXACT)
+#: items per scan segment when the input gives no total_segments (about 3 s of one worker)
+ITEMS_PER_SEGMENT = 100_000
+MIN_SEGMENTS = 4
+MAX_SEGMENTS = 10_000
+#: the map's item list is unit numbers in the state's payload (256 KiB): at most this many
+MAX_UNITS = 30_000
+
+
+def default_segments(largest_table_items: int, tables: int) -> int:
+    """Segments per table: ~ITEMS_PER_SEGMENT items each, within the payload's bounds."""
+    wanted = -(-max(0, largest_table_items) // ITEMS_PER_SEGMENT)
+    ceiling = max(1, min(MAX_SEGMENTS, MAX_UNITS // max(1, tables)))
+    return max(1, min(max(MIN_SEGMENTS, wanted), ceiling))
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One execution's plan and, after the combine step, the first phase's outcome."""
+
+    run_id: str
+    execution: str
+    routes: tuple[str, ...]
+    segments: int
+    units: int
+    settle_s: float = 1.0
+    buckets: int = DEFAULT_BUCKETS
+    started_at: float = 0.0
+    #: per route, the first phase's counts (set by the combine step)
+    tallies: Mapping[str, Tally] = field(default_factory=dict)
+    #: per route, the buckets whose digests differ (set by the combine step)
+    open: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    combined: bool = False
+
+    @property
+    def exact_routes(self) -> tuple[str, ...]:
+        return tuple(r for r in self.routes if self.open.get(r))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "execution": self.execution,
+            "digest_format": DIGEST_FORMAT,
+            "routes": list(self.routes),
+            "segments": self.segments,
+            "units": self.units,
+            "settle_s": self.settle_s,
+            "buckets": self.buckets,
+            "started_at": self.started_at,
+            "tallies": {r: t.to_json() for r, t in self.tallies.items()},
+            "open": {r: list(b) for r, b in self.open.items()},
+            "combined": self.combined,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunRecord:
+        if data.get("digest_format") != DIGEST_FORMAT:
+            raise ValueError(f"a run saved with digest format {data.get('digest_format')}")
+        return cls(
+            run_id=str(data["run_id"]),
+            execution=str(data.get("execution", "")),
+            routes=tuple(data["routes"]),
+            segments=int(data["segments"]),
+            units=int(data["units"]),
+            settle_s=float(data.get("settle_s", 1.0)),
+            buckets=int(data.get("buckets", DEFAULT_BUCKETS)),
+            started_at=float(data.get("started_at", 0.0)),
+            tallies={r: Tally.from_json(t) for r, t in (data.get("tallies") or {}).items()},
+            open={r: tuple(int(b) for b in bs) for r, bs in (data.get("open") or {}).items()},
+            combined=bool(data.get("combined")),
+        )
+
+
+@dataclass(frozen=True)
+class UnitRecord:
+    """What one unit of one phase has done so far (a unit may take several invocations)."""
+
+    phase: str
+    uid: str
+    state: UnitState
+    #: per route, what the unit folded into the digests (digest phase)
+    digests: Mapping[str, Digests] = field(default_factory=dict)
+    #: confirmed differences (exact phase): keys and attribute names only, never values
+    samples: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def done(self) -> bool:
+        return self.state.done
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "uid": self.uid,
+            "state": self.state.to_json(),
+            "digests": {r: d.to_json() for r, d in self.digests.items()},
+            "samples": [dict(s) for s in self.samples],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UnitRecord:
+        return cls(
+            phase=str(data["phase"]),
+            uid=str(data["uid"]),
+            state=UnitState.from_json(dict(data.get("state") or {})),
+            digests={r: Digests.from_json(d) for r, d in (data.get("digests") or {}).items()},
+            samples=tuple(data.get("samples") or ()),
+        )
+
+
+def advanced(
+    before: UnitRecord | None,
+    phase: str,
+    uid: str,
+    state: UnitState,
+    digests: Mapping[str, Digests],
+    samples: Sequence[Mapping[str, Any]],
+) -> UnitRecord:
+    """A unit's record after one more invocation: digests and samples added to what was."""
+    total: dict[str, Digests] = {}
+    for source in (before.digests if before else {}, digests):
+        for route, d in source.items():
+            into = total.setdefault(route, Digests(d.buckets))
+            into.add(d)
+    kept = (tuple(before.samples) if before else ()) + tuple(samples)
+    return UnitRecord(phase, uid, state, total, kept[:MAX_SAMPLES])
+
+
+def missing_units(expected: Iterable[str], records: Iterable[UnitRecord]) -> list[str]:
+    """The planned units without a finished record (the map should have left none)."""
+    done = {r.uid for r in records if r.done}
+    return [uid for uid in expected if uid not in done]
+
+
+@dataclass(frozen=True)
+class Combined:
+    """The first phase added up: per route, its counts and the buckets that differ."""
+
+    tallies: dict[str, Tally]
+    open: dict[str, tuple[int, ...]]
+
+
+def combine(routes: Sequence[str], records: Iterable[UnitRecord], buckets: int) -> Combined:
+    """Add up the digest phase's units: a bucket is open when the route's expected items
+    (from its source units) and held items (from its target units) do not cancel out."""
+    digests = {r: Digests(buckets) for r in routes}
+    tallies = {r: Tally() for r in routes}
+    for record in records:
+        for route, d in record.digests.items():
+            if route in digests:
+                digests[route].add(d)
+        for route, t in record.state.tallies.items():
+            if route in tallies:
+                tallies[route].add(t)
+    open_ = {r: tuple(sorted(d.mismatched())) for r, d in digests.items()}
+    return Combined(tallies, {r: b for r, b in open_.items() if b})
+
+
+@dataclass(frozen=True)
+class Found:
+    """The exact phase added up for one route: confirmed differences by kind, samples."""
+
+    counts: dict[str, int]
+    samples: list[dict[str, Any]]
+
+
+def found_by_route(routes: Sequence[str], records: Iterable[UnitRecord]) -> dict[str, Found]:
+    counts = {r: dict.fromkeys(KINDS, 0) for r in routes}
+    samples: dict[str, list[dict[str, Any]]] = {r: [] for r in routes}
+    for record in records:
+        for route, t in record.state.tallies.items():
+            if route in counts:
+                for kind in KINDS:
+                    counts[route][kind] += int(t.differences.get(kind, 0))
+        for sample in record.samples:
+            route = str(sample.get("route", ""))
+            if route in samples and len(samples[route]) < MAX_SAMPLES:
+                samples[route].append({k: v for k, v in sample.items() if k != "route"})
+    return {r: Found(counts[r], samples[r]) for r in routes}
