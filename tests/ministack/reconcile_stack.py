@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from dualwrite.aws.clients import Clients
 from tests.ministack.stack import (
     ACCOUNT,
-    INFRA,
     REGION,
     ROLE,
     STACK,
@@ -22,7 +21,7 @@ from tests.ministack.stack import (
     resolve,
     state_machine_definition,
 )
-from tests.unit.test_infra_template import load_template
+from tests.unit.test_infra_template import INFRA, load_template
 
 FUNCTIONS = (
     "ReconcilePlanFunction",
