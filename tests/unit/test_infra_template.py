@@ -862,6 +862,7 @@ def check_states(machine: dict[str, Any], where: str) -> None:
                 nxt.add(state["Default"])
         elif state["Type"] not in ("Succeed", "Fail"):
             assert ("Next" in state) != bool(state.get("End")), (where, name)
+        nxt |= {c["Next"] for c in state.get("Catch", [])}
         assert nxt <= set(states), (where, name, nxt)
         edges[name] = nxt
         if state["Type"] == "Task":
