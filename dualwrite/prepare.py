@@ -110,7 +110,7 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
                 route.name,
                 route.source,
                 route.target,
-                route.mapping,
+                str(route.mapping),
                 source_key.describe(),
                 int(src.get("ItemCount", 0)),
                 view,
