@@ -118,6 +118,11 @@ class DeclarativeMapping(Mapping):
         )
         # a target attribute with one of these names cannot come from the forward mapping
         self.foreign = frozenset(not_carried - set(self.unrename))
+        self._clash_order = tuple(sorted(self.clashes))
+        self._template_items = tuple(self.templates.items())
+        self._constant_items = tuple(
+            (name, typ, value) for name, av in self.constants.items() for typ, value in av.items()
+        )
         # only a template with two or more placeholders can render two keys alike
         self.ambiguous = tuple(t for t in self.templates.values() if len(t.names) > 1)
 
@@ -162,10 +167,10 @@ class DeclarativeMapping(Mapping):
         problem = require_keys(item, self.source_key)
         if problem:
             return problem
-        clash = [name for name in item if name in self.clashes]
+        clash = [name for name in self._clash_order if name in item]
         if clash:
             return (
-                f"source attribute(s) {', '.join(sorted(clash))} would overwrite a key, set or "
+                f"source attribute(s) {', '.join(clash)} would overwrite a key, set or "
                 "renamed attribute of the target"
             )
         if self.ambiguous:
@@ -180,10 +185,12 @@ class DeclarativeMapping(Mapping):
         return None
 
     def _key(self, values: dict[str, str]) -> Key:
-        return {name: {"S": t.render(values)} for name, t in self.templates.items()}
+        return {name: {"S": t.render(values)} for name, t in self._template_items}
 
     def _transform(self, item: Item) -> Item:
+        # runs for every replicated record: a C-level copy, then only the names that change
         out: Item = dict(item)
+        values = self._values(item)
         for name in self.placeholders:
             del out[name]
         for name in self.drop:
@@ -191,8 +198,10 @@ class DeclarativeMapping(Mapping):
         if self.rename:
             moved = {new: out.pop(old) for old, new in self.rename.items() if old in out}
             out.update(moved)
-        out.update(self._key(self._values(item)))
-        out.update(self.constants)
+        for name, template in self._template_items:
+            out[name] = {"S": template.render(values)}
+        for name, typ, value in self._constant_items:
+            out[name] = {typ: value}  # a fresh dict per item, as a class would make
         return out
 
     def target_keys(self, source_key: Key) -> list[Key]:
