@@ -50,6 +50,8 @@ class RoutePreview:
     mapping: str
     has_inverse: bool
     samples: tuple[Sample, ...]
+    source_key: tuple[str, ...] = ()
+    target_key: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +111,8 @@ def preview_routes(
                 str(r.mapping),
                 mapping.has_inverse,
                 preview_items(mapping, items),
+                mapping.source_key.names,
+                mapping.target_key.names,
             )
         )
     return out

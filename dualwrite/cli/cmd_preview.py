@@ -45,13 +45,15 @@ def _value(value: Any) -> str:
     return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 1] + "…"
 
 
-def _item_text(item: Item, style: str = "") -> Text:
+def _item_text(item: Item, key: tuple[str, ...]) -> Text:
+    """One attribute a line, the key first."""
     out = Text()
-    for i, (name, value) in enumerate(item.items()):
+    names = [n for n in key if n in item] + [n for n in item if n not in key]
+    for i, name in enumerate(names):
         if i:
             out.append("\n")
-        out.append(name, style="bold " + style if style else "bold")
-        out.append(" " + _value(value))
+        out.append(name, style="bold cyan" if name in key else "bold")
+        out.append(" " + _value(item[name]))
     return out
 
 
@@ -77,10 +79,10 @@ def _print_route(app: AppContext, p: RoutePreview) -> None:
     table.add_column("round trip", overflow="fold")
     for sample in p.samples:
         if sample.target is not None:
-            target = _item_text(sample.target)
+            target = _item_text(sample.target, p.target_key)
         else:
             target = Text(f"quarantined: {sample.reason}", style="yellow")
-        table.add_row(_item_text(sample.source), target, _verdict(sample))
+        table.add_row(_item_text(sample.source, p.source_key), target, _verdict(sample))
     if not p.samples:
         table.add_row(Text(f"{p.source} is empty", style="dim"), "", "")
     app.out.print(table)

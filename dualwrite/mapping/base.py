@@ -61,6 +61,15 @@ class Mapping(ABC):
     def __init__(self, source_key: KeySchema) -> None:
         self.source_key = source_key
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # a subclass that changes the transform (say, of identity) must not inherit an
+        # inverse that no longer undoes it: it has none until it defines its own
+        own = cls.__dict__
+        if "_transform" in own and "inverse" not in own and "has_inverse" not in own:
+            cls.has_inverse = False
+            cls.inverse = Mapping.inverse  # type: ignore[method-assign]
+
     # --- schema fit -------------------------------------------------------------------
     @property
     @abstractmethod
