@@ -11,7 +11,7 @@ from dualwrite.mapping.declarative import DeclarativeMapping, DeclarativeSpec
 from dualwrite.mapping.identity import IdentityMapping
 from dualwrite.mapping.memberships import MembershipsMapping
 from dualwrite.mapping.servers import ServersMapping
-from dualwrite.mapping.templates import KeySpace
+from dualwrite.mapping.templates import KeySpace, describe_space, spaces_overlap
 
 BUILTIN: dict[str, type[Mapping]] = {
     "servers": ServersMapping,
@@ -38,6 +38,7 @@ __all__ = [
     "MappingSpec",
     "build_mapping",
     "is_identity",
+    "key_space_clash",
     "known_key_space",
 ]
 
@@ -82,6 +83,27 @@ def known_key_space(spec: MappingSpec) -> KeySpace | None:
         return spec.templates
     if spec in BUILTIN:
         return BUILTIN[spec](PK_SK).key_space()  # no builtin's key space depends on its source
+    return None
+
+
+def key_space_clash(
+    spec: MappingSpec, mapping: Mapping, others: list[tuple[str, MappingSpec, Mapping]]
+) -> str | None:
+    """Why a route's mapping could write a key that another route on its target owns, or
+    None. For a custom class that declares `key_space` (the migration file's load checked the
+    builtin and declarative routes against each other already)."""
+    mine = mapping.key_space()
+    if mine is None:
+        return None
+    for other_name, other_spec, other in others:
+        if known_key_space(spec) is not None and known_key_space(other_spec) is not None:
+            continue
+        theirs = other.key_space()
+        if theirs is not None and spaces_overlap(mine, theirs):
+            return (
+                f"mapping {spec} could write keys ({describe_space(mine)}) that route "
+                f"{other_name} owns ({describe_space(theirs)})"
+            )
     return None
 
 
