@@ -53,7 +53,7 @@ def _wire(value: Constant) -> AttributeValue:
 class DeclarativeSpec(BaseModel):
     """The `mapping:` block of a route, as validated from the migration file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     key: dict[str, TemplateText] = Field(min_length=1, max_length=2)
     set_: dict[str, Constant] = Field(default_factory=dict, alias="set")

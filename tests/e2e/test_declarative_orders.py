@@ -133,6 +133,13 @@ def test_orders_beside_servers_on_one_core_table(cli: Cli, emulator_clients: Cli
     assert "servers" not in human.stdout and human.stderr == ""
     _nothing_created(emulator_clients)
 
+    planned = cli.run(PLAN, "plan", "--json")
+    assert planned.code == 0, planned.stderr
+    assert [r["mapping"] for r in planned.json()["routes"]] == [
+        "servers",
+        "declarative (PK=CUSTOMER#{customerId}, SK=ORDER#{orderId})",
+    ]
+    assert cli.run(PLAN, "plan").code == 0  # the human table takes it too
     prepared = cli.run(PLAN, "prepare", "--no-backup", "--json")
     assert prepared.code == 0, prepared.stderr
 
