@@ -17,7 +17,7 @@ from dualwrite.aws.clients import Clients
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore, control_table_definition
 from dualwrite.errors import ConfigError
-from dualwrite.mapping import build_mapping, is_identity
+from dualwrite.mapping import build_mapping, is_identity, key_space_clash
 from dualwrite.mapping.base import KeySchema
 
 
@@ -88,6 +88,7 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
         )
     )
     planned_targets: dict[str, KeySchema] = {}
+    sharing: dict[str, list[tuple[str, Any, Any]]] = {}  # target -> routes' mappings on it
     for route in migration.routes:
         src = tables.describe(ddb, route.source)
         if src is None:
@@ -95,8 +96,11 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
         source_key = tables.key_schema_of(src)
         mapping = build_mapping(route.mapping, source_key)
         problem = mapping.schema_problem()
+        on_target = sharing.setdefault(route.target, [])
+        problem = problem or key_space_clash(route.mapping, mapping, on_target)
         if problem:
             raise ConfigError(f"route {route.name}: {problem}")
+        on_target.append((route.name, route.mapping, mapping))
         view = tables.stream_view(src)
         if view is not None and view != tables.STREAM_VIEW:
             raise ConfigError(
@@ -110,7 +114,7 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
                 route.name,
                 route.source,
                 route.target,
-                route.mapping,
+                str(route.mapping),
                 source_key.describe(),
                 int(src.get("ItemCount", 0)),
                 view,

@@ -307,7 +307,7 @@ def gather(
                 "route": route.name,
                 "source": route.source,
                 "target": route.target,
-                "mapping": route.mapping,
+                "mapping": str(route.mapping),
                 "source_exists": desc is not None,
                 "phase": phase.get("phase"),
                 "phase_detail": phase,
