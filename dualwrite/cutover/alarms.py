@@ -15,7 +15,7 @@ the tag, so a rollback can never delete an operator's alarm.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,8 +159,15 @@ class AlarmClones:
             tags = self.client.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags", [])
         return any(t.get("Key") == CLONE_TAG for t in tags)
 
-    def clone(self, pairs: Iterable[TablePair]) -> CloneResult:
-        """Clone every alarm on an old table (dimension TableName) for its new table."""
+    def clone(
+        self,
+        pairs: Iterable[TablePair],
+        *,
+        on_cloned: Callable[[AlarmClone], None] = lambda _c: None,
+    ) -> CloneResult:
+        """Clone every alarm on an old table (dimension TableName) for its new table.
+        `on_cloned` (the journal) hears of each clone as soon as it exists, so a failure
+        half way leaves nothing a rollback does not know of."""
         renames = {p.source: p.target for p in pairs}
         clones: list[AlarmClone] = []
         notes: list[str] = []
@@ -179,9 +186,9 @@ class AlarmClones:
                 del request["Tags"]  # PutMetricAlarm ignores tags on an update anyway
             with aws_call(f"PutMetricAlarm {request['AlarmName']}"):
                 self.client.put_metric_alarm(**request)
-            clones.append(
-                AlarmClone(str(alarm["AlarmName"]), request["AlarmName"], existing is None)
-            )
+            clone = AlarmClone(str(alarm["AlarmName"]), request["AlarmName"], existing is None)
+            clones.append(clone)
+            on_cloned(clone)
         return CloneResult(tuple(clones), tuple(notes))
 
     def delete(self, clones: Iterable[AlarmClone]) -> CloneResult:

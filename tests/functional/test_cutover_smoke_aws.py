@@ -3,9 +3,6 @@ queued answer), so `expect` is tested met and not met."""
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from collections.abc import Iterator
 
 import pytest
@@ -15,28 +12,9 @@ from dualwrite.aws.clients import AwsSettings, Clients
 from dualwrite.config import SmokeTest
 from dualwrite.cutover.smoke import SmokeRunner, check_smoke_tests
 from dualwrite.errors import ConfigError
+from tests.cutover_world import make_function
 
 MOTO_API = "http://motoapi.amazonaws.com/moto-api"
-
-
-def make_function(clients: Clients, name: str) -> None:
-    iam = clients.client("iam")
-    try:
-        role = iam.get_role(RoleName="fn-role")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(
-            RoleName="fn-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
-        )["Role"]["Arn"]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("h.py", "def h(event, context):\n    return event\n")
-    clients.lambda_.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=role,
-        Handler="h.h",
-        Code={"ZipFile": buf.getvalue()},
-    )
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from dualwrite.aws.clients import Clients
 from dualwrite.cutover.alarms import CLONE_TAG, AlarmClone, AlarmClones
 from dualwrite.cutover.functions import ApplyError, Renames, TablePair
 from dualwrite.cutover.ssm import ParameterChange, SsmParameters
+from tests.cutover_world import alarms_by_name, put_alarm, value
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/"
 PAIRS = [
@@ -17,10 +18,6 @@ PAIRS = [
     TablePair("users", "people", ARN + "users", ARN + "people"),
 ]
 RENAMES = Renames.of(PAIRS)
-
-
-def value(clients: Clients, name: str) -> str:
-    return str(clients.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
 
 
 def seed_parameters(clients: Clients) -> None:
@@ -96,25 +93,6 @@ def test_restore_notes_drift_and_missing_parameters(moto_clients: Clients) -> No
 
 
 # --- alarms -------------------------------------------------------------------------------
-
-
-def put_alarm(clients: Clients, name: str, table: str, threshold: float = 5) -> None:
-    clients.cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        MetricName="WriteThrottleEvents",
-        Namespace="AWS/DynamoDB",
-        Statistic="Sum",
-        Dimensions=[{"Name": "TableName", "Value": table}],
-        Period=60,
-        EvaluationPeriods=2,
-        Threshold=threshold,
-        ComparisonOperator="GreaterThanThreshold",
-        AlarmActions=["arn:aws:sns:us-east-1:123456789012:pager"],
-    )
-
-
-def alarms_by_name(clients: Clients) -> dict[str, dict[str, Any]]:
-    return {a["AlarmName"]: a for a in clients.cloudwatch.describe_alarms()["MetricAlarms"]}
 
 
 def tags(clients: Clients, alarm: dict[str, Any]) -> dict[str, str]:

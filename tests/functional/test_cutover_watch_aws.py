@@ -3,10 +3,6 @@ whose sleeps move time on and let things happen at given moments of the watch.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from dualwrite.aws.clients import Clients
@@ -21,48 +17,7 @@ from dualwrite.cutover.watch import (
     run_watch,
 )
 from dualwrite.errors import ConfigError
-
-SWITCH = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-
-
-@dataclass
-class FakeClock:
-    """now() and sleep(); `at(seconds after the switch, action)` runs an action once the
-    clock has passed that moment."""
-
-    t: datetime = SWITCH
-    pending: list[tuple[datetime, Callable[[], None]]] = field(default_factory=list)
-    slept: list[float] = field(default_factory=list)
-
-    def now(self) -> datetime:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += timedelta(seconds=seconds)
-        due = [p for p in self.pending if p[0] <= self.t]
-        self.pending = [p for p in self.pending if p[0] > self.t]
-        for _, action in due:
-            action()
-
-    def at(self, seconds: float, action: Callable[[], None]) -> None:
-        self.pending.append((SWITCH + timedelta(seconds=seconds), action))
-
-
-def metric(clients: Clients, function: str, name: str, seconds: float, value: float = 1) -> None:
-    """`value` of AWS/Lambda `name` for `function`, `seconds` after the switch (< 0: before)."""
-    clients.cloudwatch.put_metric_data(
-        Namespace="AWS/Lambda",
-        MetricData=[
-            {
-                "MetricName": name,
-                "Dimensions": [{"Name": "FunctionName", "Value": function}],
-                "Timestamp": SWITCH + timedelta(seconds=seconds),
-                "Value": value,
-                "Unit": "Count",
-            }
-        ],
-    )
+from tests.cutover_world import SWITCH, FakeClock, metric, set_state
 
 
 def alarm(clients: Clients, name: str, state: str = "OK") -> None:
@@ -78,10 +33,6 @@ def alarm(clients: Clients, name: str, state: str = "OK") -> None:
         ComparisonOperator="GreaterThanThreshold",
     )
     set_state(clients, name, state)
-
-
-def set_state(clients: Clients, name: str, state: str) -> None:
-    clients.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
 
 
 def watch(
