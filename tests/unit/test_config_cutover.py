@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
+import yaml
 
 from dualwrite.config import parse_migration
 from dualwrite.errors import ConfigError
+from tests.conftest import MIGRATIONS
 
 BASE = {
     "routes": [{"name": "t", "source": "OldTable", "target": "NewTable", "mapping": "identity"}],
@@ -92,3 +95,17 @@ def test_bad_blocks_give_one_line_naming_the_key(block: dict[str, object], messa
     assert text.startswith(f"m.yaml: {message}")
     assert "\n" not in text
     assert info.value.exit_code == 2
+
+
+def test_the_commented_example_in_the_stripe_file_is_valid() -> None:
+    text = (MIGRATIONS / "stripe-rename.yaml").read_text(encoding="utf-8")
+    assert "  # smoke_tests:" in text and "  # watch_seconds:" in text
+    live = re.sub(r"^  # ((?:smoke_tests|watch_)\w*:)", r"  \1", text, flags=re.M)
+    live = re.sub(r"^  #   - ", "    - ", live, flags=re.M)
+    c = parse_migration(yaml.safe_load(live)).cutover
+    assert [t.function for t in c.smoke_tests] == [
+        "stripe-customer-portal",
+        "stripe-idempotency-janitor",
+    ]
+    assert c.smoke_tests[0].expect == {"statusCode": 200} and c.smoke_tests[1].expect is None
+    assert (c.watch_seconds, c.watch_alarms) == (300, ["stripe-api-5xx"])
