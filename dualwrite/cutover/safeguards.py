@@ -32,6 +32,7 @@ from dualwrite.cutover.watch import (
     firing_alarms,
     run_watch,
 )
+from dualwrite.errors import DualwriteError
 
 # --- before anything changes --------------------------------------------------------------
 
@@ -73,10 +74,13 @@ class AfterSwitch:
     smoke: tuple[SmokeResult, ...] = ()
     watch: WatchResult | None = None
     notes: tuple[str, ...] = ()
+    error: str | None = None  # a step that could not be done (an AWS error)
 
     @property
     def failure(self) -> str | None:
         """Why everything must be put back, or None."""
+        if self.error is not None:
+            return self.error
         for result in self.smoke:
             if not result.passed:
                 return f"smoke test of {result.function} failed: {result.reason}"
@@ -91,6 +95,7 @@ class AfterSwitch:
             "smoke_tests": [s.to_json() for s in self.smoke],
             "watch": None if self.watch is None else self.watch.to_json(),
             "notes": list(self.notes),
+            "failure": self.failure,
         }
 
 
@@ -117,15 +122,37 @@ def after_switch(
     journal: Journaling = Journaling(),
     poll_seconds: float = 30.0,
 ) -> AfterSwitch:
-    """Re-point parameters (all or nothing: ApplyError propagates, nothing half done), clone
-    alarms, run the smoke tests, then watch; stops at the first failed smoke test. An AWS
-    error from the parameters or clones propagates: the caller undoes what was journaled."""
+    """Re-point the planned parameters, clone the alarms, run the smoke tests, then watch;
+    stops at the first failure, which `failure` names. Never raises for an AWS error in a
+    step: it becomes the failure, and what was journaled up to it is what `undo` puts back
+    (parameters are all or nothing on their own). `switched_at` is the moment the first
+    function was about to change, so the span before holds nothing the switch caused."""
     pairs = list(pairs)
-    applied = SsmParameters(clients.client("ssm")).apply(parameters, on_applied=journal.parameter)
-    cloned = AlarmClones(clients.cloudwatch).clone(pairs, on_cloned=journal.clone)
-    done = AfterSwitch(tuple(applied), cloned.clones, notes=cloned.notes)
+    applied: list[ParameterChange] = []
+    clones: list[AlarmClone] = []
+
+    def parameter(change: ParameterChange) -> None:
+        journal.parameter(change)
+        applied.append(change)
+
+    def clone(made: AlarmClone) -> None:
+        journal.clone(made)
+        clones.append(made)
+
+    def stopped(step: str, exc: Exception) -> AfterSwitch:
+        return AfterSwitch(tuple(applied), tuple(clones), error=f"{step} failed: {exc}")
+
+    try:
+        SsmParameters(clients.client("ssm")).apply(parameters, on_applied=parameter)
+    except DualwriteError as exc:  # ApplyError: the parameters are back as they were
+        applied.clear()
+        return stopped("re-pointing SSM parameters", exc)
+    try:
+        cloned = AlarmClones(clients.cloudwatch).clone(pairs, on_cloned=clone)
+    except DualwriteError as exc:
+        return stopped("cloning alarms", exc)
     smoke = SmokeRunner(clients.lambda_).run(cutover.smoke_tests, on_result=journal.smoke)
-    done = AfterSwitch(done.parameters, done.clones, tuple(smoke), notes=done.notes)
+    done = AfterSwitch(tuple(applied), tuple(clones), tuple(smoke), notes=cloned.notes)
     if done.failure is not None or cutover.watch_seconds == 0:
         return done
     plan = WatchPlan(
@@ -135,13 +162,18 @@ def after_switch(
         switched_at=switched_at,
         poll_seconds=poll_seconds,
     )
-    watched = run_watch(
-        CloudWatchProbe(clients.cloudwatch),
-        plan,
-        now=now,
-        sleep=sleep,
-        on_progress=journal.progress,
-    )
+    try:
+        watched = run_watch(
+            CloudWatchProbe(clients.cloudwatch),
+            plan,
+            now=now,
+            sleep=sleep,
+            on_progress=journal.progress,
+        )
+    except DualwriteError as exc:  # the watch cannot tell: safer to put everything back
+        return AfterSwitch(
+            done.parameters, done.clones, done.smoke, None, done.notes, f"watch failed: {exc}"
+        )
     return AfterSwitch(done.parameters, done.clones, done.smoke, watched, done.notes)
 
 

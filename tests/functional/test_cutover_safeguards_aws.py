@@ -130,3 +130,26 @@ def test_new_errors_during_the_watch_fail_it(world: Clients) -> None:
     done = run(world, cutover(watch_seconds=120), clock, [])
     assert done.failure == ("watch: api: Errors 1 after the switch, 0 in the same span before")
     assert clock.t - SWITCH == timedelta(seconds=30)
+
+
+def test_a_step_that_fails_becomes_the_failure_with_nothing_left_half_done(
+    world: Clients,
+) -> None:
+    ssm = world.client("ssm")
+    ssm.put_parameter(Name="/app/table-arn", Value=ARN + "orders", Type="String")
+    config = cutover(watch_seconds=60)
+    plan = precheck(config, world, PAIRS, {"api"})
+    assert [p.name for p in plan.parameters] == ["/app/table", "/app/table-arn"]
+    ssm.delete_parameter(Name="/app/table-arn")  # gone between the dry run and the switch
+    clock = FakeClock()
+    done = after_switch(
+        config, world, PAIRS, plan.parameters, {"api"}, SWITCH, now=clock.now, sleep=clock.sleep
+    )
+    assert done.failure is not None
+    assert done.failure.startswith(
+        "re-pointing SSM parameters failed: re-pointing parameter /app/table-arn failed"
+    )
+    assert done.parameters == () and done.clones == () and done.smoke == ()
+    assert value(world, "/app/table") == "orders"  # put back by the all-or-nothing apply
+    assert "orders-v2-throttles" not in alarms_by_name(world)
+    assert done.to_json()["failure"] == done.failure
