@@ -145,7 +145,11 @@ def parameter_references(
         value = str(p.get("Value", ""))
         exact = old.table_of(value) if p.get("Type") == "String" else None
         if exact is not None:
-            out.append(Reference(SSM_PARAMETER, str(p["Name"]), f"value is {exact} (re-pointed)"))
+            out.append(
+                Reference(
+                    SSM_PARAMETER, str(p["Name"]), f"value is {exact} (re-pointed at cutover)"
+                )
+            )
             continue
         out += [
             Reference(SSM_PARAMETER, str(p["Name"]), f"value names {t}")
@@ -287,3 +291,8 @@ class ReferenceScanner:
             except AwsError as exc:  # e.g. AccessDenied on one service: the others still count
                 skipped.append(Skipped(kind, str(exc)))
         return Discovery(tuple(sorted_references(found)), tuple(skipped))
+
+
+def discover_references(clients: Any, pairs: Iterable[TablePair]) -> Discovery:
+    """Every place that names an old table of `pairs` (for plan and cutover --dry-run)."""
+    return ReferenceScanner(clients).discover(OldTables.of(pairs))

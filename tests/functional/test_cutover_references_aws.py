@@ -20,10 +20,12 @@ from dualwrite.cutover.references import (
     OldTables,
     Reference,
     ReferenceScanner,
+    discover_references,
 )
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/"
-OLD = OldTables.of([TablePair("orders", "orders-v2", ARN + "orders", ARN + "orders-v2")])
+PAIRS = [TablePair("orders", "orders-v2", ARN + "orders", ARN + "orders-v2")]
+OLD = OldTables.of(PAIRS)
 ROLE = "arn:aws:iam::123456789012:role/r"
 
 
@@ -111,13 +113,14 @@ def build_world(clients: Clients) -> None:
 
 def test_every_kind_is_found_and_nothing_else(moto_clients: Clients) -> None:
     build_world(moto_clients)
-    found = ReferenceScanner(moto_clients).discover(OLD)
+    found = discover_references(moto_clients, PAIRS)
+    assert found == ReferenceScanner(moto_clients).discover(OLD)
     assert found.skipped == ()
     assert list(found.references) == [
         Reference(ALARM, "orders-throttles", "dimension TableName = orders"),
         Reference(DASHBOARD, "ops", "widgets[0].properties.metrics[0][3] names orders"),
-        Reference(SSM_PARAMETER, "/app/table", "value is orders (re-pointed)"),
-        Reference(SSM_PARAMETER, "/filler/last", "value is orders (re-pointed)"),
+        Reference(SSM_PARAMETER, "/app/table", "value is orders (re-pointed at cutover)"),
+        Reference(SSM_PARAMETER, "/filler/last", "value is orders (re-pointed at cutover)"),
         Reference(STATE_MACHINE, "flow", "States.Put.Parameters.TableName names orders"),
         Reference(
             TASK_DEFINITION, "api:2", "containerDefinitions[0].environment[0].value names orders"

@@ -109,8 +109,8 @@ def test_parameter_references_tell_exact_string_values_from_mentions() -> None:
         {"Name": "/app/url", "Type": "String", "Value": "https://x/orders/y"},
     ]
     assert parameter_references(params, OLD) == [
-        Reference(SSM_PARAMETER, "/app/table", "value is orders (re-pointed)"),
-        Reference(SSM_PARAMETER, "/app/arn", "value is orders (re-pointed)"),
+        Reference(SSM_PARAMETER, "/app/table", "value is orders (re-pointed at cutover)"),
+        Reference(SSM_PARAMETER, "/app/arn", "value is orders (re-pointed at cutover)"),
         Reference(SSM_PARAMETER, "/app/list", "value names orders"),
         Reference(SSM_PARAMETER, "/app/list", "value names orders.archive"),
         Reference(SSM_PARAMETER, "/app/url", "value names orders"),
