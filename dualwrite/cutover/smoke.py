@@ -20,6 +20,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
+
 from dualwrite.aws.errors import aws_call
 from dualwrite.config import SmokeTest
 from dualwrite.errors import ConfigError, DualwriteError
@@ -180,7 +182,7 @@ class SmokeRunner:
                     Payload=json.dumps(test.event).encode(),
                 )
             payload = response["Payload"].read() if "Payload" in response else b""
-        except DualwriteError as exc:  # a failed invocation is a failed test, not a crash
+        except (DualwriteError, BotoCoreError) as exc:  # e.g. a read timeout: a failed test
             return SmokeResult(test.function, False, f"invoke failed: {exc}")
         return judge(
             test,

@@ -23,6 +23,7 @@ from dualwrite.cutover.pagination import pages
 from dualwrite.errors import AwsError, NotFoundError
 
 GET_PARAMETERS_MAX = 10  # names per GetParameters call (the API's limit)
+DESCRIBE_MAX = 50  # parameters per DescribeParameters page (its limit; the default is 10)
 
 # --- pure ---------------------------------------------------------------------------------
 
@@ -68,7 +69,13 @@ def readable_parameters(ssm: Any) -> Iterator[dict[str, Any]]:
     fetched."""
     names = [
         str(p["Name"])
-        for p in pages(ssm.describe_parameters, "DescribeParameters", "Parameters", "NextToken")
+        for p in pages(
+            ssm.describe_parameters,
+            "DescribeParameters",
+            "Parameters",
+            "NextToken",
+            MaxResults=DESCRIBE_MAX,
+        )
         if p.get("Type") in ("String", "StringList")
     ]
     for i in range(0, len(names), GET_PARAMETERS_MAX):

@@ -58,7 +58,7 @@ def build_world(clients: Clients) -> None:
     ssm.put_parameter(Name="/app/table", Value="orders", Type="String")
     ssm.put_parameter(Name="/app/logs", Value="orders-logs", Type="String")
     ssm.put_parameter(Name="/app/secret", Value="orders", Type="SecureString")
-    for i in range(25):  # more than one DescribeParameters page and GetParameters batch
+    for i in range(60):  # more than one DescribeParameters page and GetParameters batch
         ssm.put_parameter(Name=f"/filler/{i:02}", Value=f"v{i}", Type="String")
     ssm.put_parameter(Name="/filler/last", Value=ARN + "orders", Type="String")
     definition = {
