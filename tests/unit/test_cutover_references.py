@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import string
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from dualwrite.cutover.functions import TablePair
@@ -142,3 +145,26 @@ def test_rich_table_lists_each_reference() -> None:
     text = render(references_table([Reference(ALARM, "orders-throttles", "dimension X")]))
     assert "orders-throttles" in text and "cloudwatch_alarm" in text and "dimension X" in text
     assert "none found" in render(references_table([]))
+
+
+table_names = st.text(
+    alphabet=string.ascii_letters + string.digits + "_.-", min_size=3, max_size=20
+)
+separators = st.sampled_from([" ", '"', "/", ":", ",", "\n", "[", "'", "=", ""])
+name_chars = st.sampled_from(list(string.ascii_letters + string.digits + "_-"))
+
+
+@given(table_names, separators, separators)
+def test_a_name_between_separators_is_always_found(name: str, left: str, right: str) -> None:
+    # an empty separator puts the name at the start or the end of the text
+    text = f"{'x' if left else ''}{left}{name}{right}{'y' if right else ''}"
+    assert OldTables(frozenset({name})).names_in(text) == (name,)
+
+
+@given(table_names, name_chars, st.booleans())
+def test_a_name_glued_to_another_name_character_is_not_found(
+    name: str, glue: str, before: bool
+) -> None:
+    old = OldTables(frozenset({name}))
+    text = f"{glue}{name}" if before else f"{name}{glue}"
+    assert old.names_in(text) == ()
