@@ -95,8 +95,8 @@ class Cutover(_Strict):
     max_reconcile_age_minutes: float = Field(default=15, gt=0)
     max_lag_seconds: float = Field(default=60, ge=0)
     smoke_tests: list[SmokeTest] = Field(default_factory=list)
-    #: watch this long after the switch (0: no watch); one day at most, as GetMetricStatistics
-    #: answers at most 1,440 one-minute datapoints per call
+    #: watch this long after the switch (0: no watch; watch_alarms are then only checked
+    #: before the switch); a day at most, where one-minute periods still fit one call
     watch_seconds: int = Field(default=0, ge=0, le=86400)
     watch_alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
         default_factory=list
