@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -84,12 +85,51 @@ class Target(_Strict):
     _check_key = field_validator("key")(classmethod(lambda cls, v: _key_dict(v)))
 
 
+def _json_mapping(value: Any) -> dict[str, Any]:
+    """A JSON object: Lambda events and `expect` go over the wire as JSON."""
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping, not {type(value).__name__}")
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"must be plain JSON data ({exc})") from None
+    return value
+
+
+class SmokeTest(_Strict):
+    """One function invoked right after the switch (DESIGN.md section 10)."""
+
+    function: str = Field(min_length=1)
+    event: dict[str, Any]
+    #: a subset the response JSON must contain; None: only "no FunctionError"
+    expect: dict[str, Any] | None = None
+
+    _check_event = field_validator("event", mode="before")(
+        classmethod(lambda cls, v: _json_mapping(v))
+    )
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _expect_mapping(cls, value: Any) -> Any:
+        return None if value is None else _json_mapping(value)
+
+
 class Cutover(_Strict):
     functions: list[str] = Field(default_factory=list)
     discover: bool = False
     observation_days: float = Field(default=7, ge=0)
     max_reconcile_age_minutes: float = Field(default=15, gt=0)
     max_lag_seconds: float = Field(default=60, ge=0)
+    smoke_tests: list[SmokeTest] = Field(default_factory=list)
+    #: watch this long after the switch (0: no watch; watch_alarms are then only checked
+    #: before the switch); a day at most, where one-minute periods still fit one call
+    watch_seconds: int = Field(default=0, ge=0, le=86400)
+    watch_alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
+        default_factory=list
+    )
+    #: section 8 (reverse replication); None: the longest Timeout of the re-pointed functions
+    overlap_seconds: int | None = Field(default=None, ge=0)
+    reverse: bool = True
 
 
 class Pricing(_Strict):
