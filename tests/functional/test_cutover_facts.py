@@ -15,8 +15,8 @@ from dualwrite.aws.clients import Clients
 from dualwrite.config import parse_migration
 from dualwrite.control import ControlStore, control_table_definition
 from dualwrite.cutover import decommission as decommissioning
-from dualwrite.cutover.functions import LambdaFunctions
 from dualwrite.cutover.facts import describe_routes, gather_decommission
+from dualwrite.cutover.functions import LambdaFunctions
 from dualwrite.cutover.gate import decide_decommission
 from dualwrite.cutover.iam import RoleChecker, SimulationUnavailable, allowed_actions
 from dualwrite.cutover.journal import APPLIED, CUTOVER, Entry
