@@ -7,8 +7,9 @@ The rules are here, not in the CLI: a re-run with nothing left to re-point is a 
 whatever the gate would say now; a refusing gate changes nothing unless forced (with a
 reason, journaled); without a control table there is no journal, so no switch.
 
-Post-switch checks (DESIGN.md section 10: smoke tests, watch) plug in as `PostSwitchCheck`s
-passed to `cutover(...)`: each sees the switch (`Switched`) and returns Checks. Any failing
+Post-switch checks (DESIGN.md section 10: smoke tests, watch) plug in as `PostSwitchCheck`s:
+`configured_checks` builds them from the migration file (tests pass their own to
+`cutover(...)`); each sees the switch (`Switched`) and returns Checks. Any failing
 check, or one that raises, rolls every change back (repoint.run_rollback) and the result is
 `rolled_back` (exit 4).
 """
@@ -118,6 +119,12 @@ def access_warnings(roles: RoleChecker, plan: CutoverPlan) -> tuple[AccessWarnin
     return tuple(out)
 
 
+def configured_checks(ctx: CutoverContext) -> tuple[PostSwitchCheck, ...]:
+    """The post-switch checks the migration file asks for (none yet: issue 15 adds the smoke
+    tests and the watch here)."""
+    return ()
+
+
 def post_switch_checks(checks: Sequence[PostSwitchCheck], switched: Switched) -> tuple[Check, ...]:
     out: list[Check] = []
     for check in checks:
@@ -137,8 +144,9 @@ def cutover(
     request: CutoverRequest,
     *,
     roles: RoleChecker | None = None,
-    post_switch: Sequence[PostSwitchCheck] = (),
+    post_switch: Sequence[PostSwitchCheck] | None = None,
 ) -> CutoverResult:
+    """The whole sequence; `post_switch` None runs the configured checks."""
     plan = plan_cutover(ctx)
     journal = ctx.journal
     if not request.dry_run and already_cut_over(journal, plan):
@@ -177,7 +185,8 @@ def cutover(
     except ApplyError as exc:
         failure = ApplyFailure(str(exc), tuple(exc.put_back), tuple(exc.stuck))
         return replace(result, status=Status.FAILED, failure=failure)
-    checks = post_switch_checks(post_switch, Switched(ctx, plan, entry))
+    steps = configured_checks(ctx) if post_switch is None else post_switch
+    checks = post_switch_checks(steps, Switched(ctx, plan, entry))
     result = replace(result, entry=entry, post_switch=checks)
     if all(c.ok for c in checks):
         return result
