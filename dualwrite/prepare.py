@@ -58,7 +58,7 @@ class Action:
         return asdict(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RoutePlan:
     route: str
     source: str
@@ -72,8 +72,10 @@ class RoutePlan:
         return asdict(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
+    """What prepare would do; analyze fills its lists, nothing replaces them."""
+
     routes: list[RoutePlan] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     # internal: what apply needs

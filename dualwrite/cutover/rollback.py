@@ -11,7 +11,8 @@ from __future__ import annotations
 from dualwrite.aws import tables
 from dualwrite.cutover import decommission
 from dualwrite.cutover.context import CutoverContext
-from dualwrite.cutover.repoint import run_rollback
+from dualwrite.cutover.journal import Journal
+from dualwrite.cutover.repoint import RollbackOutcome, run_rollback
 from dualwrite.cutover.results import RollbackResult, Status
 from dualwrite.errors import SafetyGateError
 
@@ -42,10 +43,17 @@ def rollback(ctx: CutoverContext) -> RollbackResult:
             "control table)"
         )
     try:
-        outcome = run_rollback(ctx.functions, journal)
+        outcome = put_back(ctx, journal)
     except SafetyGateError as exc:
         return refused(str(exc))
     return RollbackResult(Status.DONE, outcome)
+
+
+def put_back(ctx: CutoverContext, journal: Journal) -> RollbackOutcome:
+    """Undo every cutover in effect: the one way back, for `rollback` and for a cutover whose
+    post-switch check failed (what else a cutover changes, e.g. SSM parameters, is put back
+    here too)."""
+    return run_rollback(ctx.functions, journal)
 
 
 def refused(reason: str) -> RollbackResult:

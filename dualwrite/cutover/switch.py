@@ -10,8 +10,9 @@ reason, journaled); without a control table there is no journal, so no switch.
 Post-switch checks (DESIGN.md section 10: smoke tests, watch) plug in as `PostSwitchCheck`s:
 `configured_checks` builds them from the migration file (tests pass their own to
 `cutover(...)`); each sees the switch (`Switched`) and returns Checks. Any failing
-check, or one that raises, rolls every change back (repoint.run_rollback) and the result is
-`rolled_back` (exit 4).
+check, or one that raises, rolls every change back (rollback.put_back, the one way back) and
+the result is `rolled_back` (exit 4). Checks to run before anything changes join the gate
+through `configured_gate_checks`.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from dualwrite.cutover.functions import (
 from dualwrite.cutover.gate import Check, CutoverLimits, Decision, decide_cutover
 from dualwrite.cutover.iam import AccessWarning, RoleChecker
 from dualwrite.cutover.journal import Entry, Journal, active_cutovers
-from dualwrite.cutover.repoint import run_cutover, run_rollback
+from dualwrite.cutover.repoint import run_cutover
 from dualwrite.cutover.results import ApplyFailure, CutoverResult, Status
+from dualwrite.cutover.rollback import put_back
 from dualwrite.errors import ConfigError
 
 
@@ -62,10 +64,13 @@ class CutoverPlan:
 
 @dataclass(frozen=True)
 class Switched:
-    """What a post-switch check sees: the plan, and the journal entry of the switch."""
+    """What a post-switch check sees: the plan, the journal and the entry of the switch (a
+    check that changes something, e.g. SSM parameters, records it there so that the way back
+    can undo it)."""
 
     context: CutoverContext
     plan: CutoverPlan
+    journal: Journal
     entry: Entry
 
 
@@ -90,7 +95,14 @@ def already_cut_over(journal: Journal | None, plan: CutoverPlan) -> bool:
     return journal is not None and not plan.plans and bool(active_cutovers(journal.entries()))
 
 
+def configured_gate_checks(ctx: CutoverContext, plan: CutoverPlan) -> tuple[Check, ...]:
+    """Checks the migration file adds to the gate, before anything changes (none yet: issue
+    15 adds "a watched alarm already in ALARM refuses" here)."""
+    return ()
+
+
 def gate(ctx: CutoverContext, plan: CutoverPlan, at: float) -> Decision:
+    extra = configured_gate_checks(ctx, plan)
     if ctx.store is None:
         return Decision(
             (
@@ -100,10 +112,12 @@ def gate(ctx: CutoverContext, plan: CutoverPlan, at: float) -> Decision:
                     False,
                     "the control table does not exist: run dualwrite prepare, backfill, reconcile",
                 ),
+                *extra,
             )
         )
     facts = gather_cutover(ctx.migration, ctx.clients, ctx.store, list(plan.routes), at)
-    return decide_cutover(facts, at, CutoverLimits.of(ctx.migration))
+    decision = decide_cutover(facts, at, CutoverLimits.of(ctx.migration))
+    return Decision((*decision.checks, *extra))
 
 
 def access_warnings(roles: RoleChecker, plan: CutoverPlan) -> tuple[AccessWarning, ...]:
@@ -186,8 +200,8 @@ def cutover(
         failure = ApplyFailure(str(exc), tuple(exc.put_back), tuple(exc.stuck))
         return replace(result, status=Status.FAILED, failure=failure)
     steps = configured_checks(ctx) if post_switch is None else post_switch
-    checks = post_switch_checks(steps, Switched(ctx, plan, entry))
+    checks = post_switch_checks(steps, Switched(ctx, plan, journal, entry))
     result = replace(result, entry=entry, post_switch=checks)
     if all(c.ok for c in checks):
         return result
-    return replace(result, status=Status.ROLLED_BACK, rollback=run_rollback(ctx.functions, journal))
+    return replace(result, status=Status.ROLLED_BACK, rollback=put_back(ctx, journal))

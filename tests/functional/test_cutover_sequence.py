@@ -169,3 +169,17 @@ def test_decommission_with_every_table_gone_is_a_no_op(moto_clients: Clients) ->
         "warnings": [],
     }
     assert ControlStore(moto_clients.dynamodb, "ctl").get("DECOMMISSION", "old-t") is None
+
+
+def test_a_configured_gate_check_refuses_before_anything_changes(
+    ctx: CutoverContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dualwrite.cutover import switch
+
+    alarm = Check("watch alarm", "api-errors", False, "already in ALARM")
+    monkeypatch.setattr(switch, "configured_gate_checks", lambda _ctx, _plan: (alarm,))
+    result = cutover(ctx, CutoverRequest())
+    assert result.status is Status.REFUSED and result.gate is not None
+    assert "api-errors: already in ALARM" in result.gate.reasons
+    forced = cutover(ctx, FORCED)  # --force goes past it like past any gate check
+    assert forced.cut_over and forced.to_json()["gate"]["checks"][-1]["check"] == "watch alarm"
