@@ -185,7 +185,7 @@ def status(
     from dualwrite.status import gather
 
     app = get(ctx)
-    data = gather(app.migration, app.clients, app.store)
+    data = gather(app.migration, app.clients, app.store).to_json()
     if json_out:
         emit_json(data)
         return

@@ -121,7 +121,11 @@ def test_status_shows_every_route_and_reads_parity_metrics_back(moto_clients: Cl
     drift = by_route(run_reconcile(migration, moto_clients, store, settle_s=0))["servers"]
     assert drift["missing"] == 1
 
-    status = gather(migration, moto_clients, store)
+    report = gather(migration, moto_clients, store)
+    typed = {r.route: r for r in report.routes}["servers"]
+    assert typed.replication.lag_ms == 250 and typed.backfill.segments_done == 3
+    assert typed.last_reconcile is not None and typed.last_reconcile.missing == 1
+    status = report.to_json()
     assert secret not in json.dumps(status)
     assert status["quarantined"] == 1
     assert status["quarantine"][0]["reason"] == "membership has no role"
@@ -158,7 +162,7 @@ def test_status_shows_every_route_and_reads_parity_metrics_back(moto_clients: Cl
 
 def test_status_before_anything_ran(moto_clients: Clients) -> None:
     migration, store, _ = build_core(moto_clients, servers=2, memberships=2)
-    status = gather(migration, moto_clients, store)
+    status = gather(migration, moto_clients, store).to_json()
     assert status["quarantined"] == 0 and status["quarantine"] == []
     for r in status["routes"]:
         assert r["last_reconcile"] is None
@@ -174,7 +178,7 @@ def test_status_before_prepare_says_so(moto_clients: Clients) -> None:
     seeding.ensure_tables(moto_clients)
     migration = core()
     store = ControlStore(moto_clients, migration.control_table)
-    status = gather(migration, moto_clients, store)
+    status = gather(migration, moto_clients, store).to_json()
     assert any("prepare" in note for note in status["notes"])
     assert [r["phase"] for r in status["routes"]] == ["pending", "pending"]
     assert status["quarantined"] == 0
