@@ -287,7 +287,7 @@ def gather(
         if desc is not None:
             key_names[route.name] = tables.key_schema_of(desc).names
         stream_arn = str(desc["LatestStreamArn"]) if desc and desc.get("LatestStreamArn") else None
-        shards = [r.data for r in store.shards(stream_arn)] if stream_arn and control else []
+        shards = [c.to_json() for c in store.shards(stream_arn)] if stream_arn and control else []
         mappings: list[dict[str, Any]] = []
         if stream_arn:
             try:

@@ -24,7 +24,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BasePartialBatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from stream_replicator.apply import FAILED, HELD, BatchResult
+from stream_replicator.results import FAILED, HELD, BatchResult
 
 
 class RecordFailed(Exception):

@@ -7,17 +7,17 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from stream_replicator.apply import (
+from stream_replicator.processor import KeyOrderedBatchProcessor
+from stream_replicator.quarantine import fit_record
+from stream_replicator.results import (
     APPLIED,
     FAILED,
     HELD,
     QUARANTINED,
     BatchResult,
     RouteCounts,
-    fit_record,
     metric_values,
 )
-from stream_replicator.processor import KeyOrderedBatchProcessor
 
 
 def records(n: int) -> list[dict[str, Any]]:
@@ -71,6 +71,7 @@ def test_metric_values_count_held_records_as_failures() -> None:
         "ReplicationFailures": 3,
         "Quarantined": 1,
         "UnknownRole": 0,
+        "TtlDeletes": 0,
     }
     assert metric_values(RouteCounts(lag_ms=250))["ReplicationLagMs"] == 250
 
