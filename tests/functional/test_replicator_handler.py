@@ -332,11 +332,41 @@ def test_documented_event_shapes_through_lambda_handler(
     assert value(by_route["servers"]["ReplicatedRecords"]) == 4
     assert value(by_route["memberships"]["UnknownRole"]) == 1
     assert value(by_route["docs"]["ReplicatedRecords"]) == 3
+    assert value(by_route["docs"]["TtlDeletes"]) == 1  # the expiry of item 102
+    assert value(by_route["servers"]["TtlDeletes"]) == 0
     for blob in blobs:
         (directive,) = blob["_aws"]["CloudWatchMetrics"]
         assert directive["Namespace"] == "DualWriteTest"
         assert directive["Dimensions"] == [["Route"]]
     assert value(by_route["servers"]["ReplicationLagMs"]) > 0
+
+
+def test_a_record_counts_once_when_its_outcome_is_final(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ev = env.events
+    for i in (1, 2, 3):
+        ev.put("NumServers", server(i))
+    records = list(ev.records)
+    seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+    flaky = Flaky(env.clients.dynamodb, leave=lambda r: pk_of(r) == "SERVER#2", times=1)
+    env.runtime.part("replicator", lambda: env.replicator(flaky, max_write_attempts=1))
+    capsys.readouterr()
+
+    first = handler.lambda_handler({"Records": records}, Context(), runtime=env.runtime)
+
+    assert first == {"batchItemFailures": [{"itemIdentifier": seqs[1]}]}
+    # written, but Lambda delivers it again with the failed one: not final yet
+    assert env.core("SERVER#3", "METADATA") is not None
+    second = handler.lambda_handler({"Records": records[1:]}, Context(), runtime=env.runtime)
+    assert second == {"batchItemFailures": []}
+    blobs = emf_lines(capsys.readouterr().out)
+    assert [b["Route"] for b in blobs] == ["servers", "servers"]
+    assert [value(b["ReplicatedRecords"]) for b in blobs] == [1, 2]  # 3 records, 3 counts
+    assert [value(b["ReplicationFailures"]) for b in blobs] == [1, 0]
+    for blob in blobs:
+        (directive,) = blob["_aws"]["CloudWatchMetrics"]
+        assert directive["Dimensions"] == [["Route"]]
 
 
 def test_route_not_backfilled_is_held_not_written_not_lost(env: Env) -> None:

@@ -33,7 +33,11 @@ class Env:
     notes: list[str] = field(default_factory=list)
 
     def runner(
-        self, replicator: Replicator | None = None, streams: Any = None, **settings: Any
+        self,
+        replicator: Replicator | None = None,
+        streams: Any = None,
+        cloudwatch: Any = None,
+        **settings: Any,
     ) -> StreamRunner:
         settings.setdefault("poll_interval", 0.01)
         settings.setdefault("retry_backoff", Backoff(sleep=lambda _s: None, rand=lambda: 0.0))
@@ -44,6 +48,7 @@ class Env:
             RunnerSettings(**settings),
             replicator=replicator,
             streams=streams,
+            cloudwatch=cloudwatch,
             notify=self.notes.append,
         )
 
@@ -433,6 +438,23 @@ def test_checkpoint_older_than_the_trim_horizon_is_reported_loudly(base: Env) ->
     assert ("s", "TRIM_HORIZON", None) in fake.iterator_calls
 
 
+class MetricsSink:
+    """A CloudWatch client that keeps what PutMetricData sent."""
+
+    def __init__(self) -> None:
+        self.data: list[dict[str, Any]] = []
+
+    def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> None:
+        self.data += MetricData
+
+    def total(self, name: str) -> float:
+        return sum(d["Value"] for d in self.data if d["MetricName"] == name)
+
+    @property
+    def dimensions(self) -> set[tuple[tuple[str, str], ...]]:
+        return {tuple((x["Name"], x["Value"]) for x in d["Dimensions"]) for d in self.data}
+
+
 class LeaveUnprocessed:
     """Leaves the writes of one target key unprocessed `times` times."""
 
@@ -468,10 +490,17 @@ def test_failures_are_redelivered_from_the_lowest_failed_record(base: Env) -> No
         backoff=Backoff(sleep=lambda _s: None),
     )
 
-    summary = base.runner(streams=fake, replicator=rep).run(until_caught_up=True)
+    cloudwatch = MetricsSink()
+    summary = base.runner(streams=fake, replicator=rep, cloudwatch=cloudwatch, metrics_interval=0)
+    summary = summary.run(until_caught_up=True)
 
     assert summary.failed == 2  # k1 reported twice, then written
     assert summary.records == 4  # each record counted once, when checkpointed
+    # k2 and k3 were written along with each failed try of k1, but count once, when final
+    assert summary.applied == 4
+    assert cloudwatch.total("ReplicatedRecords") == 4
+    assert cloudwatch.total("ReplicationFailures") == 2
+    assert cloudwatch.dimensions == {(("Route", "servers"),)}
     assert [v(base, f"k{i}") for i in range(4)] == ["0", "1", "2", "3"]
     seq0 = records[0]["dynamodb"]["SequenceNumber"]
     assert fake.iterator_calls[1:3] == [

@@ -15,8 +15,11 @@ from stream_replicator.results import (
     HELD,
     QUARANTINED,
     BatchResult,
+    Outcome,
     RouteCounts,
+    first_failure,
     metric_values,
+    settle,
 )
 
 
@@ -97,3 +100,42 @@ def test_fit_record_keeps_what_fits_and_says_what_it_left_out() -> None:
     assert keys_only["dynamodb"] == {"Keys": {"id": {"S": "a"}}}
     assert len(json.dumps(keys_only)) <= 300
     assert "OldImage" in big["dynamodb"]  # the record itself is left alone
+
+
+def settled_result(outcomes: list[str], streams: list[str] | None = None) -> BatchResult:
+    n = len(outcomes)
+    return BatchResult(
+        [str(100 + i) for i in range(n)],
+        [Outcome(o) for o in outcomes],
+        [None] * n,
+        routes={"servers": RouteCounts(records=n, lag_ms=40)},
+        unknown_roles=[False] * n,
+        ttl_deletes=[i == 0 for i in range(n)],
+        route_names=["servers"] * n,
+        streams=streams or ["arn:a"] * n,
+    )
+
+
+def test_settle_counts_only_records_before_the_lowest_failed_one_of_their_stream() -> None:
+    # the middle record failed: the one after it was applied but will be redelivered
+    result = settled_result([APPLIED, FAILED, APPLIED, QUARANTINED])
+    (counts,) = settle(result, ["101"]).values()
+    assert counts == RouteCounts(records=1, applied=1, failed=1, ttl_deletes=1, lag_ms=40)
+    # redelivered from the failed record on, everything settles
+    again = settled_result([APPLIED, APPLIED, QUARANTINED])
+    again.sequence_numbers = ["101", "102", "103"]
+    assert settle(again, [])["servers"] == RouteCounts(
+        records=3, applied=2, quarantined=1, ttl_deletes=1, lag_ms=40
+    )
+
+
+def test_settle_cuts_each_stream_at_its_own_lowest_failure() -> None:
+    result = settled_result([APPLIED, HELD, APPLIED, APPLIED], ["arn:a", "arn:b", "arn:a", "arn:b"])
+    counts = settle(result, ["101"])["servers"]
+    assert (counts.records, counts.applied, counts.held) == (2, 2, 1)
+
+
+def test_first_failure_is_the_position_of_the_lowest_failed_sequence_number() -> None:
+    seqs = ["9", "10", "11", "100"]
+    assert first_failure(seqs, []) == 4
+    assert first_failure(seqs, ["100", "10"]) == 1  # numeric order, not text order
