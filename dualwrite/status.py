@@ -31,6 +31,7 @@ READ_BACK: dict[str, str] = {
     metrics.REPLICATION_LAG_MS: "Maximum",
     metrics.REPLICATED_RECORDS: "Sum",
     metrics.QUARANTINED: "Sum",
+    metrics.TTL_DELETES: "Sum",
 }
 METRIC_PERIOD_S = 60
 METRIC_WINDOW = timedelta(hours=3)

@@ -522,3 +522,29 @@ def test_a_record_that_keeps_failing_stops_only_its_shard(base: Env) -> None:
     assert summary.failed == 3 and summary.records == 1
     (cp,) = base.store.shards(fake.arn)
     assert cp.sequence_number == records[0]["dynamodb"]["SequenceNumber"]
+
+
+def test_ttl_deletes_are_published_and_shown_by_status(base: Env) -> None:
+    from rich.console import Console
+
+    from dualwrite.cli.cmd_reconcile import _print_status
+    from dualwrite.status import gather
+
+    expired = stream_record("REMOVE", "k1")
+    # GetRecords names DynamoDB's TTL process as the record's user identity
+    expired["userIdentity"] = {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
+    records = [stream_record("INSERT", "k1"), stream_record("INSERT", "k2"), expired]
+    fake = fake_env(base, [FakeShard("s", None, records)])
+    base.migration = only_servers(base.migration)
+
+    summary = base.runner(streams=fake).run(until_caught_up=True)
+
+    assert summary.applied == 3 and v(base, "k1") is None
+    status = gather(base.migration, base.clients, base.store)
+    (servers,) = status["routes"]
+    assert servers["metrics"]["TtlDeletes"] == 1.0
+    assert servers["metrics"]["ReplicatedRecords"] == 3.0
+    console = Console(record=True, width=200)
+    _print_status(console, status)
+    (row,) = [line for line in console.export_text().splitlines() if "TtlDeletes" in line]
+    assert row.split() == ["TtlDeletes", "1"]
