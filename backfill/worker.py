@@ -34,7 +34,7 @@ from dualwrite.aws.cognito import CognitoNames
 from dualwrite.control import Phase
 from dualwrite.errors import ConfigError
 from dualwrite.metrics import BACKFILL_ITEMS
-from dualwrite.runtime import Runtime, shared
+from dualwrite.runtime import LambdaEvent, LambdaResponse, Runtime, shared
 
 SERVICE = "dualwrite-backfill"
 
@@ -77,8 +77,8 @@ def _route(event: dict[str, Any]) -> str:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def plan_handler(
-    event: dict[str, Any], context: Any, runtime: Runtime | None = None
-) -> dict[str, Any]:
+    event: LambdaEvent, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
     rt = runtime or shared()
     route = _route(event)
     total = _int(event, "total_segments", required=False)
@@ -107,8 +107,8 @@ def plan_handler(
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(
-    event: dict[str, Any], context: Any, runtime: Runtime | None = None
-) -> dict[str, Any]:
+    event: LambdaEvent, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
     rt = runtime or shared()
     route = _route(event)
     segment = _int(event, "segment")
@@ -147,8 +147,8 @@ def lambda_handler(
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def complete_handler(
-    event: dict[str, Any], context: Any, runtime: Runtime | None = None
-) -> dict[str, Any]:
+    event: LambdaEvent, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
     rt = runtime or shared()
     route = _route(event)
     total = _int(event, "total_segments")

@@ -22,7 +22,7 @@ import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from dualwrite.aws.clients import AwsSettings, Clients
 from dualwrite.config import Migration, load_migration
@@ -30,6 +30,10 @@ from dualwrite.control import ControlStore
 from dualwrite.errors import ConfigError
 
 T = TypeVar("T")
+
+#: what Lambda hands a handler and what the handler returns (AWS's shapes, the JSON edge)
+LambdaEvent = dict[str, Any]
+LambdaResponse = dict[str, Any]
 
 DEFAULT_BACKFILL_MARGIN_MS = 30_000
 

@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from dualwrite import metrics
-from dualwrite.runtime import Runtime, shared
+from dualwrite.runtime import LambdaEvent, LambdaResponse, Runtime, shared
 
 SERVICE = "dualwrite-reconciler"
 #: time kept back from the invocation's budget to re-read candidates and save the checkpoint
@@ -43,8 +43,8 @@ def emit_parity(namespace: str, results: list[dict[str, Any]]) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(
-    event: dict[str, Any] | None, context: Any, runtime: Runtime | None = None
-) -> dict[str, Any]:
+    event: LambdaEvent | None, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
     from reconciler.scheduled import run_slice
 
     event = event or {}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dualwrite import collector
+from dualwrite.runtime import LambdaResponse
 from stream_replicator.apply import Replicator
 from stream_replicator.processor import KeyOrderedBatchProcessor
 from stream_replicator.records import StreamRecord
@@ -21,7 +22,7 @@ from stream_replicator.results import BatchResult, RouteCounts, settle
 @dataclass(frozen=True)
 class Processed:
     #: the partial batch response Lambda expects: {"batchItemFailures": [{"itemIdentifier"}]}
-    response: dict[str, Any]
+    response: LambdaResponse
     result: BatchResult
 
     @property

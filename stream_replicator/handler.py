@@ -20,7 +20,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from dualwrite import metrics
-from dualwrite.runtime import Runtime, shared
+from dualwrite.runtime import LambdaEvent, LambdaResponse, Runtime, shared
 from stream_replicator.apply import Replicator
 from stream_replicator.batch import process_records
 from stream_replicator.results import metric_values
@@ -40,8 +40,8 @@ def replicator_of(runtime: Runtime) -> Replicator:
 
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(
-    event: dict[str, Any], context: Any, runtime: Runtime | None = None
-) -> dict[str, Any]:
+    event: LambdaEvent, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
     rt = runtime or shared()
     rep = replicator_of(rt)
     namespace = rt.migration.metrics_namespace

@@ -7,12 +7,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from typing import Any
 
 from dualwrite.control import ControlStore
 from dualwrite.errors import ConditionFailedError, DualwriteError
 from dualwrite.wire import to_lambda_json
-from stream_replicator.records import Change
+from stream_replicator.records import Change, StreamRecord
 
 log = logging.getLogger("dualwrite-replicator.apply")
 
@@ -58,13 +57,13 @@ def quarantine_record(
         return False
 
 
-def fit_record(record: dict[str, Any], limit: int = QUARANTINE_RECORD_MAX) -> dict[str, Any]:
+def fit_record(record: StreamRecord, limit: int = QUARANTINE_RECORD_MAX) -> StreamRecord:
     """The record as the quarantine keeps it (a Lambda event record, AWS's shape): whole when
     it fits in a control-table item, else without its old image, else with its keys only (the
     item's current state is still in the source). What was left out is said in "omitted", so
     nothing is dropped silently."""
 
-    def size(r: dict[str, Any]) -> int:
+    def size(r: StreamRecord) -> int:
         return len(json.dumps(r, separators=(",", ":"), default=str).encode("utf-8"))
 
     if size(record) <= limit:

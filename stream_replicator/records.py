@@ -29,6 +29,8 @@ TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
 #: a record of a Lambda DynamoDB Streams event, as AWS shapes it (the JSON edge)
 StreamRecord = dict[str, Any]
+#: its "dynamodb" section (Keys, NewImage, OldImage, SequenceNumber, ...), AWS's shape too
+StreamBody = dict[str, Any]
 
 
 class MalformedRecord(ValueError):
@@ -47,7 +49,7 @@ class Change:
     sequence_number: str
     event_id: str
     #: the record's "dynamodb" section, still in Lambda JSON
-    body: dict[str, Any]
+    body: StreamBody
     #: epoch seconds (ApproximateCreationDateTime), when present
     created_at: float | None
     #: a TTL expiry rather than a user's delete

@@ -14,7 +14,7 @@ from dualwrite.aws.errors import aws_call
 from dualwrite.backoff import Backoff
 from dualwrite.errors import AwsError, DualwriteError
 from dualwrite.wire import Item, key_of
-from stream_replicator.planning import TargetWrite, fast_key_id
+from stream_replicator.planning import TargetWrite, WriteRequest, fast_key_id
 
 
 @dataclass
@@ -99,7 +99,7 @@ class TargetWriter:
         return lost, rejected
 
 
-def _request_key(request: dict[str, Any], names: Sequence[str]) -> Item:
+def _request_key(request: WriteRequest, names: Sequence[str]) -> Item:
     """The key of a BatchWriteItem WriteRequest (AWS's shape)."""
     if "PutRequest" in request:
         return key_of(request["PutRequest"]["Item"], names)
