@@ -12,6 +12,7 @@ name is set, would leave every alarm and the dashboard without data).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -66,20 +67,27 @@ def unit_of(name: str) -> str:
 
 def emit(namespace: str, route: str, values: Mapping[str, float]) -> None:
     """One EMF blob on stdout: these values of one route, dimension Route only."""
-    # lazily: the CLI never emits EMF and its start stays fast
-    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
-        AmazonCloudWatchEMFProvider,
-    )
-
     if not values:
         return
-    provider = AmazonCloudWatchEMFProvider(namespace=namespace)
-    # POWERTOOLS_SERVICE_NAME would add a "service" dimension: keep Route the only one
-    provider.service = ""
+    provider = _provider(namespace)
     provider.add_dimension(name=DIMENSION, value=route)
     for name, value in values.items():
         provider.add_metric(name=name, unit=unit_of(name), value=value)
     provider.flush_metrics()
+
+
+@functools.lru_cache(maxsize=4)
+def _provider(namespace: str) -> Any:
+    """One Powertools EMF provider per namespace (each flush empties it), made at first use:
+    the CLI never emits EMF and its start stays fast."""
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+        AmazonCloudWatchEMFProvider,
+    )
+
+    provider = AmazonCloudWatchEMFProvider(namespace=namespace)
+    # POWERTOOLS_SERVICE_NAME would add a "service" dimension: keep Route the only one
+    provider.service = ""
+    return provider
 
 
 def publish(

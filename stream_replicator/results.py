@@ -10,7 +10,7 @@ outcome is final (DESIGN.md section 6), in the Lambda handler and the local runn
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from dualwrite import metrics as metric_names
@@ -118,14 +118,15 @@ def settle(result: BatchResult, failed: Collection[str]) -> dict[str, RouteCount
     quarantined, unknown_role and ttl_deletes count only records before the lowest failed one
     of their stream; failed and held count every report (a record failing twice counts
     twice); lag_ms is the one apply measured."""
+    if not failed:  # the common case: every record is final, apply's counts are the counts
+        return {route: replace(counts) for route, counts in result.routes.items()}
     lowest: dict[str, tuple[int, int, str]] = {}
-    if failed:
-        reported = set(failed)
-        for seq, stream in zip(result.sequence_numbers, result.streams, strict=True):
-            if seq in reported:
-                order = sequence_order(seq)
-                if stream not in lowest or order < lowest[stream]:
-                    lowest[stream] = order
+    reported = set(failed)
+    for seq, stream in zip(result.sequence_numbers, result.streams, strict=True):
+        if seq in reported:
+            order = sequence_order(seq)
+            if stream not in lowest or order < lowest[stream]:
+                lowest[stream] = order
     out: dict[str, RouteCounts] = {}
     for i, outcome in enumerate(result.outcomes):
         route = result.route_names[i]
