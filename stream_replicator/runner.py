@@ -14,62 +14,25 @@ Checkpointer (the control table), MetricsPublisher (PutMetricData); this module 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
-from dualwrite.backoff import Backoff
 from dualwrite.config import Migration, Route
 from dualwrite.control import ControlStore
 from dualwrite.errors import ConfigError, NotFoundError
 from stream_replicator.apply import Replicator
 from stream_replicator.batch import process_records
 from stream_replicator.checkpointer import Checkpointer
-from stream_replicator.cursor import Batch, CursorRules, Now, ShardCursor, Step
+from stream_replicator.cursor import Batch, ShardCursor, Step
 from stream_replicator.events import ready_shards
 from stream_replicator.metrics_publisher import MetricsPublisher
 from stream_replicator.records import sequence_order
-from stream_replicator.results import RouteCounts, first_failure
-from stream_replicator.run_summary import RouteSummary, RunSummary
-from stream_replicator.shard_reader import ReadProblem, ShardReader
-
-
-@dataclass(frozen=True)
-class RunnerSettings:
-    """How the runner reads. Intervals in seconds."""
-
-    #: records per GetRecords and batch (like Lambda's BatchSize; GetRecords takes 1..1000)
-    batch_size: int = 100
-    #: pause between reads of an idle stream
-    poll_interval: float = 1.0
-    #: how often a held route's phase is read again (and how long "backfilled" is trusted)
-    phase_interval: float = 5.0
-    shard_refresh_interval: float = 30.0
-    checkpoint_interval: float = 10.0
-    metrics_interval: float = 60.0
-    idle_polls: int = 2
-    max_retries: int = 8
-    publish_metrics: bool = True
-    retry_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.2, cap=10.0))
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= 1000:
-            raise ConfigError("batch size must be between 1 and 1000 (GetRecords' limit)")
-
-    def rules(self) -> CursorRules:
-        return CursorRules(max(1, self.idle_polls), self.max_retries, self.checkpoint_interval)
-
-
-@dataclass(frozen=True)
-class Clock:
-    wall: Callable[[], float] = time.time
-    mono: Callable[[], float] = time.monotonic
-
-    def now(self) -> Now:
-        return Now(self.wall(), self.mono())
+from stream_replicator.results import first_failure
+from stream_replicator.run_summary import RunSummary, RunTally
+from stream_replicator.runner_settings import Clock, RunnerSettings
+from stream_replicator.shard_reader import ReadProblem, ShardReader, discover
 
 
 @dataclass
@@ -135,7 +98,7 @@ class StreamRunner:
             phase_ttl=self.settings.phase_interval,
         )
         self.notify = notify or (lambda _message: None)
-        self._streams_client = streams if streams is not None else None
+        self._streams_client = streams
         self._clients = clients
         self.checkpointer = Checkpointer(store)
         self.publisher = MetricsPublisher(
@@ -146,11 +109,7 @@ class StreamRunner:
         self._streams: dict[str, _Stream] = {}
         self._active: set[str] = set()
         self._held: dict[str, str] = {}
-        self._counts: dict[str, RouteCounts] = {}
-        self._failed = 0
-        self._max_lag: int | None = None
-        self._trimmed: list[str] = []
-        self._renewed = 0
+        self.tally = RunTally()
         self._started = 0.0
 
     @property
@@ -200,7 +159,7 @@ class StreamRunner:
                     if n and on_progress is not None:
                         on_progress(self.summary())
                 if s.publish_metrics and mono() >= next_metrics:
-                    self.publisher.publish(self._counts)
+                    self.publisher.publish(self.tally.counts)
                     next_metrics = mono() + s.metrics_interval
                 if until_caught_up and self._all_caught_up():
                     # a split may just have added shards: look once more before leaving
@@ -216,7 +175,7 @@ class StreamRunner:
         finally:
             self._flush(force=True)
             if s.publish_metrics:
-                self.publisher.publish(self._counts)
+                self.publisher.publish(self.tally.counts)
         return self.summary(caught_up=caught_up)
 
     def _wait(self, until_caught_up: bool, deadline: float | None) -> float:
@@ -234,66 +193,18 @@ class StreamRunner:
 
     # --- summary ------------------------------------------------------------------------
     def summary(self, *, caught_up: bool = False) -> RunSummary:
-        total = RouteCounts()
-        for counts in self._counts.values():
-            total.add(counts)
-        cursors = [c for s in self._streams.values() for c in s.cursors.values()]
-        lags = [c.run_lag_ms for c in cursors if c.run_lag_ms is not None]
-        routes: list[RouteSummary] = []
-        for route in self.migration.routes:
-            counts = self._counts.get(route.name) or RouteCounts()
-            stream = self._streams.get(route.name)
-            routes.append(
-                RouteSummary(
-                    route=route.name,
-                    held=route.name in self._held,
-                    phase=self._held.get(route.name, "backfilled"),
-                    records=counts.records,
-                    applied=counts.applied,
-                    quarantined=counts.quarantined,
-                    unknown_role=counts.unknown_role,
-                    shards=len(stream.cursors) if stream is not None else 0,
-                )
-            )
-        return RunSummary(
-            records=total.records,
-            applied=total.applied,
-            failed=self._failed,
-            quarantined=total.quarantined,
-            lag_ms=max(lags) if lags else None,
-            max_lag_ms=self._max_lag,
-            held_routes=sorted(self._held),
-            routes=routes,
-            shards=len(cursors),
-            shards_done=sum(1 for c in cursors if c.done),
-            trimmed_shards=list(self._trimmed),
-            renewed_iterators=self._renewed,
-            stuck_shards=[f"{c.route}:{c.shard_id}" for c in cursors if c.stuck],
+        return self.tally.summary(
+            self.migration,
+            {name: list(st.cursors.values()) for name, st in self._streams.items()},
+            self._held,
+            duration_s=self.clock.mono() - self._started,
             caught_up=caught_up,
-            duration_s=round(self.clock.mono() - self._started, 3),
         )
 
     # --- streams, shards, phases --------------------------------------------------------
     def _discover(self) -> None:
-        """Each route's stream, from DescribeTable's LatestStreamArn (checked before reading)."""
-        for route in self.migration.routes:
-            desc = tables.describe(self.replicator.dynamodb, route.source)
-            if desc is None:
-                raise ConfigError(f"route {route.name}: source table {route.source} does not exist")
-            view = tables.stream_view(desc)
-            arn = desc.get("LatestStreamArn")
-            if view is None or not arn:
-                raise ConfigError(
-                    f"route {route.name}: {route.source} has no stream; run `dualwrite prepare`"
-                )
-            if view != tables.STREAM_VIEW:
-                raise ConfigError(
-                    f"route {route.name}: the stream on {route.source} has view type {view}; "
-                    f"dualwrite needs {tables.STREAM_VIEW} (run `dualwrite prepare`)"
-                )
-            region = arn.split(":")[3] if arn.count(":") >= 5 else ""
-            reader = ShardReader(self.streams, arn, region)
-            self._streams[route.name] = _Stream(route, reader)
+        readers = discover(self.migration, self.replicator.dynamodb, self.streams)
+        self._streams = {r.name: _Stream(r, readers[r.name]) for r in self.migration.routes}
 
     def _check_phases(self, *, announce_waiting: bool) -> None:
         for route in self.migration.routes:
@@ -364,7 +275,7 @@ class StreamRunner:
         """Take an iterator just after the checkpoint; False when the shard is finished."""
         start = reader.start(cursor.shard_id, cursor.sequence_number)
         if start.trimmed:
-            self._trimmed.append(f"{cursor.route}:{cursor.shard_id}")
+            self.tally.trimmed.append(f"{cursor.route}:{cursor.shard_id}")
             self.notify(
                 f"route {cursor.route}: shard {cursor.shard_id} was trimmed past its "
                 "checkpoint (records older than 24 h are gone); continuing from the trim "
@@ -385,7 +296,7 @@ class StreamRunner:
         assert cursor.iterator is not None
         read = reader.read(cursor.iterator, self.settings.batch_size)
         if read.problem is ReadProblem.RENEW:
-            self._renewed += 1
+            self.tally.renewed += 1
             cursor.renew()
             return 0
         if read.problem is ReadProblem.SLOW_DOWN:
@@ -414,15 +325,7 @@ class StreamRunner:
             self.settings.retry_backoff.delay,
             may_give_up=may_give_up,
         )
-        counts = self._counts.setdefault(cursor.route, RouteCounts())
-        for settled in processed.settled().values():
-            settled.lag_ms = step.lag_ms
-            counts.add(settled)
-        if step.lag_ms is not None:
-            self._max_lag = (
-                step.lag_ms if self._max_lag is None else max(self._max_lag, step.lag_ms)
-            )
-        self._failed += len(failures)
+        self.tally.add_batch(cursor.route, processed.settled().values(), len(failures), step.lag_ms)
         if step.gave_up:
             self.notify(
                 f"route {cursor.route}: shard {cursor.shard_id} keeps failing at sequence "

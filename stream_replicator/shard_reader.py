@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from dualwrite.aws import tables
 from dualwrite.aws.errors import aws_call
 from dualwrite.aws.streams import list_shards
-from dualwrite.errors import AwsError, NotFoundError, ThrottledError
+from dualwrite.config import Migration
+from dualwrite.errors import AwsError, ConfigError, NotFoundError, ThrottledError
 from stream_replicator.events import Shard, lambda_record
 from stream_replicator.records import StreamRecord
 
@@ -105,3 +107,27 @@ class ShardReader:
             records=[lambda_record(r, self.stream_arn, self.region) for r in records],
             next_iterator=response.get("NextShardIterator"),
         )
+
+
+def discover(migration: Migration, dynamodb: Any, streams: Any) -> dict[str, ShardReader]:
+    """A reader for each route's stream, from DescribeTable's LatestStreamArn (checked first:
+    a route without a NEW_AND_OLD_IMAGES stream is a configuration error)."""
+    readers: dict[str, ShardReader] = {}
+    for route in migration.routes:
+        desc = tables.describe(dynamodb, route.source)
+        if desc is None:
+            raise ConfigError(f"route {route.name}: source table {route.source} does not exist")
+        view = tables.stream_view(desc)
+        arn = desc.get("LatestStreamArn")
+        if view is None or not arn:
+            raise ConfigError(
+                f"route {route.name}: {route.source} has no stream; run `dualwrite prepare`"
+            )
+        if view != tables.STREAM_VIEW:
+            raise ConfigError(
+                f"route {route.name}: the stream on {route.source} has view type {view}; "
+                f"dualwrite needs {tables.STREAM_VIEW} (run `dualwrite prepare`)"
+            )
+        region = arn.split(":")[3] if arn.count(":") >= 5 else ""
+        readers[route.name] = ShardReader(streams, arn, region)
+    return readers

@@ -121,7 +121,8 @@ def replicate(
     ),
 ) -> None:
     """Apply the sources' stream changes to the targets (routes wait for their backfill)."""
-    from stream_replicator.runner import RunnerSettings, StreamRunner  # lazily: fast --help
+    from stream_replicator.runner import StreamRunner  # lazily: keeps --help fast
+    from stream_replicator.runner_settings import RunnerSettings
 
     app = get(ctx)
     migration = app.migration

@@ -141,7 +141,8 @@ def run_demo(parent: AppContext, options: DemoOptions) -> int:
     from dualwrite.cli.cmd_cutover import cutover_flow
     from dualwrite.cli.cmd_reconcile import print_reconcile
     from reconciler.job import run_reconcile
-    from stream_replicator.runner import RunnerSettings, StreamRunner
+    from stream_replicator.runner import StreamRunner
+    from stream_replicator.runner_settings import RunnerSettings
 
     started = time.monotonic()
     with (

@@ -21,7 +21,8 @@ from dualwrite.errors import ConfigError, UnmappableError
 from dualwrite.mapping import build_mapping
 from dualwrite.wire import Item, items_equal, key_id
 from stream_replicator.apply import Replicator
-from stream_replicator.runner import RunnerSettings, StreamRunner
+from stream_replicator.runner import StreamRunner
+from stream_replicator.runner_settings import RunnerSettings
 from tests.conftest import MIGRATIONS
 
 
