@@ -35,6 +35,7 @@ from dualwrite.control import ControlStore, Phase
 from dualwrite.errors import UnmappableError
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import KeySchema, Mapping
+from dualwrite.runtime import Runtime
 from dualwrite.seed import membership_item, server_id, server_item, user_id
 from dualwrite.wire import Item, item_from_lambda, items_equal, to_lambda_json
 from stream_replicator import handler
@@ -253,7 +254,8 @@ def ours(
     rep = Replicator(
         mig, Clients(AwsSettings()), store, dynamodb=ddb, backoff=Backoff(sleep=lambda _s: None)
     )
-    handler.install(rep)
+    runtime = Runtime.of(mig, Clients(AwsSettings()), store)
+    runtime.part("replicator", lambda: rep)
 
     @dataclass
     class Context:
@@ -265,7 +267,9 @@ def ours(
     context = Context()
 
     def invoke(records: list[dict[str, Any]]) -> dict[str, Any]:
-        response: dict[str, Any] = handler.lambda_handler({"Records": records}, context)
+        response: dict[str, Any] = handler.lambda_handler(
+            {"Records": records}, context, runtime=runtime
+        )
         return response
 
     return invoke

@@ -39,6 +39,7 @@ READ_BACK: dict[str, str] = {
     metrics.REPLICATION_LAG_MS: "Maximum",
     metrics.REPLICATED_RECORDS: "Sum",
     metrics.QUARANTINED: "Sum",
+    metrics.TTL_DELETES: "Sum",
 }
 METRIC_PERIOD_S = 60
 METRIC_WINDOW = timedelta(hours=3)
@@ -211,7 +212,7 @@ def gather(
         if info is not None:
             key_names[route.name] = info.key.names
         stream_arn = info.stream_arn if info else None
-        shards = [r.data for r in store.shards(stream_arn)] if stream_arn and control else []
+        shards = [c.to_json() for c in store.shards(stream_arn)] if stream_arn and control else []
         mappings: list[EventSourceMapping] = []
         if stream_arn:
             try:

@@ -274,6 +274,7 @@ def _print_status(out: Console, data: dict[str, Any]) -> None:
                 ("ParityExtra", lambda r: _num(r["metrics"].get("ParityExtra"))),
                 ("ParityMismatched", lambda r: _num(r["metrics"].get("ParityMismatched"))),
                 ("ReplicationLagMs", lambda r: _num(r["metrics"].get("ReplicationLagMs"))),
+                ("TtlDeletes", lambda r: _num(r["metrics"].get("TtlDeletes"))),
                 ("at (UTC)", lambda r: _clock(r["metrics_at"].get("ParityPercent"))),
             ],
         )

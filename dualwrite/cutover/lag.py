@@ -86,11 +86,11 @@ def _stream_fact(
     checked = 0
     for shard in list_shards(streams_client, stream_arn):
         shard_id = shard["ShardId"]
-        checkpoint = store.shard(stream_arn, shard_id) or {}
-        if checkpoint.get("done"):
+        checkpoint = store.shard(stream_arn, shard_id)
+        if checkpoint is not None and checkpoint.done:
             continue
         checked += 1
-        after = checkpoint.get("sequence_number") or None
+        after = checkpoint.sequence_number if checkpoint is not None else None
         try:
             first = next(
                 iter(streams.records(streams_client, stream_arn, shard_id, after=after, limit=1)),

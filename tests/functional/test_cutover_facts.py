@@ -13,7 +13,7 @@ import pytest
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.config import parse_migration
-from dualwrite.control import ControlStore, control_table_definition
+from dualwrite.control import ControlStore, ShardCheckpoint, control_table_definition
 from dualwrite.cutover import decommission as decommissioning
 from dualwrite.cutover.facts import describe_routes, gather_decommission
 from dualwrite.cutover.functions import LambdaFunctions
@@ -88,15 +88,21 @@ def test_lag_from_the_stream_and_the_replicators_checkpoint(
     assert pending.method == "stream" and pending.problem is None
     assert pending.pending_age_s == pytest.approx(300, abs=0.01)  # from the trim horizon
 
-    store.save_shard(arn, shard, {"sequence_number": records[0]["dynamodb"]["SequenceNumber"]})
+    store.save_shard(
+        ShardCheckpoint(arn, shard, sequence_number=records[0]["dynamodb"]["SequenceNumber"])
+    )
     second_at = records[1]["dynamodb"]["ApproximateCreationDateTime"].timestamp()
     assert fact(moto_clients, store, later).pending_age_s == pytest.approx(later - second_at)
 
-    store.save_shard(arn, shard, {"sequence_number": records[-1]["dynamodb"]["SequenceNumber"]})
+    store.save_shard(
+        ShardCheckpoint(arn, shard, sequence_number=records[-1]["dynamodb"]["SequenceNumber"])
+    )
     caught_up = fact(moto_clients, store, later)
     assert caught_up.pending_age_s is None and "no unprocessed record" in caught_up.detail
 
-    store.save_shard(arn, "other-shard", {"done": True})  # unrelated shards do not matter
+    store.save_shard(
+        ShardCheckpoint(arn, "other-shard", done=True)
+    )  # unrelated shards do not matter
     assert fact(moto_clients, store, later).pending_age_s is None
 
 

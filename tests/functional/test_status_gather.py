@@ -11,7 +11,7 @@ from typing import Any
 
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
-from dualwrite.control import ControlStore, Phase
+from dualwrite.control import ControlStore, Phase, ShardCheckpoint
 from dualwrite.status import gather
 from reconciler.job import run_reconcile
 from tests.functional.test_reconcile_support import TARGET, build_core, by_route, server_key
@@ -79,34 +79,30 @@ def test_status_shows_every_route_and_reads_parity_metrics_back(moto_clients: Cl
             },
         )
     store.save_shard(
-        stream,
-        "shard-parent",
-        {
-            "route": "servers",
-            "stream_arn": stream,
-            "shard_id": "shard-parent",
-            "parent_shard_id": None,
-            "sequence_number": "100",
-            "done": True,
-            "records": 7,
-            "lag_ms": 99999,
-            "caught_up_at": None,
-        },
+        ShardCheckpoint(
+            stream_arn=stream,
+            shard_id="shard-parent",
+            route="servers",
+            parent_shard_id=None,
+            sequence_number="100",
+            done=True,
+            records=7,
+            lag_ms=99999,
+            caught_up_at=None,
+        )
     )
     store.save_shard(
-        stream,
-        "shard-child",
-        {
-            "route": "servers",
-            "stream_arn": stream,
-            "shard_id": "shard-child",
-            "parent_shard_id": "shard-parent",
-            "sequence_number": "205",
-            "done": False,
-            "records": 3,
-            "lag_ms": 250,
-            "caught_up_at": 1700000000.0,
-        },
+        ShardCheckpoint(
+            stream_arn=stream,
+            shard_id="shard-child",
+            route="servers",
+            parent_shard_id="shard-parent",
+            sequence_number="205",
+            done=False,
+            records=3,
+            lag_ms=250,
+            caught_up_at=1700000000.0,
+        )
     )
     secret = "private.person@example.com"
     store.quarantine(
