@@ -541,7 +541,7 @@ def test_ttl_deletes_are_published_and_shown_by_status(base: Env) -> None:
     summary = base.runner(streams=fake).run(until_caught_up=True)
 
     assert summary.applied == 3 and v(base, "k1") is None
-    status = gather(base.migration, base.clients, base.store)
+    status = gather(base.migration, base.clients, base.store).to_json()
     (servers,) = status["routes"]
     assert servers["metrics"]["TtlDeletes"] == 1.0
     assert servers["metrics"]["ReplicatedRecords"] == 3.0
