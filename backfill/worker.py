@@ -13,82 +13,47 @@
   fails) and enables the Lambda event source mappings on the route's source stream,
   returning {"route", "phase", "enabled_mappings": [uuids], "needs_repair"}.
 
-The migration file is read from the path in DUALWRITE_CONFIG at the first invocation (never
-at import); boto3 resolves AWS_ENDPOINT_URL itself. Powertools Logger, Metrics (BackfillItems,
-dimension Route) and Tracer live here, at the entry point only.
+The container's configuration (dualwrite.runtime: the migration file at DUALWRITE_CONFIG,
+DUALWRITE_BACKFILL_MARGIN_MS) is read at the first invocation (never at import); boto3
+resolves AWS_ENDPOINT_URL itself; tests pass `runtime=`. Powertools Logger and Tracer live
+here, at the entry point only, and BackfillItems goes out as EMF through dualwrite.metrics
+(dimension Route).
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 
 from backfill.job import complete_route, plan_route
 from backfill.route import RouteJob, RouteSpec, check_control_table, check_route, cognito_names
 from backfill.segment import copy_segment
-from dualwrite.aws.clients import AwsSettings, Clients
+from dualwrite import metrics
 from dualwrite.aws.cognito import CognitoNames
-from dualwrite.config import Migration, load_migration
-from dualwrite.control import ControlStore, Phase
+from dualwrite.control import Phase
 from dualwrite.errors import ConfigError
 from dualwrite.metrics import BACKFILL_ITEMS
+from dualwrite.runtime import LambdaEvent, LambdaResponse, Runtime, shared
 
 SERVICE = "dualwrite-backfill"
-DEFAULT_MARGIN_MS = 30_000
 
 logger = Logger(service=SERVICE)
-metrics = Metrics()  # Route is the only dimension the alarms and dashboard use
 tracer = Tracer(service=SERVICE)
 
 
-@dataclass
-class Runtime:
-    """What the handlers share across invocations of one Lambda container."""
+def _spec(rt: Runtime, route: str) -> RouteSpec:
+    """The route's checks, once per container and route."""
 
-    migration: Migration
-    clients: Clients
-    store: ControlStore
-    margin_ms: int = DEFAULT_MARGIN_MS
-    names: CognitoNames | None = None
-    specs: dict[str, RouteSpec] = field(default_factory=dict)
+    def check() -> RouteSpec:
+        rt.part("backfill-control-table", lambda: check_control_table(rt.clients, rt.migration))
+        return check_route(rt.clients, rt.migration, route)
 
-    def spec(self, route: str) -> RouteSpec:
-        if route not in self.specs:
-            check_control_table(self.clients, self.migration)
-            self.specs[route] = check_route(self.clients, self.migration, route)
-        return self.specs[route]
+    return rt.part(f"backfill-route:{route}", check)
 
 
-_runtime: Runtime | None = None
-
-
-def runtime() -> Runtime:
-    """Read the configuration once per container, at the first invocation."""
-    global _runtime
-    if _runtime is None:
-        path = os.environ.get("DUALWRITE_CONFIG")
-        if not path:
-            raise ConfigError("DUALWRITE_CONFIG is not set: it names the migration file")
-        migration = load_migration(path)
-        clients = Clients(AwsSettings())
-        _runtime = Runtime(
-            migration,
-            clients,
-            ControlStore(clients.dynamodb, migration.control_table),
-            margin_ms=int(os.environ.get("DUALWRITE_BACKFILL_MARGIN_MS", DEFAULT_MARGIN_MS)),
-            names=cognito_names(clients, migration),
-        )
-    return _runtime
-
-
-def reset_runtime(value: Runtime | None = None) -> None:
-    """Forget (or replace) the cached runtime: tests, or a changed DUALWRITE_CONFIG."""
-    global _runtime
-    _runtime = value
+def _names(rt: Runtime) -> CognitoNames | None:
+    return rt.part("cognito-names", lambda: cognito_names(rt.clients, rt.migration))
 
 
 def _int(event: dict[str, Any], key: str, *, required: bool = True) -> int | None:
@@ -109,21 +74,19 @@ def _route(event: dict[str, Any]) -> str:
     return route
 
 
-def _set_namespace(rt: Runtime) -> None:
-    metrics.namespace = rt.migration.metrics_namespace
-
-
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def plan_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    rt = runtime()
+def plan_handler(
+    event: LambdaEvent, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
+    rt = runtime or shared()
     route = _route(event)
     total = _int(event, "total_segments", required=False)
     if total is not None and total < 1:
         raise ConfigError("total_segments must be at least 1")
     plan = plan_route(
         rt.store,
-        rt.spec(route),
+        _spec(rt, route),
         segments=total,
         restart=bool(event.get("restart", False)),
         warn=lambda message: logger.warning(message, extra={"route": route}),
@@ -143,32 +106,31 @@ def plan_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    rt = runtime()
-    _set_namespace(rt)
+def lambda_handler(
+    event: LambdaEvent, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
+    rt = runtime or shared()
     route = _route(event)
     segment = _int(event, "segment")
     total = _int(event, "total_segments")
     assert segment is not None and total is not None
     if not 0 <= segment < total:
         raise ConfigError(f"segment {segment} is not within 0..{total - 1}")
-    spec = rt.spec(route)
+    spec = _spec(rt, route)
     job = RouteJob(
         spec,
         rt.clients,
         rt.store,
         conditional=rt.store.phase(route).get("phase") == Phase.BACKFILLED,
-        names=rt.names,
+        names=_names(rt),
     )
     job.load_quarantined()
 
     def has_time() -> bool:
-        return int(context.get_remaining_time_in_millis()) > rt.margin_ms
+        return int(context.get_remaining_time_in_millis()) > rt.backfill_margin_ms
 
     outcome = copy_segment(job, segment, total, has_time=has_time)
-    metrics.add_dimension(name="Route", value=route)
-    metrics.add_metric(name=BACKFILL_ITEMS, unit=MetricUnit.Count, value=outcome.items_written)
+    metrics.emit(rt.migration.metrics_namespace, route, {BACKFILL_ITEMS: outcome.items_written})
     logger.info(
         "segment done" if outcome.done else "segment paused before the time limit",
         extra={
@@ -184,14 +146,16 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def complete_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    rt = runtime()
+def complete_handler(
+    event: LambdaEvent, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
+    rt = runtime or shared()
     route = _route(event)
     total = _int(event, "total_segments")
     assert total is not None
     result = complete_route(
         rt.store,
-        rt.spec(route),
+        _spec(rt, route),
         total,
         lambda_client=rt.clients.lambda_,
         warn=lambda message: logger.warning(message, extra={"route": route}),

@@ -66,6 +66,19 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
 
+    say(f"replicator: servers, declarative mapping vs the builtin class, {records} records")
+    with contextlib.redirect_stdout(io.StringIO()):
+        fig = rp.measure_declarative(records, records // 10, 100, 3)
+    rows.append(
+        (
+            "replicator/servers declarative",
+            "records/s per core (CPU)",
+            f"{fig.declarative_rps:,.0f}",
+            f"{fig.ratio:.2f}x the builtin class ({fig.class_rps:,.0f}; target >= 0.9x), "
+            f"transform alone {fig.transform_ratio:.2f}x",
+        )
+    )
+
     # --- backfill: moto and dynalite ----------------------------------------------------
     for engine, n in (
         ("moto", 1500 if args.quick else 3000),

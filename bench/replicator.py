@@ -6,6 +6,9 @@ PutItem/DeleteItem per record (plus, for memberships, a Query and a write of the
 
 Figures are measured, printed as ratios against the naive handler. The in-memory client is
 deliberately cheap so the figures are the replicator's own CPU cost; both handlers share it.
+Last, the servers route through the same handler with the builtin class and with the same
+mapping written declaratively (DESIGN.md section 11), on the same records: the ratio of their
+records/s (target >= 0.9x), and of their transform alone.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dualwrite.control import ControlStore, Phase
 from dualwrite.errors import UnmappableError
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import KeySchema, Mapping
+from dualwrite.runtime import Runtime
 from dualwrite.seed import membership_item, server_id, server_item, user_id
 from dualwrite.wire import Item, item_from_lambda, items_equal, to_lambda_json
 from stream_replicator import handler
@@ -226,19 +230,32 @@ def batches(records: Sequence[dict[str, Any]], size: int) -> Iterator[list[dict[
 
 
 # --- the two handlers ----------------------------------------------------------------------
-def migration() -> Migration:
-    return parse_migration(MIGRATION, "bench")
+#: the builtin `servers` mapping written declaratively (DESIGN.md section 11), for the
+#: declarative-vs-class figure
+SERVERS_DECLARATIVE: dict[str, Any] = {
+    "key": {"PK": "SERVER#{id}", "SK": "METADATA"},
+    "set": {"Type": "Server"},
+}
 
 
-def ours(ddb: MemoryDynamoDB) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
-    mig = migration()
+def migration(servers_mapping: Any = "servers") -> Migration:
+    data = {**MIGRATION, "routes": [dict(r) for r in MIGRATION["routes"]]}
+    data["routes"][0]["mapping"] = servers_mapping
+    return parse_migration(data, "bench")
+
+
+def ours(
+    ddb: MemoryDynamoDB, servers_mapping: Any = "servers"
+) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+    mig = migration(servers_mapping)
     store = ControlStore(ddb, mig.control_table, clock=lambda: 1_700_000_000.0)
     for route in mig.routes:
         store.set_phase(route.name, Phase.BACKFILLED)
     rep = Replicator(
         mig, Clients(AwsSettings()), store, dynamodb=ddb, backoff=Backoff(sleep=lambda _s: None)
     )
-    handler.install(rep)
+    runtime = Runtime.of(mig, Clients(AwsSettings()), store)
+    runtime.part("replicator", lambda: rep)
 
     @dataclass
     class Context:
@@ -250,7 +267,9 @@ def ours(ddb: MemoryDynamoDB) -> Callable[[list[dict[str, Any]]], dict[str, Any]
     context = Context()
 
     def invoke(records: list[dict[str, Any]]) -> dict[str, Any]:
-        response: dict[str, Any] = handler.lambda_handler({"Records": records}, context)
+        response: dict[str, Any] = handler.lambda_handler(
+            {"Records": records}, context, runtime=runtime
+        )
         return response
 
     return invoke
@@ -402,6 +421,67 @@ def measure(
     return out[0], out[1]
 
 
+@dataclass
+class DeclarativeFigure:
+    """The servers route through the handler and through transform alone: the builtin
+    class against the same mapping written declaratively, on the same records."""
+
+    class_rps: float
+    declarative_rps: float
+    class_transform_rps: float
+    declarative_transform_rps: float
+
+    @property
+    def ratio(self) -> float:
+        return self.declarative_rps / self.class_rps
+
+    @property
+    def transform_ratio(self) -> float:
+        return self.declarative_transform_rps / self.class_transform_rps
+
+
+def measure_declarative(records: int, keys: int, size: int, repeat: int) -> DeclarativeFigure:
+    """Records/s per core (CPU), best per batch over `repeat` interleaved runs."""
+    runs: dict[str, list[Run]] = {"class": [], "declarative": []}
+    makers: dict[str, Factory] = {
+        "class": ours,
+        "declarative": lambda ddb: ours(ddb, SERVERS_DECLARATIVE),
+    }
+    for i in range(repeat):
+        # the order alternates: on a loaded machine the second of two runs in a row is slower
+        for name in ("class", "declarative") if i % 2 == 0 else ("declarative", "class"):
+            runs[name].append(run_once(makers[name], "servers", records, keys, size))
+    a, b = runs["class"][0].final, runs["declarative"][0].final
+    assert a.keys() == b.keys() and all(items_equal(a[k], b[k]) for k in a)  # same target
+    rps = {
+        name: records / sum(min(t) for t in zip(*(r.batch_cpu for r in rs), strict=True))
+        for name, rs in runs.items()
+    }
+    stream, _ddb = workload("servers", records, keys)
+    images = [
+        item_from_lambda(r["dynamodb"]["NewImage"]) for r in stream if r["dynamodb"].get("NewImage")
+    ]
+    schema = KeySchema(SCHEMAS["ServersTable"])
+    mappings = {
+        "class": build_mapping("servers", schema),
+        "declarative": build_mapping(migration(SERVERS_DECLARATIVE).routes[0].mapping, schema),
+    }
+    best = {name: math.inf for name in mappings}
+    for i in range(repeat):
+        for name in ("class", "declarative") if i % 2 == 0 else ("declarative", "class"):
+            transform = mappings[name].transform
+            cpu0 = time.process_time()
+            for image in images:
+                transform(image)
+            best[name] = min(best[name], time.process_time() - cpu0)
+    return DeclarativeFigure(
+        rps["class"],
+        rps["declarative"],
+        len(images) / best["class"],
+        len(images) / best["declarative"],
+    )
+
+
 def per_thousand(calls: Counter[str], records: int) -> dict[str, float]:
     return {op: round(n * 1000 / records, 1) for op, n in sorted(calls.items())}
 
@@ -469,6 +549,16 @@ def main(argv: list[str] | None = None) -> int:
             f"  target <= ceil(coalesced writes/25) BatchWriteItem + 1 Query per user per batch: "
             f"{target} -> {'met' if ok else 'NOT met'}"
         )
+    fig = measure_declarative(args.records, args.keys, args.batch, args.repeat)
+    print("\n[servers: declarative mapping vs the builtin class, same records]")
+    print(
+        f"  handler:   {fig.declarative_rps:>9,.0f} vs {fig.class_rps:,.0f} records/s per core "
+        f"-> {fig.ratio:.2f}x (target >= 0.9x)"
+    )
+    print(
+        f"  transform: {fig.declarative_transform_rps:>9,.0f} vs {fig.class_transform_rps:,.0f} "
+        f"items/s -> {fig.transform_ratio:.2f}x"
+    )
     return 0
 
 

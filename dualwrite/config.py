@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dualwrite.errors import ConfigError
 from dualwrite.estimate import READ_USD_PER_MILLION, WRITE_USD_PER_MILLION, Prices
-from dualwrite.mapping import BUILTIN
+from dualwrite.mapping import BUILTIN, DeclarativeSpec, MappingSpec, known_key_space
+from dualwrite.mapping.templates import describe_space, spaces_overlap
 
 KeyType = Literal["S", "N", "B"]
 
@@ -19,15 +30,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: the tag pydantic puts in an error's location for a declarative mapping; _loc leaves it out
+_DECLARATIVE = "declarative"
+
+
+def _mapping_kind(value: Any) -> str:
+    return _DECLARATIVE if isinstance(value, dict | DeclarativeSpec) else "name"
+
+
 class Route(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     source: str = Field(min_length=3, max_length=255)
     target: str = Field(min_length=3, max_length=255)
-    mapping: str = Field(min_length=1)
+    #: a mapping's name, or a declarative mapping (section 11)
+    mapping: Annotated[
+        Annotated[str, Tag("name"), Field(min_length=1)]
+        | Annotated[DeclarativeSpec, Tag(_DECLARATIVE)],
+        Discriminator(_mapping_kind),
+    ]
 
     @field_validator("mapping")
     @classmethod
-    def _mapping_known(cls, value: str) -> str:
+    def _mapping_known(cls, value: MappingSpec) -> MappingSpec:
+        if isinstance(value, DeclarativeSpec):
+            return value
         if value not in BUILTIN and ":" not in value:
             raise ValueError(
                 f"unknown mapping {value!r}: use one of {', '.join(BUILTIN)} "
@@ -59,12 +85,51 @@ class Target(_Strict):
     _check_key = field_validator("key")(classmethod(lambda cls, v: _key_dict(v)))
 
 
+def _json_mapping(value: Any) -> dict[str, Any]:
+    """A JSON object: Lambda events and `expect` go over the wire as JSON."""
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping, not {type(value).__name__}")
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"must be plain JSON data ({exc})") from None
+    return value
+
+
+class SmokeTest(_Strict):
+    """One function invoked right after the switch (DESIGN.md section 10)."""
+
+    function: str = Field(min_length=1)
+    event: dict[str, Any]
+    #: a subset the response JSON must contain; None: only "no FunctionError"
+    expect: dict[str, Any] | None = None
+
+    _check_event = field_validator("event", mode="before")(
+        classmethod(lambda cls, v: _json_mapping(v))
+    )
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _expect_mapping(cls, value: Any) -> Any:
+        return None if value is None else _json_mapping(value)
+
+
 class Cutover(_Strict):
     functions: list[str] = Field(default_factory=list)
     discover: bool = False
     observation_days: float = Field(default=7, ge=0)
     max_reconcile_age_minutes: float = Field(default=15, gt=0)
     max_lag_seconds: float = Field(default=60, ge=0)
+    smoke_tests: list[SmokeTest] = Field(default_factory=list)
+    #: watch this long after the switch (0: no watch; watch_alarms are then only checked
+    #: before the switch); a day at most, where one-minute periods still fit one call
+    watch_seconds: int = Field(default=0, ge=0, le=86400)
+    watch_alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
+        default_factory=list
+    )
+    #: section 8 (reverse replication); None: the longest Timeout of the re-pointed functions
+    overlap_seconds: int | None = Field(default=None, ge=0)
+    reverse: bool = True
 
 
 class Pricing(_Strict):
@@ -104,7 +169,28 @@ class Migration(_Strict):
         for name in self.targets:
             if name not in {r.target for r in self.routes}:
                 raise ValueError(f"targets.{name}: no route writes to this table")
+        self._key_spaces_apart()
         return self
+
+    def _key_spaces_apart(self) -> None:
+        """Routes sharing a target must not be able to write the same key (section 11)."""
+        for i, route in enumerate(self.routes):
+            if not isinstance(route.mapping, DeclarativeSpec):
+                continue  # two builtins or custom classes: their authors keep them apart
+            mine = route.mapping.templates
+            for other in self.routes:
+                if other is route or other.target != route.target:
+                    continue
+                theirs = known_key_space(other.mapping)
+                if theirs is None or not spaces_overlap(mine, theirs):
+                    continue
+                if isinstance(other.mapping, DeclarativeSpec) and self.routes.index(other) > i:
+                    continue  # reported once, at the later route
+                raise ValueError(
+                    f"routes[{i}].mapping.key: route {route.name} could write keys "
+                    f"({describe_space(mine)}) that route {other.name} owns on {route.target} "
+                    f"({describe_space(theirs)})"
+                )
 
     def route(self, name: str) -> Route:
         for r in self.routes:
@@ -126,7 +212,9 @@ class Migration(_Strict):
 
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
+        if part == _DECLARATIVE and i and loc[i - 1] == "mapping":
+            continue  # the union's tag, not a key of the file
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -145,7 +233,10 @@ def parse_migration(data: Any, origin: str = "migration file") -> Migration:
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        raise ConfigError(f"{origin}: {_loc(tuple(err['loc']))}: {msg}{more}") from None
+        where = _loc(tuple(err["loc"]))
+        if not err["loc"] and msg.startswith("routes["):
+            where, _, msg = msg.partition(": ")  # a check across routes that names its key
+        raise ConfigError(f"{origin}: {where}: {msg}{more}") from None
 
 
 def load_migration(path: str | Path) -> Migration:

@@ -8,17 +8,43 @@ is a ConfigError (exit 2) before any change.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.config import Migration
-from dualwrite.control import ControlStore, control_table_definition
+from dualwrite.control import ControlStore, ControlTable, control_table_definition
 from dualwrite.errors import ConfigError
-from dualwrite.mapping import build_mapping, is_identity
+from dualwrite.mapping import build_mapping, is_identity, key_space_clash
 from dualwrite.mapping.base import KeySchema
+
+BACKUP_PK = "BACKUP"
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    """BACKUP / <table>: the on-demand backup prepare took before changing the source."""
+
+    table: str
+    backup_arn: str
+    reason: str = "prepare"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"backup_arn": self.backup_arn, "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, table: str, data: Mapping[str, Any]) -> BackupRecord:
+        return cls(table, str(data.get("backup_arn") or ""), str(data.get("reason") or ""))
+
+
+def backups(store: ControlTable) -> list[BackupRecord]:
+    return [BackupRecord.from_json(r.sk, r.data) for r in store.query(BACKUP_PK)]
+
+
+def save_backup(store: ControlTable, record: BackupRecord) -> None:
+    store.put(BACKUP_PK, record.table, record.to_json())
 
 
 @dataclass(frozen=True)
@@ -32,7 +58,7 @@ class Action:
         return asdict(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RoutePlan:
     route: str
     source: str
@@ -46,8 +72,10 @@ class RoutePlan:
         return asdict(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
+    """What prepare would do; analyze fills its lists, nothing replaces them."""
+
     routes: list[RoutePlan] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     # internal: what apply needs
@@ -78,7 +106,7 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
     backups_taken: set[str] = set()
     if control is not None:
         store = ControlStore(ddb, migration.control_table)
-        backups_taken = {r.sk for r in store.query("BACKUP")}
+        backups_taken = {b.table for b in backups(store)}
     plan.actions.append(
         Action(
             migration.control_table,
@@ -88,6 +116,7 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
         )
     )
     planned_targets: dict[str, KeySchema] = {}
+    sharing: dict[str, list[tuple[str, Any, Any]]] = {}  # target -> routes' mappings on it
     for route in migration.routes:
         src = tables.describe(ddb, route.source)
         if src is None:
@@ -95,8 +124,11 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
         source_key = tables.key_schema_of(src)
         mapping = build_mapping(route.mapping, source_key)
         problem = mapping.schema_problem()
+        on_target = sharing.setdefault(route.target, [])
+        problem = problem or key_space_clash(route.mapping, mapping, on_target)
         if problem:
             raise ConfigError(f"route {route.name}: {problem}")
+        on_target.append((route.name, route.mapping, mapping))
         view = tables.stream_view(src)
         if view is not None and view != tables.STREAM_VIEW:
             raise ConfigError(
@@ -110,7 +142,7 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
                 route.name,
                 route.source,
                 route.target,
-                route.mapping,
+                str(route.mapping),
                 source_key.describe(),
                 int(src.get("ItemCount", 0)),
                 view,
@@ -240,7 +272,7 @@ def apply(
             say(f"backing up {src} (on-demand backup, waiting until AVAILABLE)")
             label = f"dualwrite-{src}-{int(clock())}"[:255]
             arn = tables.backup(ddb, src, label)
-            store.put("BACKUP", src, {"backup_arn": arn, "reason": "prepare"})
+            save_backup(store, BackupRecord(src, arn))
             done.append(Action(src, "on-demand backup", True, arn))
         if (src, f"enable stream ({tables.STREAM_VIEW})") in needed:
             say(f"enabling the stream on {src}")

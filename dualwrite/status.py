@@ -1,7 +1,8 @@
 """`dualwrite status`: where every route stands, gathered from the control table, the
 tables' streams, Lambda's event source mappings and CloudWatch.
 
-The summaries of checkpoints and metric results are pure functions; `gather` does the reads.
+The summaries of checkpoints (status_report) and metric results are pure functions; `gather`
+does the reads and assembles a typed StatusReport (status_report), JSON only at the CLI.
 Nothing here prints item contents: quarantine entries show route, id, reason and time only.
 """
 
@@ -16,10 +17,17 @@ from dualwrite import metrics
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.errors import aws_call
-from dualwrite.aws.streams import list_event_source_mappings
+from dualwrite.aws.streams import EventSourceMapping, event_source_mappings
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore, Record
 from dualwrite.errors import AwsError, EndpointError
+from dualwrite.status_report import (
+    QuarantineView,
+    RouteStatus,
+    StatusReport,
+    summarize_segments,
+    summarize_shards,
+)
 from dualwrite.wire import Key, from_lambda_json, to_lambda_json
 
 #: metrics read back per route, with the statistic a dashboard or alarm would show for them
@@ -31,87 +39,14 @@ READ_BACK: dict[str, str] = {
     metrics.REPLICATION_LAG_MS: "Maximum",
     metrics.REPLICATED_RECORDS: "Sum",
     metrics.QUARANTINED: "Sum",
+    metrics.TTL_DELETES: "Sum",
 }
 METRIC_PERIOD_S = 60
 METRIC_WINDOW = timedelta(hours=3)
 LATEST_QUARANTINE = 10
 
 
-# --- pure summaries ---------------------------------------------------------------------------
-def summarize_segments(checkpoints: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Backfill progress from segment checkpoints (the most recent segmentation counts)."""
-    if not checkpoints:
-        return {
-            "segments": 0,
-            "segments_done": 0,
-            "items_read": 0,
-            "items_written": 0,
-            "quarantined": 0,
-            "checkpoints": [],
-        }
-    latest = max(checkpoints, key=lambda c: float(c.get("updated_at") or 0))
-    total = int(latest.get("total") or 0)
-    current = [c for c in checkpoints if int(c.get("total") or 0) == total]
-    rows: list[dict[str, Any]] = sorted(
-        (
-            {
-                "segment": int(c.get("segment") or 0),
-                "done": bool(c.get("done")),
-                "items_read": int(c.get("items_read") or 0),
-                "items_written": int(c.get("items_written") or 0),
-                "quarantined": int(c.get("quarantined") or 0),
-                "updated_at": c.get("updated_at"),
-            }
-            for c in current
-        ),
-        key=lambda r: int(r["segment"]),
-    )
-    return {
-        "segments": total,
-        "segments_done": sum(1 for r in rows if r["done"]),
-        "items_read": sum(r["items_read"] for r in rows),
-        "items_written": sum(r["items_written"] for r in rows),
-        "quarantined": sum(r["quarantined"] for r in rows),
-        "checkpoints": rows,
-    }
-
-
-def summarize_shards(
-    stream_arn: str | None, checkpoints: Sequence[Mapping[str, Any]]
-) -> dict[str, Any]:
-    """Replication position and lag from shard checkpoints.
-
-    lag_ms is the largest lag of the shards still open (a finished parent has no lag); None
-    when nothing has been replicated yet. position maps each open shard to its sequence number.
-    """
-    shards = sorted(
-        (
-            {
-                "shard_id": c.get("shard_id"),
-                "parent_shard_id": c.get("parent_shard_id"),
-                "sequence_number": c.get("sequence_number"),
-                "done": bool(c.get("done")),
-                "records": int(c.get("records") or 0),
-                "lag_ms": c.get("lag_ms"),
-                "caught_up_at": c.get("caught_up_at"),
-            }
-            for c in checkpoints
-        ),
-        key=lambda s: str(s["shard_id"]),
-    )
-    open_shards = [s for s in shards if not s["done"]]
-    lags = [float(s["lag_ms"]) for s in open_shards if s["lag_ms"] is not None]
-    caught = [s["caught_up_at"] for s in shards if s["caught_up_at"] is not None]
-    return {
-        "stream_arn": stream_arn,
-        "shards": shards,
-        "records": sum(s["records"] for s in shards),
-        "lag_ms": max(lags) if lags else None,
-        "position": {str(s["shard_id"]): s["sequence_number"] for s in open_shards},
-        "caught_up_at": max(caught, key=str) if caught else None,
-    }
-
-
+# --- pure summaries (summarize_segments, summarize_shards: status_report) ----------------
 def _is_av(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1
 
@@ -137,22 +72,27 @@ def source_key_from_record(record: Any, key_names: Sequence[str]) -> Key | None:
     return None
 
 
-def quarantine_entry(rec: Record, key_names: Sequence[str] = ()) -> dict[str, Any]:
+def quarantine_view(rec: Record, key_names: Sequence[str] = ()) -> QuarantineView:
     """A quarantine entry with its source key but never the record (it may hold personal
     data such as emails)."""
     d = rec.data
     key = source_key_from_record(d.get("record"), key_names) if key_names else None
-    return {
-        "id": rec.sk,
-        "route": d.get("route"),
-        "key": to_lambda_json(key) if key is not None else None,
-        "reason": d.get("reason"),
-        "source": d.get("source"),
-        "at": d.get("at"),
-        "resolved": bool(d.get("resolved")),
-        "resolved_at": d.get("resolved_at"),
-        "resolution": d.get("resolution"),
-    }
+    return QuarantineView(
+        id=rec.sk,
+        route=d.get("route"),
+        key=to_lambda_json(key) if key is not None else None,
+        reason=d.get("reason"),
+        source=d.get("source"),
+        at=d.get("at"),
+        resolved=bool(d.get("resolved")),
+        resolved_at=d.get("resolved_at"),
+        resolution=d.get("resolution"),
+    )
+
+
+def quarantine_entry(rec: Record, key_names: Sequence[str] = ()) -> dict[str, Any]:
+    """The JSON of quarantine_view (`quarantine --json` prints it)."""
+    return quarantine_view(rec, key_names).to_json()
 
 
 def source_key_names(migration: Migration, clients: Clients) -> dict[str, tuple[str, ...]]:
@@ -235,29 +175,14 @@ def read_metrics(
     return latest_values(results, index)
 
 
-def event_source_mappings(lambda_client: Any, stream_arn: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "uuid": m.get("UUID"),
-            "function_arn": m.get("FunctionArn"),
-            "state": m.get("State"),
-            "state_reason": m.get("StateTransitionReason"),
-            "last_processing_result": m.get("LastProcessingResult"),
-            "batch_size": m.get("BatchSize"),
-            "starting_position": m.get("StartingPosition"),
-        }
-        for m in list_event_source_mappings(lambda_client, stream_arn)
-    ]
-
-
 def gather(
     migration: Migration,
     clients: Clients,
     store: ControlStore,
     *,
     now: Callable[[], float] = time.time,
-) -> dict[str, Any]:
-    """Everything `status` shows, as one JSON-able object."""
+) -> StatusReport:
+    """Everything `status` shows (its JSON: StatusReport.to_json)."""
     at = datetime.fromtimestamp(now(), UTC)
     notes: list[str] = []
     # before `prepare` there is no control table: show what can be shown, and say so
@@ -280,15 +205,15 @@ def gather(
         read_back = {}
         notes.append(f"metrics could not be read: {exc}")
 
-    routes: list[dict[str, Any]] = []
+    routes: list[RouteStatus] = []
     key_names: dict[str, tuple[str, ...]] = {}
     for route in migration.routes:
-        desc = tables.describe(clients.dynamodb, route.source)
-        if desc is not None:
-            key_names[route.name] = tables.key_schema_of(desc).names
-        stream_arn = str(desc["LatestStreamArn"]) if desc and desc.get("LatestStreamArn") else None
-        shards = [r.data for r in store.shards(stream_arn)] if stream_arn and control else []
-        mappings: list[dict[str, Any]] = []
+        info = tables.info(clients.dynamodb, route.source)
+        if info is not None:
+            key_names[route.name] = info.key.names
+        stream_arn = info.stream_arn if info else None
+        shards = [c.to_json() for c in store.shards(stream_arn)] if stream_arn and control else []
+        mappings: list[EventSourceMapping] = []
         if stream_arn:
             try:
                 mappings = event_source_mappings(clients.lambda_, stream_arn)
@@ -296,42 +221,39 @@ def gather(
                 notes.append(f"{route.name}: event source mappings could not be listed: {exc}")
         phase = store.phase(route.name) if control else {"phase": "pending"}
         recorded = store.last_reconcile(route.name) if control else None
-        last: dict[str, Any] | None = None
-        if recorded is not None:
-            last = {k: v for k, v in recorded.to_json().items() if k != "differences"}
-            if recorded.at > 0:
-                last["age_s"] = round(now() - recorded.at, 1)
+        age = round(now() - recorded.at, 1) if recorded is not None and recorded.at > 0 else None
         values = read_back.get(route.name, {})
         routes.append(
-            {
-                "route": route.name,
-                "source": route.source,
-                "target": route.target,
-                "mapping": route.mapping,
-                "source_exists": desc is not None,
-                "phase": phase.get("phase"),
-                "phase_detail": phase,
-                "backfill": summarize_segments(
+            RouteStatus(
+                route=route.name,
+                source=route.source,
+                target=route.target,
+                mapping=str(route.mapping),
+                source_exists=info is not None,
+                phase=phase.get("phase"),
+                phase_detail=phase,
+                backfill=summarize_segments(
                     [r.data for r in store.segments(route.name)] if control else []
                 ),
-                "replication": summarize_shards(stream_arn, shards),
-                "event_source_mappings": mappings,
-                "quarantined": by_route.get(route.name, 0),
-                "last_reconcile": last,
-                "metrics": {n: values[n][0] if n in values else None for n in READ_BACK},
-                "metrics_at": {
+                replication=summarize_shards(stream_arn, shards),
+                event_source_mappings=tuple(mappings),
+                quarantined=by_route.get(route.name, 0),
+                last_reconcile=recorded,
+                reconcile_age_s=age,
+                metrics={n: values[n][0] if n in values else None for n in READ_BACK},
+                metrics_at={
                     name: values[name][1].isoformat() for name in READ_BACK if name in values
                 },
-            }
+            )
         )
-    return {
-        "quarantined": len(unresolved),
-        "quarantine": [
-            quarantine_entry(r, key_names.get(str(r.data.get("route")), ()))
+    return StatusReport(
+        quarantined=len(unresolved),
+        quarantine=tuple(
+            quarantine_view(r, key_names.get(str(r.data.get("route")), ()))
             for r in latest[:LATEST_QUARANTINE]
-        ],
-        "routes": routes,
-        "metrics_namespace": migration.metrics_namespace,
-        "at": at.isoformat(),
-        "notes": notes,
-    }
+        ),
+        routes=tuple(routes),
+        metrics_namespace=migration.metrics_namespace,
+        at=at.isoformat(),
+        notes=tuple(notes),
+    )

@@ -2,24 +2,21 @@
 
 Each invocation runs one time-budgeted slice of the check (reconciler.scheduled) and, when a
 run completes, stores each route's result and emits ParityMissing / ParityExtra /
-ParityMismatched / ParityPercent per route as EMF (Powertools Metrics, dimension Route).
-The migration file is read from DUALWRITE_CONFIG at invocation time, never at import.
+ParityMismatched / ParityPercent per route as EMF (dualwrite.metrics, dimension Route).
+The container's configuration (dualwrite.runtime: the migration file at DUALWRITE_CONFIG) is
+read at the first invocation, never at import; tests pass `runtime=`.
 Event (all optional): {"routes": [...], "segments": N, "settle_s": S, "workers": W}.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 
-from dualwrite.aws.clients import AwsSettings, Clients
-from dualwrite.config import load_migration
-from dualwrite.control import ControlStore
-from dualwrite.errors import ConfigError
+from dualwrite import metrics
+from dualwrite.runtime import LambdaEvent, LambdaResponse, Runtime, shared
 
 SERVICE = "dualwrite-reconciler"
 #: time kept back from the invocation's budget to re-read candidates and save the checkpoint
@@ -28,9 +25,6 @@ RESERVE_FRACTION = 0.2
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics()  # Route is the only dimension the alarms and dashboard use
-
-UNITS: dict[str, MetricUnit] = {"ParityPercent": MetricUnit.Percent}
 
 
 def _remaining_s(context: Any) -> float:
@@ -42,26 +36,20 @@ def emit_parity(namespace: str, results: list[dict[str, Any]]) -> None:
     """One EMF blob per route (each carries its own Route dimension)."""
     from reconciler.job import metric_values
 
-    metrics.namespace = namespace
     for result in results:
-        metrics.add_dimension("Route", str(result["route"]))
-        for name, value in metric_values(result).items():
-            metrics.add_metric(name=name, unit=UNITS.get(name, MetricUnit.Count), value=value)
-        metrics.flush_metrics()
+        metrics.emit(namespace, str(result["route"]), metric_values(result))
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
+def lambda_handler(
+    event: LambdaEvent | None, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
     from reconciler.scheduled import run_slice
 
     event = event or {}
-    path = os.environ.get("DUALWRITE_CONFIG")
-    if not path:
-        raise ConfigError("DUALWRITE_CONFIG must name the migration file")
-    migration = load_migration(path)
-    clients = Clients(AwsSettings())
-    store = ControlStore(clients.dynamodb, migration.control_table)
+    rt = runtime or shared()
+    migration, clients, store = rt.migration, rt.clients, rt.store
     settle_s = float(event.get("settle_s", 1.0))
     budget = _remaining_s(context)
     reserve = max(MIN_RESERVE_S + 3 * settle_s, RESERVE_FRACTION * budget)

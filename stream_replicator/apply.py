@@ -15,30 +15,25 @@ Per route, in this order:
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from dualwrite import metrics as metric_names
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.cognito import CognitoNames
-from dualwrite.aws.dynamo import BATCH_WRITE_MAX, RequestCounter, batch_write, query_all
-from dualwrite.aws.errors import aws_call
+from dualwrite.aws.dynamo import RequestCounter, query_all
 from dualwrite.backoff import Backoff
 from dualwrite.config import Migration, Route
 from dualwrite.control import ControlStore
-from dualwrite.errors import AwsError, ConditionFailedError, ConfigError, DualwriteError
+from dualwrite.errors import ConfigError, DualwriteError
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import Mapping
-from dualwrite.wire import AttributeValue, Item, key_of, to_lambda_json
+from dualwrite.wire import AttributeValue
 from stream_replicator.planning import (
     QUARANTINE,
-    Classified,
     KeyIdentity,
     TargetWrite,
     classify,
@@ -46,74 +41,19 @@ from stream_replicator.planning import (
     coalesce,
     fast_key_id,
 )
-from stream_replicator.records import Change, parse
+from stream_replicator.quarantine import quarantine_record
+from stream_replicator.records import Change, StreamRecord, parse
+from stream_replicator.results import (
+    APPLIED,
+    FAILED,
+    HELD,
+    QUARANTINED,
+    BatchResult,
+    RouteCounts,
+)
+from stream_replicator.target_writes import TargetWriter
 
 log = logging.getLogger("dualwrite-replicator.apply")
-
-APPLIED = "applied"
-QUARANTINED = "quarantined"
-FAILED = "failed"
-HELD = "held"
-
-#: control-table partition remembering which stream records were already quarantined
-SEEN_PK = "QUARANTINE#SEEN"
-#: a stream keeps records 24 h; remembering them for two days covers every redelivery
-SEEN_TTL_S = 2 * 24 * 3600
-#: a quarantined record must fit in one control-table item (400 KB, with room for the rest)
-QUARANTINE_RECORD_MAX = 300 * 1024
-
-
-@dataclass
-class RouteCounts:
-    """What happened to one route's records in one batch (or, summed, in a run)."""
-
-    records: int = 0
-    applied: int = 0
-    quarantined: int = 0
-    failed: int = 0
-    held: int = 0
-    unknown_role: int = 0
-    ttl_deletes: int = 0
-    #: now - ApproximateCreationDateTime of the newest applied record, when applied
-    lag_ms: int | None = None
-
-    def add(self, other: RouteCounts) -> None:
-        self.records += other.records
-        self.applied += other.applied
-        self.quarantined += other.quarantined
-        self.failed += other.failed
-        self.held += other.held
-        self.unknown_role += other.unknown_role
-        self.ttl_deletes += other.ttl_deletes
-        if other.lag_ms is not None:
-            self.lag_ms = other.lag_ms
-
-
-def metric_values(counts: RouteCounts) -> dict[str, float]:
-    """The metrics (DESIGN.md section 6) of one route's counts, for EMF or PutMetricData."""
-    values: dict[str, float] = {
-        metric_names.REPLICATED_RECORDS: counts.applied,
-        # a held record counts as a failure: records should not reach a route before its
-        # backfill completes, so it deserves the failure alarm
-        metric_names.REPLICATION_FAILURES: counts.failed + counts.held,
-        metric_names.QUARANTINED: counts.quarantined,
-        metric_names.UNKNOWN_ROLE: counts.unknown_role,
-    }
-    if counts.lag_ms is not None:
-        values[metric_names.REPLICATION_LAG_MS] = counts.lag_ms
-    return values
-
-
-@dataclass
-class BatchResult:
-    """Per record outcome (APPLIED, QUARANTINED, FAILED, HELD) and per route counts."""
-
-    sequence_numbers: list[str]
-    outcomes: list[str]
-    reasons: list[str | None]
-    routes: dict[str, RouteCounts] = field(default_factory=dict)
-    #: per record: an applied membership with a role we do not know (UnknownRole metric)
-    unknown_roles: list[bool] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -218,7 +158,7 @@ class Replicator:
     # --- one batch ----------------------------------------------------------------------
     def apply(
         self,
-        records: Sequence[dict[str, Any]],
+        records: Sequence[StreamRecord],
         remaining_ms: Callable[[], int] | None = None,
     ) -> BatchResult:
         """Apply one batch (a Lambda event's Records). Raises for a record of an unknown table
@@ -234,6 +174,9 @@ class Replicator:
             [APPLIED] * len(changes),
             [None] * len(changes),
             unknown_roles=[False] * len(changes),
+            ttl_deletes=[False] * len(changes),
+            route_names=[routes[c.table].name for c in changes],
+            streams=[c.raw["eventSourceARN"] for c in changes],
         )
 
         def has_time() -> bool:
@@ -279,7 +222,7 @@ class Replicator:
         for c in items:
             if c.kind != QUARANTINE:
                 continue
-            if self._quarantine(ctx, c, c.reason or "unmappable"):
+            if self._quarantine(ctx, c.change, c.reason or "unmappable"):
                 quarantined.add(c.change.index)
             else:
                 failed.add(c.change.index)
@@ -327,11 +270,18 @@ class Replicator:
             if clash is not None:  # a custom mapping may derive onto a direct key
                 write.contributors = sorted({*clash.contributors, *write.contributors})
             writes[dkid] = write
-        rejected = self._write(ctx, list(writes.values()), failed, result, has_time)
-        for write, reason in rejected:
+        writer = TargetWriter(self.backoff, self.max_write_attempts, self.counter)
+        written = writer.write(
+            self.dynamodb, ctx.route.target, ctx.target_key_names, list(writes.values()), has_time
+        )
+        for write, why in written.lost:
+            failed.update(write.contributors)
+            for i in write.contributors:
+                result.reasons[i] = why
+        for write, reason in written.rejected:
             culprit = max(write.contributors)
             item = next(c for c in items if c.change.index == culprit)
-            if self._quarantine(ctx, item, reason):
+            if self._quarantine(ctx, item.change, reason):
                 quarantined.add(culprit)
             else:
                 failed.update(write.contributors)
@@ -356,6 +306,7 @@ class Replicator:
                 counts.unknown_role += int(c.unknown_role)
                 result.unknown_roles[index] = c.unknown_role
                 counts.ttl_deletes += int(c.change.ttl_delete)
+                result.ttl_deletes[index] = c.change.ttl_delete
                 created = c.change.created_at
                 if created is not None and (newest is None or created > newest):
                     newest = created
@@ -369,143 +320,5 @@ class Replicator:
                 counts.records,
             )
 
-    # --- writes -------------------------------------------------------------------------
-    def _write(
-        self,
-        ctx: RouteContext,
-        writes: list[TargetWrite],
-        failed: set[int],
-        result: BatchResult,
-        has_time: Callable[[], bool],
-    ) -> list[tuple[TargetWrite, str]]:
-        """Write in 25-item batches; failed writes fail their contributors. Returns writes the
-        target rejected as invalid (they are quarantined, never retried)."""
-        rejected: list[tuple[TargetWrite, str]] = []
-        table = ctx.route.target
-        names = ctx.target_key_names
-        for start in range(0, len(writes), BATCH_WRITE_MAX):
-            chunk = writes[start : start + BATCH_WRITE_MAX]
-            # every chunk gets one attempt; only its retries depend on the time left
-            lost: list[TargetWrite] = []
-            why = ""
-            try:
-                left = batch_write(
-                    self.dynamodb,
-                    table,
-                    [w.to_wire() for w in chunk],
-                    backoff=self.backoff,
-                    max_attempts=self.max_write_attempts,
-                    has_time=has_time,
-                    counter=self.counter,
-                )
-            except AwsError as exc:
-                if exc.code == "ValidationException":
-                    lost, more_rejected = self._write_singly(table, chunk)
-                    why = "single write failed"
-                    rejected.extend(more_rejected)
-                else:
-                    lost, why = chunk, f"{type(exc).__name__}: {exc.code or exc}"
-            except DualwriteError as exc:
-                lost, why = chunk, f"{type(exc).__name__}: {exc}"
-            else:
-                if left:
-                    by_kid = {fast_key_id(w.key, names): w for w in chunk}
-                    lost = [by_kid[fast_key_id(_request_key(r, names), names)] for r in left]
-                    why = "UnprocessedItems still left after retries"
-            for write in lost:
-                failed.update(write.contributors)
-                for i in write.contributors:
-                    result.reasons[i] = why
-        return rejected
-
-    def _write_singly(
-        self, table: str, chunk: list[TargetWrite]
-    ) -> tuple[list[TargetWrite], list[tuple[TargetWrite, str]]]:
-        """One request per write, to find the item(s) the target refuses (bad data)."""
-        lost: list[TargetWrite] = []
-        rejected: list[tuple[TargetWrite, str]] = []
-        for write in chunk:
-            operation = "PutItem" if write.item is not None else "DeleteItem"
-            try:
-                with aws_call(operation):
-                    if write.item is not None:
-                        self.dynamodb.put_item(TableName=table, Item=write.item)
-                    else:
-                        self.dynamodb.delete_item(TableName=table, Key=write.key)
-                if self.counter is not None:
-                    self.counter.add(operation)
-            except AwsError as exc:
-                if exc.code == "ValidationException":
-                    rejected.append((write, f"the target table rejected the item: {exc}"))
-                else:
-                    lost.append(write)
-            except DualwriteError:
-                lost.append(write)
-        return lost, rejected
-
-    # --- quarantine ---------------------------------------------------------------------
-    def _quarantine(self, ctx: RouteContext, item: Classified, reason: str) -> bool:
-        """Keep the full record with its reason, once per record. False when it could not."""
-        change = item.change
-        seen_sk = f"{ctx.route.name}#{change.sequence_number}#{change.event_id}"
-        try:
-            if self.store.get(SEEN_PK, seen_sk) is None:
-                self.store.quarantine(
-                    ctx.route.name,
-                    reason,
-                    record=fit_record(to_lambda_json(change.raw)),
-                    source="replicator",
-                )
-                # a concurrent delivery may have got there first: that is fine
-                with contextlib.suppress(ConditionFailedError):
-                    self.store.put(
-                        SEEN_PK,
-                        seen_sk,
-                        {"route": ctx.route.name, "sequence_number": change.sequence_number},
-                        expires_at=self.clock() + SEEN_TTL_S,
-                        only_if_absent=True,
-                    )
-            log.warning(
-                "route %s: record %s quarantined: %s",
-                ctx.route.name,
-                change.sequence_number,
-                reason,
-            )
-            return True
-        except DualwriteError as exc:
-            log.warning(
-                "route %s: could not quarantine record %s (%s); it will be redelivered",
-                ctx.route.name,
-                change.sequence_number,
-                type(exc).__name__,
-            )
-            return False
-
-
-def fit_record(record: dict[str, Any], limit: int = QUARANTINE_RECORD_MAX) -> dict[str, Any]:
-    """The record as the quarantine keeps it: whole when it fits in a control-table item,
-    else without its old image, else with its keys only (the item's current state is still in
-    the source). What was left out is said in "omitted", so nothing is dropped silently."""
-
-    def size(r: dict[str, Any]) -> int:
-        return len(json.dumps(r, separators=(",", ":"), default=str).encode("utf-8"))
-
-    if size(record) <= limit:
-        return record
-    body = dict(record.get("dynamodb") or {})
-    omitted: list[str] = []
-    for name in ("OldImage", "NewImage"):
-        if name in body:
-            del body[name]
-            omitted.append(name)
-            trimmed = {**record, "dynamodb": body, "omitted": omitted}
-            if size(trimmed) <= limit:
-                return trimmed
-    return {**record, "dynamodb": body, "omitted": omitted}
-
-
-def _request_key(request: dict[str, Any], names: Sequence[str]) -> Item:
-    if "PutRequest" in request:
-        return key_of(request["PutRequest"]["Item"], names)
-    key: Item = request["DeleteRequest"]["Key"]
-    return key
+    def _quarantine(self, ctx: RouteContext, change: Change, reason: str) -> bool:
+        return quarantine_record(self.store, ctx.route.name, change, reason, now=self.clock())

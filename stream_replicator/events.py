@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from dualwrite.wire import to_lambda_json
+from stream_replicator.records import StreamBody, StreamRecord
 
 EVENT_VERSION = "1.1"
 EVENT_SOURCE = "aws:dynamodb"
@@ -25,10 +26,10 @@ def _epoch(value: Any) -> Any:
     return value
 
 
-def lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+def lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> StreamRecord:
     """The Lambda event record for a GetRecords record."""
     body = record.get("dynamodb") or {}
-    out_body: dict[str, Any] = {}
+    out_body: StreamBody = {}
     if "ApproximateCreationDateTime" in body:
         out_body["ApproximateCreationDateTime"] = _epoch(body["ApproximateCreationDateTime"])
     for name in ("Keys", "NewImage", "OldImage"):
@@ -37,7 +38,7 @@ def lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> di
     for name in ("SequenceNumber", "SizeBytes", "StreamViewType"):
         if name in body:
             out_body[name] = body[name]
-    out: dict[str, Any] = {
+    out: StreamRecord = {
         "eventID": record.get("eventID", ""),
         "eventName": record.get("eventName", ""),
         "eventVersion": EVENT_VERSION,

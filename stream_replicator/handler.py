@@ -1,110 +1,56 @@
 """The Lambda entry point: `stream_replicator.handler.lambda_handler(event, context)`.
 
-Configuration: `DUALWRITE_CONFIG` is the path of the migration file packaged with the
-function; it is read at the first invocation (never at import) and cached for the container.
-`DUALWRITE_CONTROL_TABLE` optionally overrides the control table. boto3's own
-`AWS_ENDPOINT_URL` points the function at an emulator.
+Configuration comes from the container's environment, read once at the first invocation
+(dualwrite.runtime: `DUALWRITE_CONFIG`, `DUALWRITE_CONTROL_TABLE`, boto3's own
+`AWS_ENDPOINT_URL`); tests and benchmarks pass `runtime=` instead.
 
 The route of each record comes from its eventSourceARN's table name; a record of a table no
 route reads fails the whole invocation (loudly, never a silent skip). The response is the
 partial batch response of ReportBatchItemFailures.
 
-Powertools Logger, Metrics (EMF) and Tracer live here, at the entry point only; the work is
-done by batch.process_records, which the local runner calls too.
+Powertools Logger, Metrics (EMF, through dualwrite.metrics) and Tracer live here, at the
+entry point only; the work is done by batch.process_records, which the local runner calls
+too. Metrics count each record once, when its outcome is final (Processed.settled).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
-    AmazonCloudWatchEMFProvider,
-)
+from aws_lambda_powertools import Logger, Tracer
 
-from dualwrite import metrics as names
-from dualwrite.aws.clients import AwsSettings, Clients
-from dualwrite.config import load_migration
-from dualwrite.control import ControlStore
-from dualwrite.errors import ConfigError
-from stream_replicator.apply import BatchResult, Replicator, metric_values
+from dualwrite import metrics
+from dualwrite.runtime import LambdaEvent, LambdaResponse, Runtime, shared
+from stream_replicator.apply import Replicator
 from stream_replicator.batch import process_records
+from stream_replicator.results import metric_values
 
 SERVICE = "dualwrite-replicator"
 
 logger = Logger(service=SERVICE)
-metrics = Metrics()
 tracer = Tracer(service=SERVICE)
 
-_cache: dict[tuple[str | None, ...], Replicator] = {}
-_installed: list[Replicator] = []
 
-
-def replicator() -> Replicator:
-    """The replicator of this container, built from the environment at first use."""
-    if _installed:
-        return _installed[0]
-    env = os.environ
-    path = env.get("DUALWRITE_CONFIG")
-    if not path:
-        raise ConfigError(
-            "DUALWRITE_CONFIG is not set: it must name the migration file packaged with the "
-            "function (e.g. DUALWRITE_CONFIG=migrations/coretable.yaml)"
-        )
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    control = env.get("DUALWRITE_CONTROL_TABLE")
-    key = (path, control, region, env.get("AWS_ENDPOINT_URL"))
-    cached = _cache.get(key)
-    if cached is not None:
-        return cached
-    migration = load_migration(path)
-    clients = Clients(AwsSettings(region=region))
-    store = ControlStore(clients.dynamodb, control or migration.control_table)
-    built = Replicator(migration, clients, store)
-    _cache.clear()
-    _cache[key] = built
-    return built
-
-
-def install(replicator: Replicator) -> None:
-    """Use this replicator for the following invocations (benchmarks, tests)."""
-    _installed[:] = [replicator]
-
-
-def reset() -> None:
-    """Forget the cached or installed replicator (tests switch files and endpoints)."""
-    _cache.clear()
-    _installed.clear()
-
-
-def _emit(result: BatchResult, namespace: str) -> None:
-    """EMF metrics, one dimension (Route). The decorated handler's Metrics flushes the first
-    route; an event that spans several routes (rare) gets one more blob per route."""
-    for i, (route, counts) in enumerate(result.routes.items()):
-        provider = metrics.provider if i == 0 else AmazonCloudWatchEMFProvider(namespace=namespace)
-        # POWERTOOLS_SERVICE_NAME would add a "service" dimension: keep Route the only one
-        provider.service = ""
-        provider.add_dimension(name="Route", value=route)
-        for name, value in metric_values(counts).items():
-            provider.add_metric(name=name, unit=names.unit_of(name), value=value)
-        if i:
-            provider.flush_metrics()
+def replicator_of(runtime: Runtime) -> Replicator:
+    """The container's replicator (its mappings and key schemas are cached across batches)."""
+    return runtime.part(
+        "replicator", lambda: Replicator(runtime.migration, runtime.clients, runtime.store)
+    )
 
 
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    rep = replicator()
-    namespace = rep.migration.metrics_namespace
-    metrics.provider.namespace = namespace
+def lambda_handler(
+    event: LambdaEvent, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
+    rt = runtime or shared()
+    rep = replicator_of(rt)
+    namespace = rt.migration.metrics_namespace
     request_id = getattr(context, "aws_request_id", None)
     if request_id:
         logger.append_keys(aws_request_id=request_id)
-    records = event.get("Records") or []
-    processed = process_records(rep, records, context)
-    _emit(processed.result, namespace)
-    for route, counts in processed.result.routes.items():
+    processed = process_records(rep, event.get("Records") or [], context)
+    for route, counts in processed.settled().items():
+        metrics.emit(namespace, route, metric_values(counts))
         # counts only: logs never carry item contents
         logger.info(
             "batch applied",
@@ -115,6 +61,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "failed": counts.failed,
                 "held": counts.held,
                 "quarantined": counts.quarantined,
+                "ttl_deletes": counts.ttl_deletes,
                 "lag_ms": counts.lag_ms,
             },
         )

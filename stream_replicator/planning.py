@@ -24,7 +24,10 @@ from dualwrite.errors import UnmappableError
 from dualwrite.mapping.base import Mapping
 from dualwrite.mapping.memberships import MembershipsMapping, is_unknown_role
 from dualwrite.wire import AttributeValue, Item, Key, decode_json_item, key_id
-from stream_replicator.records import EVENT_NAMES, REMOVE, Change
+from stream_replicator.records import EVENT_NAMES, REMOVE, Change, StreamBody
+
+#: one request of a BatchWriteItem call (AWS's shape): {"PutRequest"} or {"DeleteRequest"}
+WriteRequest = dict[str, Any]
 
 PUT = "put"
 DELETE = "delete"
@@ -65,7 +68,7 @@ class Classified(NamedTuple):
     unknown_role: bool = False
 
 
-def _decode(body: dict[str, Any], name: str) -> Item | None:
+def _decode(body: StreamBody, name: str) -> Item | None:
     """An image of the record, with binary decoded."""
     image = body.get(name)
     if image is None:
@@ -181,7 +184,7 @@ class TargetWrite:
     item: Item | None
     contributors: list[int] = field(default_factory=list)
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> WriteRequest:
         if self.item is not None:
             return {"PutRequest": {"Item": self.item}}
         return {"DeleteRequest": {"Key": self.key}}

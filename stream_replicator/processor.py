@@ -24,7 +24,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BasePartialBatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from stream_replicator.apply import FAILED, HELD, BatchResult
+from stream_replicator.records import StreamRecord
+from stream_replicator.results import FAILED, HELD, BatchResult
 
 
 class RecordFailed(Exception):
@@ -44,7 +45,7 @@ class KeyOrderedBatchProcessor(BasePartialBatchProcessor):
         handler: Callable[..., BatchResult] = self.handler
         context = getattr(self, "lambda_context", None)
         remaining = getattr(context, "get_remaining_time_in_millis", None)
-        records: Sequence[dict[str, Any]] = self.records
+        records: Sequence[StreamRecord] = self.records
         result = handler(records, remaining if callable(remaining) else None)
         self.result = result
         out: list[tuple[Any, ...]] = []
@@ -57,8 +58,8 @@ class KeyOrderedBatchProcessor(BasePartialBatchProcessor):
                 out.append(self.success_handler(wrapped, outcome))
         return out
 
-    def _process_record(self, record: dict[str, Any]) -> Any:
+    def _process_record(self, record: StreamRecord) -> Any:
         raise NotImplementedError("KeyOrderedBatchProcessor processes whole batches: process()")
 
-    async def _async_process_record(self, record: dict[str, Any]) -> Any:
+    async def _async_process_record(self, record: StreamRecord) -> Any:
         raise NotImplementedError("KeyOrderedBatchProcessor is synchronous")

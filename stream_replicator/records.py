@@ -27,6 +27,12 @@ EVENT_NAMES = (INSERT, MODIFY, REMOVE)
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
 
+#: a record of a Lambda DynamoDB Streams event, as AWS shapes it (the JSON edge)
+StreamRecord = dict[str, Any]
+#: its "dynamodb" section (Keys, NewImage, OldImage, SequenceNumber, ...), AWS's shape too
+StreamBody = dict[str, Any]
+
+
 class MalformedRecord(ValueError):
     """A record that cannot even be attributed to a table or position (fails the batch)."""
 
@@ -43,13 +49,13 @@ class Change:
     sequence_number: str
     event_id: str
     #: the record's "dynamodb" section, still in Lambda JSON
-    body: dict[str, Any]
+    body: StreamBody
     #: epoch seconds (ApproximateCreationDateTime), when present
     created_at: float | None
     #: a TTL expiry rather than a user's delete
     ttl_delete: bool
     #: the whole record (JSON-safe), kept for the quarantine
-    raw: dict[str, Any]
+    raw: StreamRecord
 
 
 def table_of_arn(arn: str) -> str:
@@ -81,7 +87,7 @@ def _created_at(value: Any) -> float | None:
     return None
 
 
-def parse(record: dict[str, Any], index: int, table_cache: dict[str, str] | None = None) -> Change:
+def parse(record: StreamRecord, index: int, table_cache: dict[str, str] | None = None) -> Change:
     """A Change for one Lambda event record. Raises MalformedRecord when it has no table or
     sequence number (nothing could report it as a failure)."""
     arn = record.get("eventSourceARN")

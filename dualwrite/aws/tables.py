@@ -4,7 +4,8 @@ streams, PITR and backups."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dualwrite.aws.errors import aws_call
@@ -24,17 +25,53 @@ def describe(client: Any, name: str) -> dict[str, Any] | None:
         return None
 
 
-def key_schema_of(desc: dict[str, Any]) -> KeySchema:
+def key_schema_of(desc: Mapping[str, Any]) -> KeySchema:
     types = {a["AttributeName"]: a["AttributeType"] for a in desc["AttributeDefinitions"]}
     ordered = sorted(desc["KeySchema"], key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
     return KeySchema(tuple((k["AttributeName"], types[k["AttributeName"]]) for k in ordered))
 
 
-def stream_view(desc: dict[str, Any]) -> str | None:
+def stream_view(desc: Mapping[str, Any]) -> str | None:
     spec = desc.get("StreamSpecification") or {}
     if not spec.get("StreamEnabled"):
         return None
     return str(spec.get("StreamViewType"))
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """The pieces of a DescribeTable answer that the gates, status and decommission read."""
+
+    name: str
+    arn: str
+    key: KeySchema
+    stream_arn: str | None  # the latest stream, enabled or not
+    stream_view: str | None  # None: no stream enabled
+    deletion_protection: bool = False
+    item_count: int = 0
+
+    @classmethod
+    def of(cls, desc: Mapping[str, Any]) -> TableInfo:
+        return cls(
+            name=str(desc["TableName"]),
+            arn=str(desc.get("TableArn") or ""),
+            key=key_schema_of(desc),
+            stream_arn=str(desc["LatestStreamArn"]) if desc.get("LatestStreamArn") else None,
+            stream_view=stream_view(desc),
+            deletion_protection=bool(desc.get("DeletionProtectionEnabled")),
+            item_count=int(desc.get("ItemCount") or 0),
+        )
+
+    @property
+    def enabled_stream_arn(self) -> str | None:
+        """The stream ARN when the stream is on (a disabled stream keeps its ARN a while)."""
+        return self.stream_arn if self.stream_view is not None else None
+
+
+def info(client: Any, name: str) -> TableInfo | None:
+    """What we read of a table, or None when it does not exist."""
+    desc = describe(client, name)
+    return TableInfo.of(desc) if desc is not None else None
 
 
 def wait_until(

@@ -13,6 +13,7 @@ from dualwrite.cli import (
     cmd_backfill,
     cmd_cutover,
     cmd_demo,
+    cmd_preview,
     cmd_reconcile,
     cmd_replicate,
     cmd_setup,
@@ -48,7 +49,15 @@ def _global_options(
     ctx.obj = AppContext.from_options(config, endpoint_url, region)
 
 
-for module in (cmd_setup, cmd_backfill, cmd_replicate, cmd_reconcile, cmd_cutover, cmd_demo):
+for module in (
+    cmd_setup,
+    cmd_preview,
+    cmd_backfill,
+    cmd_replicate,
+    cmd_reconcile,
+    cmd_cutover,
+    cmd_demo,
+):
     module.register(app)
 
 

@@ -1,8 +1,12 @@
 """`cutover`, `rollback`, `decommission`: the gated last steps of a migration.
 
+The decisions are made in the core (dualwrite.cutover.switch, .rollback, .decommission),
+which returns typed results; this module only parses options and displays them.
+
 Exit codes (DESIGN.md section 4): 0 done (or nothing left to do), 4 a safety gate refused and
-nothing changed, 2 bad usage (--force without --reason), 1 anything else (e.g. an update
-failed and the functions already changed were put back).
+nothing changed (or a check after the switch failed and every change was put back), 2 bad
+usage (--force without --reason), 1 anything else (e.g. an update failed and the functions
+already changed were put back).
 
 The hidden `--now ISO8601` option moves the clock (tests: the observation window).
 """
@@ -14,45 +18,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.cli.context import AppContext, emit_json, get
-from dualwrite.control import ControlStore, iso
-from dualwrite.cutover import decommission as decommissioning
-from dualwrite.cutover.functions import (
-    ApplyError,
-    FunctionChange,
-    LambdaFunctions,
-    Renames,
-    TablePair,
-    candidates,
-    plan_changes,
-)
-from dualwrite.cutover.gate import (
-    Check,
-    Decision,
-    RouteTables,
-    cutover_limits,
-    decide_cutover,
-    decide_decommission,
-    describe_routes,
-    gather_cutover,
-    gather_decommission,
-    renames_of,
-)
+from dualwrite.control import iso
+from dualwrite.cutover.context import CutoverContext
+from dualwrite.cutover.decommission import run_decommission
+from dualwrite.cutover.functions import VariableChange
+from dualwrite.cutover.gate import Decision
 from dualwrite.cutover.iam import AccessWarning, RoleChecker
-from dualwrite.cutover.journal import Entry, Journal, active_cutovers
-from dualwrite.cutover.lag import event_source_mappings
-from dualwrite.cutover.repoint import run_cutover, run_rollback
+from dualwrite.cutover.results import CutoverResult, DecommissionResult, RollbackResult, Status
+from dualwrite.cutover.rollback import rollback as decide_rollback
+from dualwrite.cutover.switch import CutoverRequest
+from dualwrite.cutover.switch import cutover as decide_cutover
 from dualwrite.errors import ConfigError, SafetyGateError
-
-GATE_REFUSED = 4
 
 NOW_OPTION = typer.Option(None, "--now", hidden=True, help="Use this ISO 8601 time as now (tests).")
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object.")
@@ -81,12 +64,8 @@ def clock_from(now: str | None) -> Callable[[], float]:
     return lambda: start + (time.monotonic() - origin)
 
 
-def _store(app: AppContext, clock: Callable[[], float]) -> ControlStore | None:
-    """The control table with our clock, or None when it does not exist yet."""
-    name = app.migration.control_table
-    if tables.describe(app.clients.dynamodb, name) is None:
-        return None
-    return ControlStore(app.clients.dynamodb, name, clock=clock)
+def _context(app: AppContext, now: str | None) -> CutoverContext:
+    return CutoverContext.open(app.migration, app.clients, clock_from(now))
 
 
 def _wide(app: AppContext) -> Console:
@@ -94,13 +73,11 @@ def _wide(app: AppContext) -> Console:
     return app.out if app.out.is_terminal else Console(width=220, highlight=False)
 
 
-def _refuse(app: AppContext, json_out: bool, what: str, decision: Decision, **extra: Any) -> None:
-    if json_out:
-        emit_json({"refused": True, "gate": decision.to_json(), **extra})
+def _gate_refused(app: AppContext, what: str, decision: Decision | None) -> None:
     app.err.print(f"{what} refused by the safety gate; nothing was changed:")
-    for reason in decision.reasons:
+    for reason in decision.reasons if decision else []:
         app.err.print(f"  - {reason}")
-    raise typer.Exit(GATE_REFUSED)
+    raise typer.Exit(Status.REFUSED.exit_code)
 
 
 @contextmanager
@@ -110,55 +87,22 @@ def _refusals_as_json(json_out: bool) -> Iterator[None]:
         yield
     except SafetyGateError as exc:
         if json_out:
-            emit_json({"refused": True, "reason": str(exc)})
+            emit_json({"status": str(Status.REFUSED), "refused": True, "reason": str(exc)})
         raise
 
 
-def _changes_table(changes: list[dict[str, str]]) -> Table:
+def _changes_table(changes: tuple[VariableChange, ...]) -> Table:
     table = Table()
     table.add_column("function", no_wrap=True)
     table.add_column("variable", no_wrap=True)
     table.add_column("old value", overflow="fold")
     table.add_column("new value", overflow="fold")
     for c in changes:
-        table.add_row(c["function"], c["variable"], c["old"], c["new"])
+        table.add_row(c.function, c.variable, c.old, c.new)
     return table
 
 
-def _journaled_changes(entry: Entry) -> list[dict[str, str]]:
-    """What the cutover actually changed (read right before each update), not the plan."""
-    return [
-        {
-            "function": f.name,
-            "variable": v,
-            "old": f.previous.get(v, ""),
-            "new": f.updated.get(v, ""),
-        }
-        for f in entry.functions
-        if f.applied
-        for v in f.variables
-    ]
-
-
-def _renamed_arns(plan: FunctionChange, pairs: list[TablePair]) -> dict[str, str]:
-    olds = {c.old for c in plan.changes}
-    return {p.source_arn: p.target_arn for p in pairs if p.source in olds or p.source_arn in olds}
-
-
-def _access_warnings(
-    app: AppContext, plans: list[FunctionChange], routes: list[RouteTables]
-) -> list[AccessWarning]:
-    pairs = [p for p in (r.pair() for r in routes) if p is not None]
-    # one attempt: moto answers IAM simulation with an HTTP 500, not worth retrying
-    iam = Clients(replace(app.settings, max_attempts=1)).client("iam")
-    checker = RoleChecker(iam)
-    out: list[AccessWarning] = []
-    for plan in plans:
-        out.extend(checker.check(plan.function, plan.role, _renamed_arns(plan, pairs)))
-    return out
-
-
-def _say_warnings(app: AppContext, warnings: list[AccessWarning]) -> None:
+def _say_warnings(app: AppContext, warnings: tuple[AccessWarning, ...]) -> None:
     unchecked: dict[str, list[str]] = {}
     for w in warnings:
         if w.checked:
@@ -213,135 +157,86 @@ def cutover_flow(
     json_out: bool,
     now: str | None,
 ) -> None:
-    if force and not (reason or "").strip():
-        raise ConfigError("--force needs --reason TEXT (the reason is recorded in the journal)")
-    migration = app.migration
-    clock = clock_from(now)
-    store = _store(app, clock)
-    routes = describe_routes(migration, app.clients)
-    renames: Renames = renames_of(routes)
-    lam = LambdaFunctions(app.clients.lambda_)
-    found = candidates(lam, migration.cutover.functions, migration.cutover.discover)
-    plans = plan_changes(found, renames)
-    if (
-        not dry_run
-        and store is not None
-        and not plans
-        and active_cutovers(Journal(store).entries())
-    ):
-        # nothing left to re-point: a re-run is a no-op, whatever the gate would say now
-        if json_out:
-            emit_json(
-                {
-                    "dry_run": False,
-                    "cut_over": False,
-                    "already_cut_over": True,
-                    "functions": [],
-                    "functions_checked": len(found),
-                    "changes": [],
-                }
-            )
-        else:
-            app.out.print(
-                f"already cut over: no function names a source table ({len(found)} checked)"
-            )
-        return
-    at = clock()
-    if store is None:
-        decision = Decision(
-            (
-                Check(
-                    "control table",
-                    migration.control_table,
-                    False,
-                    "the control table does not exist: run dualwrite prepare, backfill, reconcile",
-                ),
-            )
-        )
-    else:
-        decision = decide_cutover(
-            gather_cutover(migration, app.clients, store, routes, at), at, cutover_limits(migration)
-        )
-    warnings = _access_warnings(app, plans, routes)
-    changes = [c.to_json() for p in plans for c in p.changes]
-    result: dict[str, Any] = {
-        "dry_run": dry_run,
-        "cut_over": False,
-        "gate": decision.to_json(),
-        "functions": [p.function for p in plans],
-        "functions_checked": len(found),
-        "changes": changes,
-        "warnings": [w.message() for w in warnings],
-    }
-    if dry_run:
-        if json_out:
-            emit_json(result)
-            return
-        _gate_summary(app, decision)
-        if plans:
-            app.out.print("cutover would change:")
-            _wide(app).print(_changes_table(changes))
-        else:
-            app.out.print(f"no function names a source table ({len(found)} checked)")
-        _say_warnings(app, warnings)
-        return
-    if not decision.ok and not force:
-        _refuse(app, json_out, "cutover", decision, **result)
-    if store is None:
-        raise SafetyGateError(
-            f"the control table {migration.control_table} does not exist, so there is no "
-            "journal to record the cutover in: run dualwrite prepare"
-        )
-    journal = Journal(store)
-    if not decision.ok:
-        app.err.print(f"warning: forcing past the gate ({reason}):")
-        for r in decision.reasons:
-            app.err.print(f"  - {r}")
-    if not plans:
-        app.err.print(
-            f"warning: no function names a source table ({len(found)} checked); the cutover "
-            "is recorded and starts the observation window"
-        )
-    if not json_out:
-        _say_warnings(app, warnings)
-    try:
-        entry = run_cutover(
-            lam,
-            journal,
-            plans,
-            renames,
-            reason=reason,
-            forced=force and not decision.ok,
-            gate_reasons=tuple(decision.reasons),
-        )
-    except ApplyError as exc:
-        if json_out:
-            emit_json(
-                {**result, "error": str(exc), "put_back": exc.put_back, "not_put_back": exc.stuck}
-            )
-        app.err.print(f"error: cutover failed: {exc}")
-        raise typer.Exit(1) from None
-    result.update(
-        cut_over=True,
-        changes=_journaled_changes(entry),
-        functions=[f.name for f in entry.functions if f.applied],
-        at=iso(entry.at),
-        journal=entry.sk,
-        forced=entry.forced,
-        reason=entry.reason,
-        observation_days=migration.cutover.observation_days,
-    )
+    """The cutover command without typer (the demo runs its dry run through it)."""
+    request = CutoverRequest(dry_run=dry_run, force=force, reason=reason)
+    result = decide_cutover(_context(app, now), request, roles=_roles(app))
+    show_cutover(app, result, json_out)
+
+
+def _roles(app: AppContext) -> RoleChecker:
+    # one attempt: moto answers IAM simulation with an HTTP 500, not worth retrying
+    return RoleChecker(Clients(replace(app.settings, max_attempts=1)).client("iam"))
+
+
+def show_cutover(app: AppContext, result: CutoverResult, json_out: bool) -> None:
+    if result.refusal is not None:  # one JSON object and one line, from _refusals_as_json
+        raise SafetyGateError(result.refusal)
     if json_out:
-        emit_json(result)
+        emit_json(result.to_json())
+    if result.already_cut_over:
+        if not json_out:
+            app.out.print(
+                "already cut over: no function names a source table "
+                f"({result.functions_checked} checked)"
+            )
         return
-    if result["changes"]:
+    assert result.gate is not None  # every other result went through the gate
+    if result.dry_run:
+        if not json_out:
+            _show_dry_run(app, result, result.gate)
+        return
+    if result.status is Status.REFUSED:
+        _gate_refused(app, "cutover", result.gate)
+    _say_before_switch(app, result, result.gate, json_out)
+    if result.failure is not None:
+        app.err.print(f"error: cutover failed: {result.failure.message}")
+        raise typer.Exit(result.status.exit_code)
+    if result.status is Status.ROLLED_BACK:
+        app.err.print("cutover rolled back: a check after the switch failed:")
+        for c in result.post_switch:
+            if not c.ok:
+                app.err.print(f"  - {c.subject}: {c.detail}")
+        raise typer.Exit(result.status.exit_code)
+    if json_out:
+        return
+    entry = result.entry
+    assert entry is not None  # done and not dry: the switch ran
+    if result.changes:
         app.out.print("cutover changed:")
-        _wide(app).print(_changes_table(result["changes"]))
+        _wide(app).print(_changes_table(result.changes))
     app.out.print(
-        f"cut over {len(result['functions'])} function(s) at {iso(entry.at)}; observe for "
-        f"{migration.cutover.observation_days:g} day(s), then `dualwrite decommission` "
+        f"cut over {len(result.functions)} function(s) at {iso(entry.at)}; observe for "
+        f"{result.observation_days:g} day(s), then `dualwrite decommission` "
         "(`dualwrite rollback` undoes it)"
     )
+
+
+def _show_dry_run(app: AppContext, result: CutoverResult, decision: Decision) -> None:
+    _gate_summary(app, decision)
+    if result.plans:
+        app.out.print("cutover would change:")
+        _wide(app).print(_changes_table(result.changes))
+    else:
+        app.out.print(f"no function names a source table ({result.functions_checked} checked)")
+    _say_warnings(app, result.warnings)
+
+
+def _say_before_switch(
+    app: AppContext, result: CutoverResult, decision: Decision, json_out: bool
+) -> None:
+    """What the CLI said before the switch: forcing past the gate, nothing to re-point,
+    the access warnings."""
+    if result.forced_past_gate:
+        app.err.print(f"warning: forcing past the gate ({result.reason}):")
+        for r in decision.reasons:
+            app.err.print(f"  - {r}")
+    if not result.plans:
+        app.err.print(
+            f"warning: no function names a source table ({result.functions_checked} checked); "
+            "the cutover is recorded and starts the observation window"
+        )
+    if not json_out:
+        _say_warnings(app, result.warnings)
 
 
 # --- rollback -----------------------------------------------------------------------------
@@ -352,46 +247,24 @@ def rollback(
 ) -> None:
     """Put every re-pointed function back exactly as it was."""
     with _refusals_as_json(json_out):
-        _rollback(get(ctx), json_out, now)
+        app = get(ctx)
+        show_rollback(app, decide_rollback(_context(app, now)), json_out)
 
 
-def _rollback(app: AppContext, json_out: bool, now: str | None) -> None:
-    store = _store(app, clock_from(now))
-    if store is None:
-        raise SafetyGateError(
-            "nothing to roll back: there is no control table, so no cutover was recorded"
-        )
-    deleted = [
-        r.sk
-        for r in store.query(decommissioning.PK)
-        if tables.describe(app.clients.dynamodb, r.sk) is None
-    ]
-    if deleted:
-        raise SafetyGateError(
-            f"rollback refused: {', '.join(deleted)} were decommissioned (deleted after a backup); "
-            "rolling back would point functions at tables that no longer exist. Restore them "
-            "from their backups first (see the DECOMMISSION records in the control table)"
-        )
-    outcome = run_rollback(LambdaFunctions(app.clients.lambda_), Journal(store))
-    result: dict[str, Any] = {
-        "rolled_back": not outcome.already,
-        "already_rolled_back": outcome.already,
-        "cutovers": [e.sk for e in outcome.undone],
-        "functions": sorted({f.name for e in outcome.undone for f in e.functions}),
-        "restored": outcome.restored,
-        "notes": outcome.notes,
-        "journal": outcome.entry.sk if outcome.entry else None,
-    }
+def show_rollback(app: AppContext, result: RollbackResult, json_out: bool) -> None:
+    if result.outcome is None:  # one JSON object and one line, from _refusals_as_json
+        raise SafetyGateError(result.refusal or "rollback refused")
     if json_out:
-        emit_json(result)
+        emit_json(result.to_json())
         return
+    outcome = result.outcome
     if outcome.already:
         app.out.print("already rolled back: every function is back on the source tables")
         return
     for note in outcome.notes:
         app.err.print(f"note: {note}")
     app.out.print(
-        f"rolled back {len(outcome.undone)} cutover(s): {len(result['functions'])} function(s) "
+        f"rolled back {len(outcome.undone)} cutover(s): {len(result.functions)} function(s) "
         f"restored to their journaled environments ({len(outcome.restored)} updated)"
     )
 
@@ -409,74 +282,36 @@ def decommission(
 ) -> None:
     """Back up and delete the old tables after the observation window (gated)."""
     with _refusals_as_json(json_out):
-        _decommission(get(ctx), yes, json_out, now)
+        app = get(ctx)
+        say = (lambda _m: None) if json_out else app.say
+        show_decommission(app, run_decommission(_context(app, now), yes=yes, say=say), json_out)
 
 
-def _decommission(app: AppContext, yes: bool, json_out: bool, now: str | None) -> None:
-    migration = app.migration
-    clock = clock_from(now)
-    store = _store(app, clock)
-    if store is None:
-        raise SafetyGateError("no cutover recorded: there is no control table")
-    routes = describe_routes(migration, app.clients)
-    sources = list(dict.fromkeys(r.source for r in routes))
-    gone = [s for s in sources if all(r.source_desc is None for r in routes if r.source == s)]
-    result: dict[str, Any] = {
-        "decommissioned": [],
-        "already_gone": gone,
-        "backups": {},
-        "deletion_protection_disabled": [],
-        "warnings": [],
-    }
-    if len(gone) == len(sources):
-        if json_out:
-            emit_json(result)
-        else:
-            app.out.print(f"already decommissioned: {', '.join(gone)} are gone")
-        return
-    at = clock()
-    journal = Journal(store)
-    lam = LambdaFunctions(app.clients.lambda_)
-    facts = gather_decommission(migration, app.clients, lam, routes, journal.entries(), at)
-    decision = decide_decommission(facts, at, migration.cutover.observation_days, yes=yes)
-    result["gate"] = decision.to_json()
-    if not decision.ok:
-        _refuse(app, json_out, "decommission", decision, **result)
-    for r in routes:
-        stream = (r.source_desc or {}).get("LatestStreamArn")
-        if r.source_desc is not None and stream:
-            for m in event_source_mappings(app.clients.lambda_, stream):
-                result["warnings"].append(
-                    f"event source mapping {m.get('UUID')} ({m.get('FunctionArn')}) reads the "
-                    f"stream of {r.source}: remove it (it fails once the table is gone)"
-                )
-    assert facts.latest is not None  # the gate passed
-    doomed = [(t.table, t.deletion_protection) for t in facts.tables if t.exists]
-    say = (lambda _m: None) if json_out else app.say
-    removed = decommissioning.decommission(
-        app.clients.dynamodb, store, doomed, cutover_sk=facts.latest.sk, say=say
-    )
-    result.update(
-        decommissioned=[r.table for r in removed],
-        backups={r.table: r.backup_arn for r in removed},
-        deletion_protection_disabled=[r.table for r in removed if r.deletion_protection_disabled],
-    )
+def show_decommission(app: AppContext, result: DecommissionResult, json_out: bool) -> None:
+    if result.refusal is not None:  # one JSON object and one line, from _refusals_as_json
+        raise SafetyGateError(result.refusal)
     if json_out:
-        emit_json(result)
+        emit_json(result.to_json())
+    if result.status is Status.REFUSED:
+        _gate_refused(app, "decommission", result.gate)
+    if json_out:
         return
-    for w in result["warnings"]:
+    if result.gate is None:  # nothing left: every old table is gone
+        app.out.print(f"already decommissioned: {', '.join(result.already_gone)} are gone")
+        return
+    for w in result.warnings:
         app.err.print(f"warning: {w}")
     app.out.print("decommissioned:")
     table = Table()
     table.add_column("table", no_wrap=True)
     table.add_column("backup", overflow="fold")
     table.add_column("deletion protection")
-    for done in removed:
+    for done in result.removed:
         table.add_row(
             done.table,
             done.backup_arn,
             "turned off (--yes)" if done.deletion_protection_disabled else "off",
         )
     _wide(app).print(table)
-    if gone:
-        app.out.print(f"already gone: {', '.join(gone)}")
+    if result.already_gone:
+        app.out.print(f"already gone: {', '.join(result.already_gone)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from dualwrite.cli.context import get
+from dualwrite.cli.signals import sigterm_as_interrupt
 
 
 def register(app: typer.Typer) -> None:
@@ -22,4 +23,7 @@ def demo(
     from dualwrite.cli.demo_flow import DemoOptions, run_demo
 
     options = DemoOptions(servers, memberships, port, traffic_rate=traffic_rate)
-    raise typer.Exit(run_demo(get(ctx), options))
+    # SIGTERM as Ctrl-C: the private emulator is stopped on the way out
+    with sigterm_as_interrupt():
+        code = run_demo(get(ctx), options)
+    raise typer.Exit(code)

@@ -185,7 +185,7 @@ def status(
     from dualwrite.status import gather
 
     app = get(ctx)
-    data = gather(app.migration, app.clients, app.store)
+    data = gather(app.migration, app.clients, app.store).to_json()
     if json_out:
         emit_json(data)
         return
@@ -274,6 +274,7 @@ def _print_status(out: Console, data: dict[str, Any]) -> None:
                 ("ParityExtra", lambda r: _num(r["metrics"].get("ParityExtra"))),
                 ("ParityMismatched", lambda r: _num(r["metrics"].get("ParityMismatched"))),
                 ("ReplicationLagMs", lambda r: _num(r["metrics"].get("ReplicationLagMs"))),
+                ("TtlDeletes", lambda r: _num(r["metrics"].get("TtlDeletes"))),
                 ("at (UTC)", lambda r: _clock(r["metrics_at"].get("ParityPercent"))),
             ],
         )

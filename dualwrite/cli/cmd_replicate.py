@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.status import Status
 from rich.table import Table
 
 from dualwrite.cli.context import AppContext, emit_json, get
+
+if TYPE_CHECKING:
+    from stream_replicator.run_summary import RunSummary
 
 
 def register(app: typer.Typer) -> None:
@@ -62,41 +65,40 @@ def _stop_on_signals(stop: threading.Event, say: Any) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _progress_text(summary: dict[str, Any]) -> str:
-    lag = summary.get("lag_ms")
+def _progress_text(summary: RunSummary) -> str:
+    lag = summary.lag_ms
     return (
-        f"replicating: {summary['records']} records, {summary['applied']} applied, "
-        f"{summary['quarantined']} quarantined, {summary['failed']} failed, "
+        f"replicating: {summary.records} records, {summary.applied} applied, "
+        f"{summary.quarantined} quarantined, {summary.failed} failed, "
         f"lag {'-' if lag is None else f'{lag} ms'}, "
-        f"{summary['shards_done']}/{summary['shards']} shards closed"
+        f"{summary.shards_done}/{summary.shards} shards closed"
     )
 
 
-def _print_summary(app: AppContext, summary: dict[str, Any]) -> None:
+def _print_summary(app: AppContext, summary: RunSummary) -> None:
     table = Table(title="replication", title_justify="left")
     for col in ("route", "phase", "records", "applied", "quarantined", "shards"):
         table.add_column(col)
-    for r in summary["routes"]:
+    for r in summary.routes:
         table.add_row(
-            r["route"],
-            r["phase"],
-            str(r["records"]),
-            str(r["applied"]),
-            str(r["quarantined"]),
-            str(r["shards"]),
+            r.route,
+            r.phase,
+            str(r.records),
+            str(r.applied),
+            str(r.quarantined),
+            str(r.shards),
         )
     app.out.print(table)
-    lag = summary.get("lag_ms")
+    lag = summary.lag_ms
     app.out.print(
-        f"{summary['records']} records, {summary['applied']} applied, "
-        f"{summary['quarantined']} quarantined, {summary['failed']} failure report(s), "
-        f"lag {'-' if lag is None else f'{lag} ms'}"
-        + (" - caught up" if summary.get("caught_up") else "")
+        f"{summary.records} records, {summary.applied} applied, "
+        f"{summary.quarantined} quarantined, {summary.failed} failure report(s), "
+        f"lag {'-' if lag is None else f'{lag} ms'}" + (" - caught up" if summary.caught_up else "")
     )
-    if summary["held_routes"]:
+    if summary.held_routes:
         app.out.print(
             "held (not backfilled yet, changes kept in the stream): "
-            + ", ".join(summary["held_routes"])
+            + ", ".join(summary.held_routes)
         )
 
 
@@ -120,6 +122,7 @@ def replicate(
 ) -> None:
     """Apply the sources' stream changes to the targets (routes wait for their backfill)."""
     from stream_replicator.runner import StreamRunner  # lazily: keeps --help fast
+    from stream_replicator.runner_settings import RunnerSettings
 
     app = get(ctx)
     migration = app.migration
@@ -132,7 +135,7 @@ def replicate(
     if not json_out and app.interactive:
         status = app.err.status("replicating: starting")
 
-    def on_progress(summary: dict[str, Any]) -> None:
+    def on_progress(summary: RunSummary) -> None:
         if status is not None:
             status.update(_progress_text(summary))
 
@@ -140,8 +143,7 @@ def replicate(
         migration,
         app.clients,
         app.store,
-        batch_size=batch_size,
-        poll_interval=poll_interval,
+        RunnerSettings(batch_size=batch_size, poll_interval=poll_interval),
         notify=app.say,
     )
     try:
@@ -162,13 +164,13 @@ def replicate(
         logger.removeHandler(handler)
         logger.propagate = True
     if json_out:
-        emit_json(summary)
+        emit_json(summary.to_json())
     else:
         _print_summary(app, summary)
-    if summary["stuck_shards"]:
+    if summary.stuck_shards:
         app.say(
             "some shards could not make progress: "
-            + ", ".join(summary["stuck_shards"])
+            + ", ".join(summary.stuck_shards)
             + " (their checkpoints stay before the failing records)"
         )
         raise typer.Exit(1)

@@ -12,6 +12,7 @@ from dualwrite import prepare as preparing
 from dualwrite import seed as seeding
 from dualwrite.aws.sampling import estimate_routes
 from dualwrite.cli.context import emit_json, get
+from dualwrite.cli.signals import sigterm_as_interrupt
 from dualwrite.emulator import Emulator
 from dualwrite.estimate import Estimate, rate_text
 
@@ -28,22 +29,24 @@ def local(
     port: int = typer.Option(4566, "--port", "-p", help="Port on 127.0.0.1 (0 picks a free one)."),
     verbose: bool = typer.Option(False, "--verbose", help="Show the emulator's request log."),
 ) -> None:
-    """Run the embedded AWS emulator (moto server) on 127.0.0.1 until Ctrl-C."""
+    """Run the embedded AWS emulator (moto server) on 127.0.0.1 until Ctrl-C (or SIGTERM)."""
     app = get(ctx)
     emulator = Emulator(port=port, quiet=not verbose)
-    endpoint = emulator.start()
-    app.out.print(f"embedded AWS emulator listening on {endpoint}")
-    app.out.print(
-        f"use it with:  dualwrite --endpoint-url {endpoint} ...   "
-        f"(or export AWS_ENDPOINT_URL={endpoint})"
-    )
-    app.out.print("Ctrl-C stops it; its data lives in memory only.")
-    try:
-        code = emulator.wait()
-    except KeyboardInterrupt:
-        code = 0
-    finally:
-        emulator.stop()
+    code = 0
+    with sigterm_as_interrupt():
+        try:
+            endpoint = emulator.start()
+            app.out.print(f"embedded AWS emulator listening on {endpoint}")
+            app.out.print(
+                f"use it with:  dualwrite --endpoint-url {endpoint} ...   "
+                f"(or export AWS_ENDPOINT_URL={endpoint})"
+            )
+            app.out.print("Ctrl-C stops it; its data lives in memory only.")
+            code = emulator.wait()
+        except KeyboardInterrupt:
+            code = 0
+        finally:
+            emulator.stop()
     raise typer.Exit(code)
 
 

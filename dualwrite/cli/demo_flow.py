@@ -142,6 +142,7 @@ def run_demo(parent: AppContext, options: DemoOptions) -> int:
     from dualwrite.cli.cmd_reconcile import print_reconcile
     from reconciler.job import run_reconcile
     from stream_replicator.runner import StreamRunner
+    from stream_replicator.runner_settings import RunnerSettings
 
     started = time.monotonic()
     with (
@@ -178,7 +179,10 @@ def run_demo(parent: AppContext, options: DemoOptions) -> int:
             stop_replicator = threading.Event()
             stop_traffic = threading.Event()
             runner = StreamRunner(
-                app.migration, app.clients, app.store, poll_interval=0.5, phase_interval=1.0
+                app.migration,
+                app.clients,
+                app.store,
+                RunnerSettings(poll_interval=0.5, phase_interval=1.0),
             )
             replicator = _Background("replicator", lambda: runner.run(stop=stop_replicator))
             stats = TrafficStats()
@@ -210,9 +214,9 @@ def run_demo(parent: AppContext, options: DemoOptions) -> int:
             final = StreamRunner(app.migration, app.clients, app.store).run(until_caught_up=True)
             out.print(
                 f"traffic: {stats.ops:,} writes ({stats.puts:,} puts, {stats.deletes:,} deletes); "
-                f"replicated {background['records'] + final['records']:,} stream records, "
-                f"{background['quarantined'] + final['quarantined']} quarantined; caught up: "
-                f"{'yes' if final.get('caught_up') else 'NO'}"
+                f"replicated {background.records + final.records:,} stream records, "
+                f"{background.quarantined + final.quarantined} quarantined; caught up: "
+                f"{'yes' if final.caught_up else 'NO'}"
             )
         with _phase(app, "6. reconcile"):
             parity = run_reconcile(app.migration, app.clients, app.store)

@@ -28,7 +28,7 @@ from dualwrite.control.phases import Phase, PhaseRecords
 from dualwrite.control.quarantine import QuarantineRecords
 from dualwrite.control.reconcile_results import ReconcileRecord, ReconcileRecords
 from dualwrite.control.segments import SegmentRecords
-from dualwrite.control.shards import ShardRecords
+from dualwrite.control.shards import ShardCheckpoint, ShardRecords
 from dualwrite.control.table import PK, SK, ControlTable, Record, control_table_definition, iso
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "Phase",
     "ReconcileRecord",
     "Record",
+    "ShardCheckpoint",
     "control_table_definition",
     "iso",
 ]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from dualwrite.aws.errors import aws_call
+from dualwrite.wire import Item
 
 PK = "pk"
 SK = "sk"
@@ -65,7 +66,7 @@ class ControlTable:
         expires_at: float | None = None,
         only_if_absent: bool = False,
     ) -> None:
-        item: dict[str, Any] = {
+        item: Item = {
             PK: {"S": pk},
             SK: {"S": sk},
             "data": {"S": json.dumps(data, separators=(",", ":"), default=str)},
@@ -114,7 +115,7 @@ class ControlTable:
         return self.clock()
 
 
-def _record(item: dict[str, Any]) -> Record:
+def _record(item: Mapping[str, Any]) -> Record:
     return Record(
         pk=item[PK]["S"],
         sk=item[SK]["S"],

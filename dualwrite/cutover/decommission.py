@@ -9,35 +9,62 @@ run knows the tables are already gone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from dualwrite.aws import tables
 from dualwrite.aws.errors import aws_call
-from dualwrite.control import ControlStore, iso
+from dualwrite.control import ControlTable, iso
+from dualwrite.cutover.context import CutoverContext
+from dualwrite.cutover.facts import describe_routes, gather_decommission
+from dualwrite.cutover.gate import decide_decommission
+from dualwrite.cutover.journal import Journal
+from dualwrite.cutover.lag import event_source_mappings
+from dualwrite.cutover.results import DecommissionResult, Removed, Status
 from dualwrite.errors import NotFoundError
 
 PK = "DECOMMISSION"
 
 
 @dataclass(frozen=True)
-class Removed:
+class DecommissionRecord:
+    """DECOMMISSION / <table>: a table decommission backed up and deleted."""
+
     table: str
     backup_arn: str
+    deleted_at: str  # ISO 8601
     deletion_protection_disabled: bool
+    cutover: str  # the journal entry (sk) of the cutover it followed
 
     def to_json(self) -> dict[str, Any]:
         return {
             "table": self.table,
             "backup_arn": self.backup_arn,
+            "deleted_at": self.deleted_at,
             "deletion_protection_disabled": self.deletion_protection_disabled,
+            "cutover": self.cutover,
         }
 
+    @classmethod
+    def from_json(cls, table: str, data: Mapping[str, Any]) -> DecommissionRecord:
+        return cls(
+            table=str(data.get("table") or table),
+            backup_arn=str(data.get("backup_arn") or ""),
+            deleted_at=str(data.get("deleted_at") or ""),
+            deletion_protection_disabled=bool(data.get("deletion_protection_disabled")),
+            cutover=str(data.get("cutover") or ""),
+        )
 
-def record_of(store: ControlStore, table: str) -> dict[str, Any] | None:
+
+def record_of(store: ControlTable, table: str) -> DecommissionRecord | None:
     rec = store.get(PK, table)
-    return rec.data if rec else None
+    return DecommissionRecord.from_json(rec.sk, rec.data) if rec else None
+
+
+def records(store: ControlTable) -> list[DecommissionRecord]:
+    """Every table decommission deleted (after a backup)."""
+    return [DecommissionRecord.from_json(r.sk, r.data) for r in store.query(PK)]
 
 
 def disable_deletion_protection(client: Any, table: str) -> None:
@@ -61,7 +88,7 @@ def delete_table(client: Any, table: str, timeout: float = 600.0) -> None:
 
 def decommission(
     client: Any,
-    store: ControlStore,
+    store: ControlTable,
     doomed: list[tuple[str, bool]],
     *,
     cutover_sk: str,
@@ -80,16 +107,47 @@ def decommission(
             disable_deletion_protection(client, table)
         say(f"deleting {table}")
         delete_table(client, table)
-        store.put(
-            PK,
-            table,
-            {
-                "table": table,
-                "backup_arn": backups[table],
-                "deleted_at": iso(store.now()),
-                "deletion_protection_disabled": protected,
-                "cutover": cutover_sk,
-            },
-        )
+        record = DecommissionRecord(table, backups[table], iso(store.now()), protected, cutover_sk)
+        store.put(PK, table, record.to_json())
         removed.append(Removed(table, backups[table], protected))
     return removed
+
+
+# --- the decision -------------------------------------------------------------------------
+
+
+def run_decommission(
+    ctx: CutoverContext, *, yes: bool, say: Callable[[str], None] = lambda _m: None
+) -> DecommissionResult:
+    """Gate, then back up and delete every old table still there. Tables already gone make
+    a re-run a no-op; the gate's refusal changes nothing."""
+    if ctx.store is None:
+        return DecommissionResult(
+            Status.REFUSED, refusal="no cutover recorded: there is no control table"
+        )
+    routes = describe_routes(ctx.migration, ctx.clients)
+    sources = list(dict.fromkeys(r.source for r in routes))
+    gone = tuple(s for s in sources if all(r.source_table is None for r in routes if r.source == s))
+    if len(gone) == len(sources):
+        return DecommissionResult(Status.DONE, already_gone=gone)
+    at = ctx.clock()
+    entries = Journal(ctx.store).entries()
+    facts = gather_decommission(ctx.migration, ctx.clients, ctx.functions, routes, entries, at)
+    decision = decide_decommission(facts, at, ctx.migration.cutover.observation_days, yes=yes)
+    if not decision.ok:
+        return DecommissionResult(Status.REFUSED, already_gone=gone, gate=decision)
+    warnings = tuple(
+        f"event source mapping {m.uuid} ({m.function_arn}) reads the stream of {r.source}: "
+        "remove it (it fails once the table is gone)"
+        for r in routes
+        if r.source_table is not None and r.source_table.stream_arn
+        for m in event_source_mappings(ctx.clients.lambda_, r.source_table.stream_arn)
+    )
+    assert facts.latest is not None  # the gate passed
+    doomed = [(t.table, t.deletion_protection) for t in facts.tables if t.exists]
+    removed = decommission(
+        ctx.clients.dynamodb, ctx.store, doomed, cutover_sk=facts.latest.sk, say=say
+    )
+    return DecommissionResult(
+        Status.DONE, already_gone=gone, gate=decision, removed=tuple(removed), warnings=warnings
+    )

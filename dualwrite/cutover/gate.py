@@ -1,33 +1,22 @@
 """The safety gates of cutover and decommission: pure decisions from gathered facts.
 
 A gate is a list of checks; it passes when every check passes, and otherwise its reasons say
-what to do. The facts are gathered by the adapters at the bottom (`gather_cutover`,
-`gather_decommission`), which only read.
+what to do. The facts are typed records gathered by the adapters in `facts.py`, which only
+read; the decisions here read their fields and nothing else.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from dualwrite.aws import tables
-from dualwrite.aws.clients import Clients
 from dualwrite.config import Migration
-from dualwrite.control import ControlStore, ReconcileRecord, iso
-from dualwrite.cutover.functions import (
-    LambdaFunctions,
-    Renames,
-    TablePair,
-    VariableChange,
-    candidates,
-    plan_changes,
-    table_arn,
-)
-from dualwrite.cutover.journal import APPLYING, Entry, latest_cutover
-from dualwrite.cutover.lag import ReplicationFact, replication_fact
-from dualwrite.cutover.writes import WritesFact, writes_since
+from dualwrite.control import ReconcileRecord, iso
+from dualwrite.cutover.functions import VariableChange
+from dualwrite.cutover.journal import APPLYING, Entry
+from dualwrite.cutover.lag import ReplicationFact
+from dualwrite.cutover.writes import WritesFact
 
 DAY_S = 86400.0
 
@@ -70,6 +59,13 @@ class Decision:
 class CutoverLimits:
     max_reconcile_age_s: float
     max_lag_s: float
+
+    @classmethod
+    def of(cls, migration: Migration) -> CutoverLimits:
+        return cls(
+            max_reconcile_age_s=migration.cutover.max_reconcile_age_minutes * 60,
+            max_lag_s=migration.cutover.max_lag_seconds,
+        )
 
 
 @dataclass(frozen=True)
@@ -265,119 +261,3 @@ def decide_decommission(
                 )
             )
     return Decision(tuple(checks))
-
-
-# --- adapters: gather the facts -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RouteTables:
-    """A route's tables as described now (None: the table does not exist)."""
-
-    route: str
-    source: str
-    target: str
-    source_desc: dict[str, Any] | None
-    target_desc: dict[str, Any] | None
-
-    def pair(self) -> TablePair | None:
-        """Names and ARNs; an ARN that cannot be read is derived from the other one."""
-        s_arn = (self.source_desc or {}).get("TableArn")
-        t_arn = (self.target_desc or {}).get("TableArn")
-        if s_arn and not t_arn:
-            t_arn = table_arn(s_arn, self.source, self.target)
-        if t_arn and not s_arn:
-            s_arn = table_arn(t_arn, self.target, self.source)
-        if not s_arn or not t_arn:
-            return None
-        return TablePair(self.source, self.target, s_arn, t_arn)
-
-
-def describe_routes(migration: Migration, clients: Clients) -> list[RouteTables]:
-    return [
-        RouteTables(
-            r.name,
-            r.source,
-            r.target,
-            tables.describe(clients.dynamodb, r.source),
-            tables.describe(clients.dynamodb, r.target),
-        )
-        for r in migration.routes
-    ]
-
-
-def renames_of(routes: Iterable[RouteTables]) -> Renames:
-    pairs = [p for p in (r.pair() for r in routes) if p is not None]
-    return Renames.of(pairs)
-
-
-def gather_cutover(
-    migration: Migration,
-    clients: Clients,
-    store: ControlStore,
-    routes: list[RouteTables],
-    now: float,
-) -> list[RouteFacts]:
-    quarantined = Counter(str(r.data.get("route", "")) for r in store.quarantined())
-    return [
-        RouteFacts(
-            route=r.route,
-            target=r.target,
-            target_exists=r.target_desc is not None,
-            reconcile=store.last_reconcile(r.route),
-            replication=replication_fact(
-                r.route, r.source_desc, clients, store, migration.metrics_namespace, now
-            ),
-            quarantined=quarantined.get(r.route, 0),
-        )
-        for r in routes
-    ]
-
-
-def cutover_limits(migration: Migration) -> CutoverLimits:
-    return CutoverLimits(
-        max_reconcile_age_s=migration.cutover.max_reconcile_age_minutes * 60,
-        max_lag_s=migration.cutover.max_lag_seconds,
-    )
-
-
-def names_of_old_tables(
-    functions: LambdaFunctions, migration: Migration, renames: Renames
-) -> tuple[VariableChange, ...]:
-    """Re-scan: every function (and every listed one) with a variable equal to an old table
-    name or ARN, whatever `discover` says."""
-    found = candidates(functions, migration.cutover.functions, discover=True)
-    return tuple(c for p in plan_changes(found, renames) for c in p.changes)
-
-
-def gather_decommission(
-    migration: Migration,
-    clients: Clients,
-    functions: LambdaFunctions,
-    routes: list[RouteTables],
-    entries: list[Entry],
-    now: float,
-) -> DecommissionFacts:
-    latest = latest_cutover(entries)
-    renames = renames_of(routes)
-    naming_old = names_of_old_tables(functions, migration, renames)
-    facts: list[TableFacts] = []
-    seen: set[str] = set()
-    for r in routes:
-        if r.source in seen:
-            continue
-        seen.add(r.source)
-        desc = r.source_desc
-        if desc is None:
-            facts.append(TableFacts(r.source, exists=False))
-            continue
-        writes = writes_since(desc, clients, latest.at, now) if latest is not None else None
-        facts.append(
-            TableFacts(
-                r.source,
-                exists=True,
-                deletion_protection=bool(desc.get("DeletionProtectionEnabled")),
-                writes=writes,
-            )
-        )
-    return DecommissionFacts(latest, naming_old, tuple(facts))

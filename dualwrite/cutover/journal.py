@@ -14,17 +14,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from dualwrite.control import ControlStore, iso
 
 PK = "CUTOVER"
-CUTOVER = "cutover"
-ROLLBACK = "rollback"
-APPLYING = "applying"
-APPLIED = "applied"
-REVERTED = "reverted"
-FAILED = "failed"
+
+
+class Action(StrEnum):
+    CUTOVER = "cutover"
+    ROLLBACK = "rollback"
+
+
+class EntryStatus(StrEnum):
+    APPLYING = "applying"
+    APPLIED = "applied"
+    REVERTED = "reverted"
+    FAILED = "failed"
+
+
+CUTOVER = Action.CUTOVER
+ROLLBACK = Action.ROLLBACK
+APPLYING = EntryStatus.APPLYING
+APPLIED = EntryStatus.APPLIED
+REVERTED = EntryStatus.REVERTED
+FAILED = EntryStatus.FAILED
 
 
 @dataclass(frozen=True)
@@ -58,9 +73,9 @@ class FunctionEntry:
 @dataclass(frozen=True)
 class Entry:
     sk: str
-    action: str
+    action: Action
     at: float
-    status: str
+    status: EntryStatus
     functions: tuple[FunctionEntry, ...] = ()
     reason: str | None = None
     forced: bool = False
@@ -82,10 +97,10 @@ class Entry:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "action": self.action,
+            "action": str(self.action),
             "at": self.at,
             "at_iso": iso(self.at),
-            "status": self.status,
+            "status": str(self.status),
             "functions": [f.to_json() for f in self.functions],
             "reason": self.reason,
             "forced": self.forced,
@@ -102,9 +117,9 @@ class Entry:
         known = set(cls.__dataclass_fields__) | {"at_iso"}
         return cls(
             sk=sk,
-            action=str(data.get("action", "")),
+            action=Action(str(data.get("action"))),
             at=float(data.get("at", 0.0)),
-            status=str(data.get("status", "")),
+            status=EntryStatus(str(data.get("status"))),
             functions=tuple(FunctionEntry.from_json(f) for f in data.get("functions") or ()),
             reason=data.get("reason"),
             forced=bool(data.get("forced")),
@@ -150,7 +165,7 @@ class Journal:
     def entries(self) -> list[Entry]:
         return ordered(Entry.from_json(r.sk, r.data) for r in self.store.query(PK))
 
-    def begin(self, action: str, **fields: Any) -> Entry:
+    def begin(self, action: Action, **fields: Any) -> Entry:
         at = self.store.now()
         entry = Entry(sk=f"{iso(at)}#{action}", action=action, at=at, status=APPLYING, **fields)
         self.save(entry)

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dualwrite.aws import streams as streams_api
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.errors import aws_call
-from dualwrite.aws.streams import list_event_source_mappings, list_shards
+from dualwrite.aws.streams import EventSourceMapping, list_shards
+from dualwrite.aws.tables import TableInfo
 from dualwrite.control import ControlStore
 from dualwrite.cutover import streams
 from dualwrite.errors import AwsError, NotFoundError
@@ -50,7 +52,7 @@ class ReplicationFact:
 
 def replication_fact(
     route: str,
-    source: dict[str, Any] | None,
+    source: TableInfo | None,
     clients: Clients,
     store: ControlStore,
     namespace: str,
@@ -58,10 +60,10 @@ def replication_fact(
 ) -> ReplicationFact:
     if source is None:
         return ReplicationFact(route, "stream", None, "the source table does not exist")
-    stream_arn = source.get("LatestStreamArn")
-    if not stream_arn or not (source.get("StreamSpecification") or {}).get("StreamEnabled"):
+    stream_arn = source.enabled_stream_arn
+    if not stream_arn:
         return ReplicationFact(
-            route, "stream", None, f"no stream on {source['TableName']} (run dualwrite prepare)"
+            route, "stream", None, f"no stream on {source.name} (run dualwrite prepare)"
         )
     mappings = event_source_mappings(clients.lambda_, stream_arn)
     if mappings:
@@ -69,10 +71,10 @@ def replication_fact(
     return _stream_fact(route, stream_arn, clients.streams, store, now)
 
 
-def event_source_mappings(lambda_client: Any, stream_arn: str) -> list[dict[str, Any]]:
+def event_source_mappings(lambda_client: Any, stream_arn: str) -> list[EventSourceMapping]:
     """The mappings reading the stream; none when the stream (or its table) is gone."""
     try:
-        return list_event_source_mappings(lambda_client, stream_arn)
+        return streams_api.event_source_mappings(lambda_client, stream_arn)
     except NotFoundError:
         return []
 
@@ -84,11 +86,11 @@ def _stream_fact(
     checked = 0
     for shard in list_shards(streams_client, stream_arn):
         shard_id = shard["ShardId"]
-        checkpoint = store.shard(stream_arn, shard_id) or {}
-        if checkpoint.get("done"):
+        checkpoint = store.shard(stream_arn, shard_id)
+        if checkpoint is not None and checkpoint.done:
             continue
         checked += 1
-        after = checkpoint.get("sequence_number") or None
+        after = checkpoint.sequence_number if checkpoint is not None else None
         try:
             first = next(
                 iter(streams.records(streams_client, stream_arn, shard_id, after=after, limit=1)),
@@ -119,28 +121,24 @@ def _stream_fact(
 
 def _mapping_fact(
     route: str,
-    mappings: list[dict[str, Any]],
+    mappings: list[EventSourceMapping],
     cloudwatch: Any,
     namespace: str,
     now: float,
 ) -> ReplicationFact:
     method = "event source mapping"
     for m in mappings:
-        state = m.get("State")
-        if state != "Enabled":
+        if m.state != "Enabled":
             return ReplicationFact(
-                route, method, None, f"event source mapping {m.get('UUID')} is {state}"
+                route, method, None, f"event source mapping {m.uuid} is {m.state}"
             )
-        result = str(m.get("LastProcessingResult") or "")
+        result = str(m.last_processing_result or "")
         if result.startswith("PROBLEM"):
-            return ReplicationFact(
-                route, method, None, f"event source mapping {m.get('UUID')}: {result}"
-            )
+            return ReplicationFact(route, method, None, f"event source mapping {m.uuid}: {result}")
     worst: float | None = None
     for m in mappings:
-        function = str(m.get("FunctionArn", "")).split(":function:")[-1].split(":")[0]
         ms = latest_maximum(
-            cloudwatch, "AWS/Lambda", "IteratorAge", [("FunctionName", function)], now
+            cloudwatch, "AWS/Lambda", "IteratorAge", [("FunctionName", m.function_name)], now
         )
         if ms is not None:
             worst = ms if worst is None else max(worst, ms)

@@ -10,7 +10,7 @@ could not restore, and can simply be run again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dualwrite.cutover.functions import (
@@ -90,17 +90,28 @@ def run_cutover(
     return journal.save(replace(entry, status=APPLIED))
 
 
-@dataclass
-class RollbackResult:
-    undone: list[Entry] = field(default_factory=list)
-    restored: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class Restored:
+    """One function put back, and the variables that changed doing it."""
+
+    function: str
+    variables: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"function": self.function, "variables": list(self.variables)}
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    undone: tuple[Entry, ...] = ()
+    restored: tuple[Restored, ...] = ()
+    notes: tuple[str, ...] = ()
     already: bool = False
     entry: Entry | None = None
 
 
 def _restore(
-    fe: FunctionEntry, crashed: bool, restored: list[dict[str, Any]], notes: list[str]
+    fe: FunctionEntry, crashed: bool, restored: list[Restored], notes: list[str]
 ) -> Callable[[Env], Env]:
     previous = dict(fe.previous)
     updated = dict(fe.updated)
@@ -116,22 +127,21 @@ def _restore(
                 "go back to their journaled values too"
             )
         if current != previous:
-            restored.append(
-                {"function": fe.name, "variables": list(changed_variables(current, previous))}
-            )
+            restored.append(Restored(fe.name, changed_variables(current, previous)))
         return previous
 
     return transform
 
 
-def run_rollback(functions: LambdaFunctions, journal: Journal) -> RollbackResult:
+def run_rollback(functions: LambdaFunctions, journal: Journal) -> RollbackOutcome:
     entries = journal.entries()
     active = active_cutovers(entries)
     if not active:
         if any(e.action == CUTOVER and e.rolled_back_by for e in entries):
-            return RollbackResult(already=True)
+            return RollbackOutcome(already=True)
         raise SafetyGateError("nothing to roll back: no cutover is recorded in the journal")
-    result = RollbackResult(undone=list(active))
+    restored: list[Restored] = []
+    notes: list[str] = []
     rollback = journal.begin(ROLLBACK, undoes=tuple(e.sk for e in active))
     failures: list[str] = []
     for cut in reversed(active):
@@ -140,7 +150,7 @@ def run_rollback(functions: LambdaFunctions, journal: Journal) -> RollbackResult
             try:
                 functions.set_environment(
                     fe.name,
-                    _restore(fe, cut.status == APPLYING, result.restored, result.notes),
+                    _restore(fe, cut.status == APPLYING, restored, notes),
                 )
             except Exception as exc:  # the emergency path carries on with the others
                 failures.append(f"{fe.name} ({exc})")
@@ -153,5 +163,9 @@ def run_rollback(functions: LambdaFunctions, journal: Journal) -> RollbackResult
             f"rollback incomplete, could not restore: {'; '.join(failures)} "
             "(run dualwrite rollback again)"
         )
-    result.entry = journal.save(replace(rollback, status=APPLIED))
-    return result
+    return RollbackOutcome(
+        undone=tuple(active),
+        restored=tuple(restored),
+        notes=tuple(notes),
+        entry=journal.save(replace(rollback, status=APPLIED)),
+    )

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.errors import aws_call
 from dualwrite.aws.streams import list_shards
+from dualwrite.aws.tables import TableInfo
 from dualwrite.control import iso
 from dualwrite.cutover import streams
 
@@ -51,11 +51,11 @@ class WritesFact:
         }
 
 
-def writes_since(desc: dict[str, Any], clients: Clients, since: float, now: float) -> WritesFact:
-    table = str(desc["TableName"])
+def writes_since(info: TableInfo, clients: Clients, since: float, now: float) -> WritesFact:
+    table = info.name
     units = consumed_write_units(clients.cloudwatch, table, since, now)
-    stream_arn = desc.get("LatestStreamArn")
-    if not stream_arn or tables.stream_view(desc) is None:
+    stream_arn = info.enabled_stream_arn
+    if not stream_arn:
         return WritesFact(table, None, units, f"no stream on {table}: cannot prove it is unused")
     first: float | None = None
     for shard in list_shards(clients.streams, stream_arn):

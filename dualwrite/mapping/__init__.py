@@ -7,9 +7,11 @@ import inspect
 
 from dualwrite.errors import ConfigError
 from dualwrite.mapping.base import PK_SK, KeySchema, Mapping
+from dualwrite.mapping.declarative import DeclarativeMapping, DeclarativeSpec
 from dualwrite.mapping.identity import IdentityMapping
 from dualwrite.mapping.memberships import MembershipsMapping
 from dualwrite.mapping.servers import ServersMapping
+from dualwrite.mapping.templates import KeySpace, describe_space, spaces_overlap
 
 BUILTIN: dict[str, type[Mapping]] = {
     "servers": ServersMapping,
@@ -17,7 +19,28 @@ BUILTIN: dict[str, type[Mapping]] = {
     "identity": IdentityMapping,
 }
 
-__all__ = ["BUILTIN", "PK_SK", "KeySchema", "Mapping", "build_mapping", "is_identity"]
+#: what a route's `mapping:` holds: a name (builtin or `package.module:attribute`) or a
+#: declarative mapping (section 11)
+MappingSpec = str | DeclarativeSpec
+
+#: the builtin `servers` mapping, declaratively (a property test proves them identical)
+SERVERS_SPEC = DeclarativeSpec.model_validate(
+    {"key": {"PK": "SERVER#{id}", "SK": "METADATA"}, "set": {"Type": "Server"}}
+)
+
+__all__ = [
+    "BUILTIN",
+    "PK_SK",
+    "SERVERS_SPEC",
+    "DeclarativeSpec",
+    "KeySchema",
+    "Mapping",
+    "MappingSpec",
+    "build_mapping",
+    "is_identity",
+    "key_space_clash",
+    "known_key_space",
+]
 
 
 def _load_custom(spec: str) -> type[Mapping]:
@@ -46,12 +69,47 @@ def mapping_class(spec: str) -> type[Mapping]:
     return _load_custom(spec)
 
 
-def build_mapping(spec: str, source_key: KeySchema) -> Mapping:
+def build_mapping(spec: MappingSpec, source_key: KeySchema) -> Mapping:
     """A mapping bound to its source's key schema."""
+    if isinstance(spec, DeclarativeSpec):
+        return DeclarativeMapping(source_key, spec)
     return mapping_class(spec)(source_key)
 
 
-def is_identity(spec: str) -> bool:
+def known_key_space(spec: MappingSpec) -> KeySpace | None:
+    """A mapping's key space without its source (the migration file's check of routes that
+    share a target): declarative and builtin mappings; None for a custom class."""
+    if isinstance(spec, DeclarativeSpec):
+        return spec.templates
+    if spec in BUILTIN:
+        return BUILTIN[spec](PK_SK).key_space()  # no builtin's key space depends on its source
+    return None
+
+
+def key_space_clash(
+    spec: MappingSpec, mapping: Mapping, others: list[tuple[str, MappingSpec, Mapping]]
+) -> str | None:
+    """Why a route's mapping could write a key that another route on its target owns, or
+    None. For a custom class that declares `key_space` (the migration file's load checked the
+    builtin and declarative routes against each other already)."""
+    mine = mapping.key_space()
+    if mine is None:
+        return None
+    for other_name, other_spec, other in others:
+        if known_key_space(spec) is not None and known_key_space(other_spec) is not None:
+            continue
+        theirs = other.key_space()
+        if theirs is not None and spaces_overlap(mine, theirs):
+            return (
+                f"mapping {spec} could write keys ({describe_space(mine)}) that route "
+                f"{other_name} owns ({describe_space(theirs)})"
+            )
+    return None
+
+
+def is_identity(spec: MappingSpec) -> bool:
+    if isinstance(spec, DeclarativeSpec):
+        return False
     return spec == "identity" or (
         spec not in BUILTIN and issubclass(mapping_class(spec), IdentityMapping)
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from dualwrite.errors import UnmappableError
+from dualwrite.mapping.templates import KeySpace
 from dualwrite.wire import AttributeValue, Item, Key, key_of, over_item_limit
 
 
@@ -54,9 +55,20 @@ class Mapping(ABC):
     name: str = ""
     #: source attribute whose value groups items into one derived target item (or None)
     group_attr: str | None = None
+    #: whether `inverse` is implemented (reverse replication, DESIGN.md section 8)
+    has_inverse: bool = False
 
     def __init__(self, source_key: KeySchema) -> None:
         self.source_key = source_key
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # a subclass that changes the transform (say, of identity) must not inherit an
+        # inverse that no longer undoes it: it has none until it defines its own
+        own = cls.__dict__
+        if "_transform" in own and "inverse" not in own and "has_inverse" not in own:
+            cls.has_inverse = False
+            cls.inverse = Mapping.inverse  # type: ignore[method-assign]
 
     # --- schema fit -------------------------------------------------------------------
     @property
@@ -104,6 +116,21 @@ class Mapping(ABC):
     @abstractmethod
     def source_key_for(self, target_key: Key) -> Key | None:
         """The source key a directly-mapped target item comes from; None for derived items."""
+
+    def key_space(self) -> KeySpace | None:
+        """The target keys this mapping may write, as templates per key attribute (an
+        attribute left out matches anything), or None when undeclared: routes sharing a
+        target are then not checked against this one."""
+        return None
+
+    # --- the inverse (reverse replication, DESIGN.md section 8) ---------------------------
+    def inverse(self, target: Item, current: Item | None) -> Item:
+        """The source item for a directly-mapped target item. Pure.
+
+        `current` is the source item as it is now (or None): its attributes the forward
+        mapping drops are kept. Raises UnmappableError("unrepresentable: <why>") when the
+        old schema cannot hold the target item."""
+        raise NotImplementedError(f"{self.name} has no inverse")
 
     # --- derived items (one per group of source items) ----------------------------------
     def group_of(self, source_key_or_item: Item) -> AttributeValue | None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dualwrite.mapping.base import KeySchema, Mapping
 from dualwrite.mapping.base import require_keys as _require_keys
+from dualwrite.mapping.templates import EVERYTHING, KeySpace
 from dualwrite.wire import Item, Key, key_of
 
 
 class IdentityMapping(Mapping):
     name = "identity"
+    has_inverse = True
 
     @property
     def target_key(self) -> KeySchema:
@@ -28,3 +30,9 @@ class IdentityMapping(Mapping):
 
     def source_key_for(self, target_key: Key) -> Key | None:
         return key_of(target_key, self.source_key.names)
+
+    def key_space(self) -> KeySpace:
+        return EVERYTHING
+
+    def inverse(self, target: Item, current: Item | None) -> Item:
+        return dict(target)  # identity drops nothing, so `current` adds nothing

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dualwrite.mapping.base import PK_SK, KeySchema, Mapping, require_keys
+from dualwrite.mapping.templates import KeySpace, Template
 from dualwrite.wire import AttributeValue, Item, Key, scalar_text, sort_value, strings
 
 USER_PREFIX = "USER#"
@@ -108,6 +109,9 @@ class MembershipsMapping(Mapping):
     def owns(self, target_key: Key) -> bool:
         pk = target_key.get("PK", {}).get("S")
         return isinstance(pk, str) and pk.startswith(USER_PREFIX)
+
+    def key_space(self) -> KeySpace:
+        return {"PK": Template.parse(USER_PREFIX + "{userId}")}  # any SK: UserServer and User
 
     def source_key_for(self, target_key: Key) -> Key | None:
         if not self.owns(target_key):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dualwrite.errors import UnmappableError
 from dualwrite.mapping.base import PK_SK, KeySchema, Mapping, require_keys
+from dualwrite.mapping.templates import KeySpace, Template, is_number
 from dualwrite.wire import Item, Key, scalar_text
 
 PREFIX = "SERVER#"
 SK_VALUE = "METADATA"
+TYPE = "Server"
 RESERVED = ("PK", "SK", "Type")
 
 
 class ServersMapping(Mapping):
     name = "servers"
+    has_inverse = True
 
     @property
     def target_key(self) -> KeySchema:
@@ -42,7 +46,7 @@ class ServersMapping(Mapping):
         del out["id"]
         out["PK"] = {"S": PREFIX + scalar_text(item["id"])}
         out["SK"] = {"S": SK_VALUE}
-        out["Type"] = {"S": "Server"}
+        out["Type"] = {"S": TYPE}
         return out
 
     def target_keys(self, source_key: Key) -> list[Key]:
@@ -58,3 +62,25 @@ class ServersMapping(Mapping):
             return None
         raw = target_key["PK"]["S"][len(PREFIX) :]
         return {"id": {self.source_key.type_of("id"): raw}}
+
+    def key_space(self) -> KeySpace:
+        return {"PK": Template.parse(PREFIX + "{id}"), "SK": Template.parse(SK_VALUE)}
+
+    def inverse(self, target: Item, current: Item | None) -> Item:
+        # {PK: SERVER#<id>, SK: METADATA, Type, ...rest} -> {id, ...rest}; servers drops no
+        # source attribute, so `current` adds nothing
+        source_key = self.source_key_for(target)
+        if source_key is None:
+            raise UnmappableError("unrepresentable: the target key is not a server's")
+        if target.get("Type") != {"S": TYPE}:
+            raise UnmappableError(f"unrepresentable: Type is {target.get('Type')!r}, not {TYPE}")
+        if "id" in target:
+            raise UnmappableError("unrepresentable: servers never writes a target attribute id")
+        raw = source_key["id"]
+        if not scalar_text(raw):
+            raise UnmappableError("unrepresentable: the server id is empty")
+        if "N" in raw and not is_number(raw["N"]):
+            raise UnmappableError(f"unrepresentable: server id {raw['N']!r} is not a number")
+        out: Item = {name: value for name, value in target.items() if name not in RESERVED}
+        out["id"] = raw
+        return out

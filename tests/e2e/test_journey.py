@@ -16,7 +16,7 @@ from pathlib import Path
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.tables import wait_until
 from dualwrite.config import load_migration
-from dualwrite.control import ControlStore
+from dualwrite.control import ControlStore, ShardCheckpoint
 from dualwrite.seed import MEMBERSHIPS_TABLE, generate
 from dualwrite.traffic import TrafficPlan, TrafficStats, run_traffic
 from tests.conftest import MIGRATIONS, Cli
@@ -101,7 +101,7 @@ def test_replicator_killed_mid_run_restarts_from_its_checkpoints(
             shards = [
                 s for r in MIGRATION.routes for s in _shards(emulator_clients, store, r.source)
             ]
-            return any(s.data.get("records") for s in shards)
+            return any(s.records for s in shards)
 
         wait_until(checkpointed, "a replication checkpoint", timeout=120, interval=0.05)
     finally:
@@ -111,7 +111,7 @@ def test_replicator_killed_mid_run_restarts_from_its_checkpoints(
     _assert_parity(cli, emulator_clients)
 
 
-def _shards(clients: Clients, store: ControlStore, table: str) -> list[object]:
+def _shards(clients: Clients, store: ControlStore, table: str) -> list[ShardCheckpoint]:
     desc = clients.dynamodb.describe_table(TableName=table)["Table"]
     return list(store.shards(desc["LatestStreamArn"]))
 

@@ -73,7 +73,7 @@ def test_ctrl_c_stops_cleanly_after_checkpointing(cli: Cli, emulator_clients: Cl
 
     def caught_up() -> bool:
         shards = [s for arn in streams for s in store.shards(arn)]
-        return len(shards) == 2 and all(s.data.get("caught_up_at") for s in shards)
+        return len(shards) == 2 and all(s.caught_up_at for s in shards)
 
     proc = cli.start(CORE, "replicate", "--json", "--batch-size", "10")
     deadline = time.monotonic() + 120
@@ -91,4 +91,4 @@ def test_ctrl_c_stops_cleanly_after_checkpointing(cli: Cli, emulator_clients: Cl
     assert summary["records"] == 55 and summary["failed"] == 0
     assert "stopping" in err
     (shard,) = store.shards(streams[1])
-    assert shard.data["records"] == 40 and shard.data["sequence_number"]
+    assert shard.records == 40 and shard.sequence_number

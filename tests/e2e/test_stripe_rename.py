@@ -169,7 +169,7 @@ def test_stripe_rename_end_to_end(cli: Cli, emulator_clients: Clients) -> None:
     # no reconcile yet: the gate refuses and nothing changes
     refused = cli.run(PLAN, "cutover", "--json")
     assert refused.code == 4, refused.stderr
-    assert refused.json()["refused"] is True
+    assert refused.json()["refused"] is True and refused.json()["status"] == "refused"
     assert any("no reconcile recorded" in r for r in refused.json()["gate"]["reasons"])
     assert environments(clients) == original
 
@@ -236,7 +236,7 @@ def test_stripe_rename_end_to_end(cli: Cli, emulator_clients: Clients) -> None:
     # cutover: exactly the planned variables change
     first = cli.run(PLAN, "cutover", "--json")
     assert first.code == 0, first.stderr
-    assert first.json()["cut_over"] is True
+    assert first.json()["cut_over"] is True and first.json()["status"] == "done"
     assert environments(clients) == {fn: cut_over_env(env) for fn, env in original.items()}
     assert environments(clients)["analytics-exporter"] == original["analytics-exporter"]
     assert any("could not check" in w for w in first.json()["warnings"])
@@ -244,11 +244,12 @@ def test_stripe_rename_end_to_end(cli: Cli, emulator_clients: Clients) -> None:
     # a second cutover finds nothing left to do
     again = cli.run(PLAN, "cutover", "--json")
     assert again.code == 0 and again.json().get("already_cut_over") is True
+    assert again.json()["status"] == "done"
 
     # rollback: exactly the journaled environments; idempotent
     rolled = cli.run(PLAN, "rollback", "--json")
     assert rolled.code == 0, rolled.stderr
-    assert rolled.json()["rolled_back"] is True
+    assert rolled.json()["rolled_back"] is True and rolled.json()["status"] == "done"
     assert environments(clients) == original
     twice = cli.run(PLAN, "rollback", "--json")
     assert twice.code == 0 and twice.json()["already_rolled_back"] is True
@@ -317,5 +318,6 @@ def test_stripe_rename_end_to_end(cli: Cli, emulator_clients: Clients) -> None:
     cut_env = {fn: cut_over_env(env) for fn, env in original.items()}
     too_late = cli.run(PLAN, "rollback", "--json")
     assert too_late.code == 4 and too_late.json()["refused"] is True
+    assert too_late.json()["status"] == "refused"
     assert "decommissioned" in too_late.json()["reason"] and "decommissioned" in too_late.stderr
     assert environments(clients) == cut_env

@@ -14,6 +14,7 @@ from backfill import worker
 from dualwrite.aws.clients import Clients
 from dualwrite.control import ControlStore, Phase
 from dualwrite.errors import BackfillIncompleteError, ConfigError
+from dualwrite.runtime import Runtime
 from dualwrite.wire import Item
 from tests.functional.test_backfill_support import (
     CORETABLE,
@@ -49,9 +50,13 @@ def lambda_env(
     config.write_text(json.dumps(CORETABLE))
     monkeypatch.setenv("DUALWRITE_CONFIG", str(config))
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "DualWrite")
-    worker.reset_runtime()
     yield moto_clients
-    worker.reset_runtime()
+
+
+@pytest.fixture
+def rt(lambda_env: Clients) -> Runtime:
+    """The container's runtime, given to the handlers (its checks run at first use)."""
+    return Runtime(coretable(), lambda_env)
 
 
 def big_servers(n: int) -> list[Item]:
@@ -63,19 +68,24 @@ def test_import_reads_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.delenv("DUALWRITE_CONFIG", raising=False)
     importlib.reload(worker)
-    worker.reset_runtime()
     with pytest.raises(ConfigError, match="DUALWRITE_CONFIG"):
-        worker.runtime()
+        worker.lambda_handler(
+            {"route": "servers", "segment": 0, "total_segments": 1}, FakeContext(900_000)
+        )
 
 
-def test_a_worker_short_of_time_pauses_and_the_next_call_continues(lambda_env: Clients) -> None:
+def test_a_worker_short_of_time_pauses_and_the_next_call_continues(
+    lambda_env: Clients, rt: Runtime
+) -> None:
     clients = lambda_env
     seed(clients, big_servers(10), [])
     migration = coretable()
     prepare(clients, migration)
     store = ControlStore(clients.dynamodb, migration.control_table)
 
-    planned = worker.plan_handler({"route": "servers", "total_segments": 1}, FakeContext(900_000))
+    planned = worker.plan_handler(
+        {"route": "servers", "total_segments": 1}, FakeContext(900_000), runtime=rt
+    )
     assert planned == {
         "route": "servers",
         "total_segments": 1,
@@ -85,14 +95,14 @@ def test_a_worker_short_of_time_pauses_and_the_next_call_continues(lambda_env: C
 
     item = planned["segments"][0]
     short = FakeContext(5_000)  # under the 30 s safety margin: one page per call
-    results = [worker.lambda_handler(item, short)]
+    results = [worker.lambda_handler(item, short, runtime=rt)]
     saved = store.segment("servers", 0, 1)
     assert results[0]["done"] is False and results[0]["items_read"] < 10
     assert saved is not None and saved["last_key"] is not None
     assert saved["items_read"] == results[0]["items_read"]
     while not results[-1]["done"]:
         assert len(results) < 10
-        results.append(worker.lambda_handler(item, short))
+        results.append(worker.lambda_handler(item, short, runtime=rt))
 
     assert len(results) >= 3  # ~4 items of 240 KB per 1 MB page
     assert sum(r["items_read"] for r in results) == 10  # continued, never redone
@@ -100,7 +110,7 @@ def test_a_worker_short_of_time_pauses_and_the_next_call_continues(lambda_env: C
     assert_exact(scan_all(clients, "CoreTable"), expected_target(clients, migration, ["servers"]))
 
     # plenty of time: a finished segment is reported done at once
-    assert worker.lambda_handler(item, FakeContext(900_000))["done"] is True
+    assert worker.lambda_handler(item, FakeContext(900_000), runtime=rt)["done"] is True
 
 
 def _function_with_disabled_mapping(clients: Clients, stream_arn: str) -> str:
@@ -143,6 +153,7 @@ def _function_with_disabled_mapping(clients: Clients, stream_arn: str) -> str:
 
 def test_complete_marks_backfilled_only_when_every_segment_is_done_and_enables_the_mapping(
     lambda_env: Clients,
+    rt: Runtime,
 ) -> None:
     clients = lambda_env
     seed(clients, big_servers(3), [])
@@ -152,17 +163,21 @@ def test_complete_marks_backfilled_only_when_every_segment_is_done_and_enables_t
     desc = clients.dynamodb.describe_table(TableName="ServersTable")["Table"]
     uuid = _function_with_disabled_mapping(clients, desc["LatestStreamArn"])
 
-    planned = worker.plan_handler({"route": "servers", "total_segments": 2}, FakeContext(900_000))
+    planned = worker.plan_handler(
+        {"route": "servers", "total_segments": 2}, FakeContext(900_000), runtime=rt
+    )
     first, second = planned["segments"]
-    assert worker.lambda_handler(first, FakeContext(900_000))["done"] is True
+    assert worker.lambda_handler(first, FakeContext(900_000), runtime=rt)["done"] is True
     with pytest.raises(BackfillIncompleteError, match="1 of 2 segment"):
-        worker.complete_handler({"route": "servers", "total_segments": 2}, FakeContext(900_000))
+        worker.complete_handler(
+            {"route": "servers", "total_segments": 2}, FakeContext(900_000), runtime=rt
+        )
     assert store.phase("servers")["phase"] == Phase.BACKFILLING
     assert clients.lambda_.get_event_source_mapping(UUID=uuid)["State"] == "Disabled"
 
-    assert worker.lambda_handler(second, FakeContext(900_000))["done"] is True
+    assert worker.lambda_handler(second, FakeContext(900_000), runtime=rt)["done"] is True
     result = worker.complete_handler(
-        {"route": "servers", "total_segments": 2}, FakeContext(900_000)
+        {"route": "servers", "total_segments": 2}, FakeContext(900_000), runtime=rt
     )
 
     assert result["route"] == "servers" and result["phase"] == Phase.BACKFILLED
@@ -174,14 +189,16 @@ def test_complete_marks_backfilled_only_when_every_segment_is_done_and_enables_t
     assert_exact(scan_all(clients, "CoreTable"), expected_target(clients, migration, ["servers"]))
 
 
-def test_bad_events_are_refused_clearly(lambda_env: Clients) -> None:
+def test_bad_events_are_refused_clearly(lambda_env: Clients, rt: Runtime) -> None:
     seed(lambda_env, big_servers(1), [])
     prepare(lambda_env, coretable())
     with pytest.raises(ConfigError, match="no route named"):
-        worker.plan_handler({"route": "nope"}, FakeContext(900_000))
+        worker.plan_handler({"route": "nope"}, FakeContext(900_000), runtime=rt)
     with pytest.raises(ConfigError, match="segment 3 is not within"):
         worker.lambda_handler(
-            {"route": "servers", "segment": 3, "total_segments": 2}, FakeContext(900_000)
+            {"route": "servers", "segment": 3, "total_segments": 2},
+            FakeContext(900_000),
+            runtime=rt,
         )
     with pytest.raises(ConfigError, match="total_segments"):
-        worker.lambda_handler({"route": "servers", "segment": 0}, FakeContext(900_000))
+        worker.lambda_handler({"route": "servers", "segment": 0}, FakeContext(900_000), runtime=rt)

@@ -13,10 +13,11 @@ import pytest
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.config import parse_migration
-from dualwrite.control import ControlStore, control_table_definition
+from dualwrite.control import ControlStore, ShardCheckpoint, control_table_definition
 from dualwrite.cutover import decommission as decommissioning
+from dualwrite.cutover.facts import describe_routes, gather_decommission
 from dualwrite.cutover.functions import LambdaFunctions
-from dualwrite.cutover.gate import decide_decommission, describe_routes, gather_decommission
+from dualwrite.cutover.gate import decide_decommission
 from dualwrite.cutover.iam import RoleChecker, SimulationUnavailable, allowed_actions
 from dualwrite.cutover.journal import APPLIED, CUTOVER, Entry
 from dualwrite.cutover.lag import replication_fact
@@ -68,8 +69,8 @@ def store(moto_clients: Clients) -> ControlStore:
 
 
 def fact(clients: Clients, store: ControlStore, now: float) -> Any:
-    desc = tables.describe(clients.dynamodb, "old-t")
-    return replication_fact("r", desc, clients, store, "DualWrite", now)
+    info = tables.info(clients.dynamodb, "old-t")
+    return replication_fact("r", info, clients, store, "DualWrite", now)
 
 
 def test_lag_from_the_stream_and_the_replicators_checkpoint(
@@ -87,15 +88,21 @@ def test_lag_from_the_stream_and_the_replicators_checkpoint(
     assert pending.method == "stream" and pending.problem is None
     assert pending.pending_age_s == pytest.approx(300, abs=0.01)  # from the trim horizon
 
-    store.save_shard(arn, shard, {"sequence_number": records[0]["dynamodb"]["SequenceNumber"]})
+    store.save_shard(
+        ShardCheckpoint(arn, shard, sequence_number=records[0]["dynamodb"]["SequenceNumber"])
+    )
     second_at = records[1]["dynamodb"]["ApproximateCreationDateTime"].timestamp()
     assert fact(moto_clients, store, later).pending_age_s == pytest.approx(later - second_at)
 
-    store.save_shard(arn, shard, {"sequence_number": records[-1]["dynamodb"]["SequenceNumber"]})
+    store.save_shard(
+        ShardCheckpoint(arn, shard, sequence_number=records[-1]["dynamodb"]["SequenceNumber"])
+    )
     caught_up = fact(moto_clients, store, later)
     assert caught_up.pending_age_s is None and "no unprocessed record" in caught_up.detail
 
-    store.save_shard(arn, "other-shard", {"done": True})  # unrelated shards do not matter
+    store.save_shard(
+        ShardCheckpoint(arn, "other-shard", done=True)
+    )  # unrelated shards do not matter
     assert fact(moto_clients, store, later).pending_age_s is None
 
 
@@ -162,7 +169,7 @@ def test_writes_since_the_cutover(moto_clients: Clients) -> None:
     put(moto_clients, "old-t", "a")
     _arn, _shard, records = stream_records(moto_clients, "old-t")
     written_at = records[0]["dynamodb"]["ApproximateCreationDateTime"].timestamp()
-    desc = moto_clients.dynamodb.describe_table(TableName="old-t")["Table"]
+    desc = tables.TableInfo.of(moto_clients.dynamodb.describe_table(TableName="old-t")["Table"])
     before = writes_since(desc, moto_clients, written_at - 10, written_at + 60)
     assert before.first_write_after == pytest.approx(written_at) and before.written
     after = writes_since(desc, moto_clients, written_at + 1, written_at + 60)
@@ -171,7 +178,7 @@ def test_writes_since_the_cutover(moto_clients: Clients) -> None:
 
 def test_cloudwatch_write_units_from_the_first_full_hour(moto_clients: Clients) -> None:
     make_table(moto_clients, "old-t")
-    desc = moto_clients.dynamodb.describe_table(TableName="old-t")["Table"]
+    desc = tables.TableInfo.of(moto_clients.dynamodb.describe_table(TableName="old-t")["Table"])
     now = time.time()
     moto_clients.cloudwatch.put_metric_data(
         Namespace="AWS/DynamoDB",
@@ -232,7 +239,9 @@ def test_decommission_facts_then_backup_and_delete(
     backups = moto_clients.dynamodb.list_backups(TableName="old-t")["BackupSummaries"]
     assert [b["BackupArn"] for b in backups] == [removed[0].backup_arn]
     record = decommissioning.record_of(store, "old-t")
-    assert record is not None and record["backup_arn"] == removed[0].backup_arn
+    assert record is not None and record.backup_arn == removed[0].backup_arn
+    assert record.deletion_protection_disabled and record.cutover == cut.sk
+    assert decommissioning.records(store) == [record]
 
 
 def test_written_after_cutover_refuses(moto_clients: Clients) -> None:

@@ -62,10 +62,10 @@ def test_cutover_journals_then_rollback_restores_exactly(world: Any) -> None:
 
     result = run_rollback(fns, journal)
     assert [e.sk for e in result.undone] == [entry.sk]
-    assert sorted(r["function"] for r in result.restored) == ["f1", "f2"]
+    assert sorted(r.function for r in result.restored) == ["f1", "f2"]
     assert env_of(clients, "f1") == ENVS["f1"] and env_of(clients, "f2") == ENVS["f2"]
     again = run_rollback(fns, journal)
-    assert again.already and again.restored == []
+    assert again.already and again.restored == ()
     cut, rollback = journal.entries()
     assert cut.rolled_back_by == rollback.sk and rollback.undoes == (cut.sk,)
 

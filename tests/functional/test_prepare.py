@@ -44,6 +44,11 @@ def test_coretable_prepare_creates_everything_then_changes_nothing(moto_clients:
         assert len(backups) == 1 and backups[0]["BackupStatus"] == "AVAILABLE"
     store = ControlStore(ddb, CORE.control_table)
     assert {r.sk for r in store.query("BACKUP")} == {"ServersTable", "UserMembershipTable"}
+    recorded = {b.table: b.backup_arn for b in preparing.backups(store)}
+    assert (
+        recorded["ServersTable"]
+        == ddb.list_backups(TableName="ServersTable")["BackupSummaries"][0]["BackupArn"]
+    )
     again = preparing.analyze(CORE, moto_clients)
     assert again.changes == []
     assert preparing.apply(CORE, moto_clients, again) == []

@@ -154,7 +154,7 @@ def test_the_lambda_checks_parity_and_emits_emf_per_route(
     servers = by_dimension["servers"]
     directive = servers["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == migration.metrics_namespace
-    assert ["Route"] in directive["Dimensions"] or ["Route", "service"] in directive["Dimensions"]
+    assert directive["Dimensions"] == [["Route"]]  # what the alarms and the dashboard read
     assert _value(servers["ParityMissing"]) == 1.0
     assert _value(servers["ParityPercent"]) < 100.0
     assert _value(by_dimension["memberships"]["ParityPercent"]) == 100.0

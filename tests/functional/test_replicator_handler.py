@@ -20,6 +20,7 @@ from dualwrite.backoff import Backoff
 from dualwrite.config import Migration, load_migration
 from dualwrite.control import ControlStore, Phase
 from dualwrite.errors import ConfigError
+from dualwrite.runtime import Runtime
 from dualwrite.seed import MEMBERSHIPS_DEFINITION
 from stream_replicator import handler
 from stream_replicator.apply import Replicator
@@ -147,6 +148,7 @@ class Env:
     migration: Migration
     store: ControlStore
     events: Events
+    _runtime: Runtime | None = None
 
     def get(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
         item = self.clients.dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)
@@ -154,6 +156,13 @@ class Env:
 
     def core(self, pk: str, sk: str) -> dict[str, Any] | None:
         return self.get("CoreTable", {"PK": {"S": pk}, "SK": {"S": sk}})
+
+    @property
+    def runtime(self) -> Runtime:
+        """What the Lambda container would hold, around this test's clients and store."""
+        if self._runtime is None:
+            self._runtime = Runtime.of(self.migration, self.clients, self.store)
+        return self._runtime
 
     def replicator(self, dynamodb: Any = None, **kwargs: Any) -> Replicator:
         return Replicator(
@@ -184,9 +193,7 @@ def env(moto_clients: Clients, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     store = ControlStore(moto_clients.dynamodb, migration.control_table)
     for route in migration.routes:
         store.set_phase(route.name, Phase.BACKFILLED)
-    handler.reset()
     yield Env(moto_clients, migration, store, Events(moto_clients))
-    handler.reset()
 
 
 def server(i: int, **attrs: Any) -> dict[str, Any]:
@@ -304,7 +311,7 @@ def test_documented_event_shapes_through_lambda_handler(
     ev.put("ExampleTableWithStream", {"Id": {"N": "102"}, "Message": {"S": "gone soon"}})
     ev.delete("ExampleTableWithStream", {"Id": {"N": "102"}, "Message": {"S": "x"}}, ttl=True)
 
-    response = handler.lambda_handler(ev.event(), Context())
+    response = handler.lambda_handler(ev.event(), Context(), runtime=env.runtime)
 
     assert response == {"batchItemFailures": []}
     s101 = env.core("SERVER#101", "METADATA")
@@ -325,11 +332,41 @@ def test_documented_event_shapes_through_lambda_handler(
     assert value(by_route["servers"]["ReplicatedRecords"]) == 4
     assert value(by_route["memberships"]["UnknownRole"]) == 1
     assert value(by_route["docs"]["ReplicatedRecords"]) == 3
+    assert value(by_route["docs"]["TtlDeletes"]) == 1  # the expiry of item 102
+    assert value(by_route["servers"]["TtlDeletes"]) == 0
     for blob in blobs:
         (directive,) = blob["_aws"]["CloudWatchMetrics"]
         assert directive["Namespace"] == "DualWriteTest"
         assert directive["Dimensions"] == [["Route"]]
     assert value(by_route["servers"]["ReplicationLagMs"]) > 0
+
+
+def test_a_record_counts_once_when_its_outcome_is_final(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ev = env.events
+    for i in (1, 2, 3):
+        ev.put("NumServers", server(i))
+    records = list(ev.records)
+    seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+    flaky = Flaky(env.clients.dynamodb, leave=lambda r: pk_of(r) == "SERVER#2", times=1)
+    env.runtime.part("replicator", lambda: env.replicator(flaky, max_write_attempts=1))
+    capsys.readouterr()
+
+    first = handler.lambda_handler({"Records": records}, Context(), runtime=env.runtime)
+
+    assert first == {"batchItemFailures": [{"itemIdentifier": seqs[1]}]}
+    # written, but Lambda delivers it again with the failed one: not final yet
+    assert env.core("SERVER#3", "METADATA") is not None
+    second = handler.lambda_handler({"Records": records[1:]}, Context(), runtime=env.runtime)
+    assert second == {"batchItemFailures": []}
+    blobs = emf_lines(capsys.readouterr().out)
+    assert [b["Route"] for b in blobs] == ["servers", "servers"]
+    assert [value(b["ReplicatedRecords"]) for b in blobs] == [1, 2]  # 3 records, 3 counts
+    assert [value(b["ReplicationFailures"]) for b in blobs] == [1, 0]
+    for blob in blobs:
+        (directive,) = blob["_aws"]["CloudWatchMetrics"]
+        assert directive["Dimensions"] == [["Route"]]
 
 
 def test_route_not_backfilled_is_held_not_written_not_lost(env: Env) -> None:
@@ -339,7 +376,7 @@ def test_route_not_backfilled_is_held_not_written_not_lost(env: Env) -> None:
     env.events.put("UserMembershipTable", member("u2", "s1"))
     records = env.events.records
 
-    response = handler.lambda_handler(env.events.event(), Context())
+    response = handler.lambda_handler(env.events.event(), Context(), runtime=env.runtime)
 
     held = [r["dynamodb"]["SequenceNumber"] for r in records[1:]]
     assert response == {"batchItemFailures": [{"itemIdentifier": s} for s in held]}
@@ -348,7 +385,8 @@ def test_route_not_backfilled_is_held_not_written_not_lost(env: Env) -> None:
     assert env.core("USER#u1", "METADATA") is None
 
     env.store.set_phase("memberships", Phase.BACKFILLED)
-    assert handler.lambda_handler({"Records": records[1:]}, Context()) == {"batchItemFailures": []}
+    again = handler.lambda_handler({"Records": records[1:]}, Context(), runtime=env.runtime)
+    assert again == {"batchItemFailures": []}
     assert env.core("USER#u2", "SERVER#s1") is not None
 
 
@@ -357,12 +395,11 @@ def test_record_of_an_unknown_table_fails_the_whole_batch(env: Env) -> None:
     event = env.events.event()
     event["Records"][0]["eventSourceARN"] = arn("SomebodyElsesTable")
     with pytest.raises(ConfigError, match="SomebodyElsesTable"):
-        handler.lambda_handler(event, Context())
+        handler.lambda_handler(event, Context(), runtime=env.runtime)
 
 
 def test_missing_config_is_a_clear_error(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DUALWRITE_CONFIG")
-    handler.reset()
     with pytest.raises(ConfigError, match="DUALWRITE_CONFIG"):
         handler.lambda_handler({"Records": []}, Context())
 
@@ -478,11 +515,15 @@ def test_unprocessed_items_when_time_runs_out_fail_their_key_and_nothing_overtak
     ev.put("NumServers", server(3))
     records = list(ev.records)
     flaky = Flaky(env.clients.dynamodb, leave=lambda r: pk_of(r) == "SERVER#1")
-    clock = iter([60_000, 60_000, 60_000, 1_000])  # time runs out after the first attempt
     rep = env.replicator(flaky, max_write_attempts=50)
 
-    done = process_records(rep, records, Context(remaining=lambda: next(clock, 1_000)))
+    def remaining() -> int:
+        # plenty of time until the first BatchWriteItem has gone out, then too little
+        return 60_000 if not flaky.calls.get("BatchWriteItem") else rep.time_margin_ms - 1
 
+    done = process_records(rep, records, Context(remaining=remaining))
+
+    assert flaky.calls["BatchWriteItem"] == 1  # no retry once the time is short
     failed = [f["itemIdentifier"] for f in done.response["batchItemFailures"]]
     seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
     assert failed == [seqs[0], seqs[2]]  # both records of key 1, and only them

@@ -16,12 +16,13 @@ from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.backoff import Backoff
 from dualwrite.config import Migration, load_migration
-from dualwrite.control import ControlStore, Phase
+from dualwrite.control import ControlStore, Phase, ShardCheckpoint
 from dualwrite.errors import ConfigError, UnmappableError
 from dualwrite.mapping import build_mapping
 from dualwrite.wire import Item, items_equal, key_id
 from stream_replicator.apply import Replicator
 from stream_replicator.runner import StreamRunner
+from stream_replicator.runner_settings import RunnerSettings
 from tests.conftest import MIGRATIONS
 
 
@@ -32,11 +33,24 @@ class Env:
     store: ControlStore
     notes: list[str] = field(default_factory=list)
 
-    def runner(self, **kwargs: Any) -> StreamRunner:
-        kwargs.setdefault("poll_interval", 0.01)
-        kwargs.setdefault("retry_backoff", Backoff(sleep=lambda _s: None, rand=lambda: 0.0))
+    def runner(
+        self,
+        replicator: Replicator | None = None,
+        streams: Any = None,
+        cloudwatch: Any = None,
+        **settings: Any,
+    ) -> StreamRunner:
+        settings.setdefault("poll_interval", 0.01)
+        settings.setdefault("retry_backoff", Backoff(sleep=lambda _s: None, rand=lambda: 0.0))
         return StreamRunner(
-            self.migration, self.clients, self.store, notify=self.notes.append, **kwargs
+            self.migration,
+            self.clients,
+            self.store,
+            RunnerSettings(**settings),
+            replicator=replicator,
+            streams=streams,
+            cloudwatch=cloudwatch,
+            notify=self.notes.append,
         )
 
     def core(self, pk: str, sk: str = "METADATA") -> Item | None:
@@ -160,17 +174,17 @@ def test_runner_replicates_everything_and_resumes_from_checkpoints(env: Env) -> 
 
     summary = env.runner().run(until_caught_up=True)
 
-    assert summary["caught_up"] is True
-    assert summary["failed"] == 0 and summary["held_routes"] == []
-    assert summary["records"] == summary["applied"] + summary["quarantined"]
-    assert summary["records"] > 40
-    assert isinstance(summary["lag_ms"], int)
+    assert summary.caught_up is True
+    assert summary.failed == 0 and summary.held_routes == []
+    assert summary.records == summary.applied + summary.quarantined
+    assert summary.records > 40
+    assert isinstance(summary.lag_ms, int)
     assert_target_is_mapping_of_source(env.clients, env.migration)
     for route in env.migration.routes:
         desc = tables.describe(env.clients.dynamodb, route.source)
         assert desc is not None
         (shard,) = env.store.shards(desc["LatestStreamArn"])
-        cp = shard.data
+        cp = shard.to_json()
         assert set(cp) >= {
             "route",
             "stream_arn",
@@ -187,7 +201,7 @@ def test_runner_replicates_everything_and_resumes_from_checkpoints(env: Env) -> 
     # one more change, then a new runner picks up after the checkpoints only
     env.clients.dynamodb.delete_item(TableName="ServersTable", Key={"id": {"S": "srv-000003"}})
     again = env.runner().run(until_caught_up=True)
-    assert again["records"] == 1 and again["applied"] == 1
+    assert again.records == 1 and again.applied == 1
     assert_target_is_mapping_of_source(env.clients, env.migration)
     # the runner publishes its counts with PutMetricData, per route
     listed = env.clients.cloudwatch.list_metrics(
@@ -199,14 +213,14 @@ def test_runner_replicates_everything_and_resumes_from_checkpoints(env: Env) -> 
 def test_route_not_backfilled_is_held_then_replicated_once_backfilled(env: Env) -> None:
     mark_backfilled(env.store, "servers")
     summary = env.runner().run(until_caught_up=True)
-    assert summary["held_routes"] == ["memberships"]
+    assert summary.held_routes == ["memberships"]
     assert any("memberships" in n and "not backfilled" in n for n in env.notes)
     assert env.core("USER#user-000000", "METADATA") is None
     assert env.core("SERVER#srv-000000") is not None
 
     mark_backfilled(env.store, "memberships")
     summary = env.runner().run(until_caught_up=True)
-    assert summary["held_routes"] == []
+    assert summary.held_routes == []
     assert_target_is_mapping_of_source(env.clients, env.migration)
 
 
@@ -217,9 +231,9 @@ def test_stop_finishes_the_batch_checkpoints_and_the_next_run_continues(env: Env
 
     summary = runner.run(until_caught_up=True, stop=stop, on_progress=lambda _s: stop.set())
 
-    assert summary["records"] == 5 and summary["caught_up"] is False
+    assert summary.records == 5 and summary.caught_up is False
     rest = env.runner().run(until_caught_up=True)
-    assert rest["records"] == 12 + 30 - 5  # nothing redone, nothing skipped
+    assert rest.records == 12 + 30 - 5  # nothing redone, nothing skipped
     assert_target_is_mapping_of_source(env.clients, env.migration)
 
 
@@ -379,14 +393,14 @@ def test_parent_shard_is_drained_before_its_children(base: Env) -> None:
 
     summary = base.runner(streams=fake).run(until_caught_up=True)
 
-    assert summary["records"] == 6 and summary["failed"] == 0
+    assert summary.records == 6 and summary.failed == 0
     assert v(base, "k1") == "3"
     assert v(base, "k3") == "x"
     assert v(base, "k2") is None  # c1's insert, then its child's delete
     order = [shard for shard, _type, _seq in fake.iterator_calls]
     assert order.index("p") < order.index("c1") < order.index("g")
     assert order.index("p") < order.index("c2")
-    cps = {r.data["shard_id"]: r.data for r in base.store.shards(fake.arn)}
+    cps = {c.shard_id: c.to_json() for c in base.store.shards(fake.arn)}
     assert cps["p"]["done"] is True and cps["p"]["records"] == 2
     assert cps["c1"]["parent_shard_id"] == "p" and cps["c1"]["done"] is True
     assert cps["c2"]["done"] is False and cps["c2"]["caught_up_at"] is not None
@@ -400,8 +414,8 @@ def test_expired_iterator_is_renewed_from_the_checkpoint(base: Env) -> None:
 
     summary = base.runner(streams=fake, batch_size=4).run(until_caught_up=True)
 
-    assert summary["renewed_iterators"] == 2
-    assert summary["records"] == 6 and summary["applied"] == 6
+    assert summary.renewed_iterators == 2
+    assert summary.records == 6 and summary.applied == 6
     assert all(v(base, f"k{i}") is not None for i in range(6))
 
 
@@ -411,18 +425,35 @@ def test_checkpoint_older_than_the_trim_horizon_is_reported_loudly(base: Env) ->
     fake = fake_env(base, [shard])
     base.migration = only_servers(base.migration)
     base.store.save_shard(
-        fake.arn,
-        "s",
-        {"route": "servers", "sequence_number": records[0]["dynamodb"]["SequenceNumber"]},
+        ShardCheckpoint(
+            fake.arn, "s", route="servers", sequence_number=records[0]["dynamodb"]["SequenceNumber"]
+        )
     )
 
     summary = base.runner(streams=fake).run(until_caught_up=True)
 
-    assert summary["trimmed_shards"] == ["servers:s"]
+    assert summary.trimmed_shards == ["servers:s"]
     assert any("trimmed" in n and "reconcile --repair" in n for n in base.notes)
-    assert summary["records"] == 2
+    assert summary.records == 2
     assert v(base, "k1") is None and v(base, "k3") is not None
     assert ("s", "TRIM_HORIZON", None) in fake.iterator_calls
+
+
+class MetricsSink:
+    """A CloudWatch client that keeps what PutMetricData sent."""
+
+    def __init__(self) -> None:
+        self.data: list[dict[str, Any]] = []
+
+    def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> None:
+        self.data += MetricData
+
+    def total(self, name: str) -> float:
+        return sum(d["Value"] for d in self.data if d["MetricName"] == name)
+
+    @property
+    def dimensions(self) -> set[tuple[tuple[str, str], ...]]:
+        return {tuple((x["Name"], x["Value"]) for x in d["Dimensions"]) for d in self.data}
 
 
 class LeaveUnprocessed:
@@ -460,10 +491,17 @@ def test_failures_are_redelivered_from_the_lowest_failed_record(base: Env) -> No
         backoff=Backoff(sleep=lambda _s: None),
     )
 
-    summary = base.runner(streams=fake, replicator=rep).run(until_caught_up=True)
+    cloudwatch = MetricsSink()
+    summary = base.runner(streams=fake, replicator=rep, cloudwatch=cloudwatch, metrics_interval=0)
+    summary = summary.run(until_caught_up=True)
 
-    assert summary["failed"] == 2  # k1 reported twice, then written
-    assert summary["records"] == 4  # each record counted once, when checkpointed
+    assert summary.failed == 2  # k1 reported twice, then written
+    assert summary.records == 4  # each record counted once, when checkpointed
+    # k2 and k3 were written along with each failed try of k1, but count once, when final
+    assert summary.applied == 4
+    assert cloudwatch.total("ReplicatedRecords") == 4
+    assert cloudwatch.total("ReplicationFailures") == 2
+    assert cloudwatch.dimensions == {(("Route", "servers"),)}
     assert [v(base, f"k{i}") for i in range(4)] == ["0", "1", "2", "3"]
     seq0 = records[0]["dynamodb"]["SequenceNumber"]
     assert fake.iterator_calls[1:3] == [
@@ -481,7 +519,33 @@ def test_a_record_that_keeps_failing_stops_only_its_shard(base: Env) -> None:
 
     summary = base.runner(streams=fake, replicator=rep, max_retries=3).run(until_caught_up=True)
 
-    assert summary["stuck_shards"] == ["servers:s"]
-    assert summary["failed"] == 3 and summary["records"] == 1
+    assert summary.stuck_shards == ["servers:s"]
+    assert summary.failed == 3 and summary.records == 1
     (cp,) = base.store.shards(fake.arn)
-    assert cp.data["sequence_number"] == records[0]["dynamodb"]["SequenceNumber"]
+    assert cp.sequence_number == records[0]["dynamodb"]["SequenceNumber"]
+
+
+def test_ttl_deletes_are_published_and_shown_by_status(base: Env) -> None:
+    from rich.console import Console
+
+    from dualwrite.cli.cmd_reconcile import _print_status
+    from dualwrite.status import gather
+
+    expired = stream_record("REMOVE", "k1")
+    # GetRecords names DynamoDB's TTL process as the record's user identity
+    expired["userIdentity"] = {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
+    records = [stream_record("INSERT", "k1"), stream_record("INSERT", "k2"), expired]
+    fake = fake_env(base, [FakeShard("s", None, records)])
+    base.migration = only_servers(base.migration)
+
+    summary = base.runner(streams=fake).run(until_caught_up=True)
+
+    assert summary.applied == 3 and v(base, "k1") is None
+    status = gather(base.migration, base.clients, base.store).to_json()
+    (servers,) = status["routes"]
+    assert servers["metrics"]["TtlDeletes"] == 1.0
+    assert servers["metrics"]["ReplicatedRecords"] == 3.0
+    console = Console(record=True, width=200)
+    _print_status(console, status)
+    (row,) = [line for line in console.export_text().splitlines() if "TtlDeletes" in line]
+    assert row.split() == ["TtlDeletes", "1"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
-from dualwrite.control import ControlStore, Phase
+from dualwrite.control import ControlStore, Phase, ShardCheckpoint
 from dualwrite.status import gather
 from reconciler.job import run_reconcile
 from tests.functional.test_reconcile_support import TARGET, build_core, by_route, server_key
@@ -79,34 +79,30 @@ def test_status_shows_every_route_and_reads_parity_metrics_back(moto_clients: Cl
             },
         )
     store.save_shard(
-        stream,
-        "shard-parent",
-        {
-            "route": "servers",
-            "stream_arn": stream,
-            "shard_id": "shard-parent",
-            "parent_shard_id": None,
-            "sequence_number": "100",
-            "done": True,
-            "records": 7,
-            "lag_ms": 99999,
-            "caught_up_at": None,
-        },
+        ShardCheckpoint(
+            stream_arn=stream,
+            shard_id="shard-parent",
+            route="servers",
+            parent_shard_id=None,
+            sequence_number="100",
+            done=True,
+            records=7,
+            lag_ms=99999,
+            caught_up_at=None,
+        )
     )
     store.save_shard(
-        stream,
-        "shard-child",
-        {
-            "route": "servers",
-            "stream_arn": stream,
-            "shard_id": "shard-child",
-            "parent_shard_id": "shard-parent",
-            "sequence_number": "205",
-            "done": False,
-            "records": 3,
-            "lag_ms": 250,
-            "caught_up_at": 1700000000.0,
-        },
+        ShardCheckpoint(
+            stream_arn=stream,
+            shard_id="shard-child",
+            route="servers",
+            parent_shard_id="shard-parent",
+            sequence_number="205",
+            done=False,
+            records=3,
+            lag_ms=250,
+            caught_up_at=1700000000.0,
+        )
     )
     secret = "private.person@example.com"
     store.quarantine(
@@ -121,7 +117,11 @@ def test_status_shows_every_route_and_reads_parity_metrics_back(moto_clients: Cl
     drift = by_route(run_reconcile(migration, moto_clients, store, settle_s=0))["servers"]
     assert drift["missing"] == 1
 
-    status = gather(migration, moto_clients, store)
+    report = gather(migration, moto_clients, store)
+    typed = {r.route: r for r in report.routes}["servers"]
+    assert typed.replication.lag_ms == 250 and typed.backfill.segments_done == 3
+    assert typed.last_reconcile is not None and typed.last_reconcile.missing == 1
+    status = report.to_json()
     assert secret not in json.dumps(status)
     assert status["quarantined"] == 1
     assert status["quarantine"][0]["reason"] == "membership has no role"
@@ -158,7 +158,7 @@ def test_status_shows_every_route_and_reads_parity_metrics_back(moto_clients: Cl
 
 def test_status_before_anything_ran(moto_clients: Clients) -> None:
     migration, store, _ = build_core(moto_clients, servers=2, memberships=2)
-    status = gather(migration, moto_clients, store)
+    status = gather(migration, moto_clients, store).to_json()
     assert status["quarantined"] == 0 and status["quarantine"] == []
     for r in status["routes"]:
         assert r["last_reconcile"] is None
@@ -174,7 +174,7 @@ def test_status_before_prepare_says_so(moto_clients: Clients) -> None:
     seeding.ensure_tables(moto_clients)
     migration = core()
     store = ControlStore(moto_clients, migration.control_table)
-    status = gather(migration, moto_clients, store)
+    status = gather(migration, moto_clients, store).to_json()
     assert any("prepare" in note for note in status["notes"])
     assert [r["phase"] for r in status["routes"]] == ["pending", "pending"]
     assert status["quarantined"] == 0

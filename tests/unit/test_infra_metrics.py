@@ -1,16 +1,10 @@
-"""The alarms and the dashboard find the metrics the Lambdas emit: same names, same namespace,
-and exactly the one dimension the template uses (Route). A CloudWatch metric is identified by
-all of its dimensions, so an extra one (Powertools adds `service` when a service name is
-given to Metrics or set in POWERTOOLS_SERVICE_NAME) would leave every alarm on INSUFFICIENT
-data and the dashboard empty."""
+"""The alarms and the dashboard read dualwrite's metric names with exactly one dimension,
+Route. (That the handlers emit exactly that is tested by calling them:
+tests/functional/test_handler_metrics.py.)"""
 
 from __future__ import annotations
 
-import importlib
 import json
-from typing import Any
-
-import pytest
 
 from dualwrite import metrics as names
 from tests.unit.test_infra_template import REQUIRED, Resolver, load_template, sam_transform
@@ -53,32 +47,7 @@ def test_alarms_and_dashboard_use_dualwrite_metric_names_with_route_only() -> No
     used = template_metrics()
     assert {metric for _, metric, _ in used} <= set(names.ALL)
     assert {dims for _, _, dims in used} == {("Route",)}
-    # every metric of DESIGN.md section 6 is on the dashboard or behind an alarm
-    assert {metric for _, metric, _ in used} == set(names.ALL)
-
-
-@pytest.mark.parametrize("module_name", sorted(EMITTERS))
-def test_entry_points_emit_metrics_with_the_route_dimension_only(
-    module_name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the environment the template gives the functions: no POWERTOOLS_SERVICE_NAME
-    monkeypatch.delenv("POWERTOOLS_SERVICE_NAME", raising=False)
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "DualWrite")
-    module = importlib.import_module(module_name)
-    metrics: Any = module.metrics
-    capsys.readouterr()
-    # as the handler does: namespace from the migration file, the route, a value, a flush
-    metrics.namespace = "DualWrite"
-    metrics.add_dimension(name="Route", value="servers")
-    metrics.add_metric(name=EMITTERS[module_name], unit="Count", value=1)
-    metrics.flush_metrics()
-    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
-    assert blobs, "no EMF written"
-    for blob in blobs:
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            assert directive["Namespace"] == "DualWrite"
-            assert directive["Dimensions"] == [["Route"]], (
-                f"{module_name}.metrics adds dimensions {directive['Dimensions']}: the "
-                "template's alarms and dashboard use Route only (drop service= from Metrics)"
-            )
-        assert blob["Route"] == "servers"
+    # every metric dualwrite emits (DESIGN.md section 6) is on the dashboard or behind an
+    # alarm; the handlers' own output is checked against this in
+    # tests/functional/test_handler_metrics.py
+    assert {metric for _, metric, _ in used} == set(names.EMITTED)

@@ -30,10 +30,25 @@ def test_segments_of_the_latest_segmentation_count() -> None:
         for s in (2, 0, 1)
     ]
     summary = summarize_segments(old + new)
-    assert (summary["segments"], summary["segments_done"]) == (3, 2)
-    assert (summary["items_read"], summary["items_written"], summary["quarantined"]) == (15, 12, 3)
-    assert [c["segment"] for c in summary["checkpoints"]] == [0, 1, 2]
-    assert summarize_segments([])["segments"] == 0
+    assert (summary.segments, summary.segments_done) == (3, 2)
+    assert (summary.items_read, summary.items_written, summary.quarantined) == (15, 12, 3)
+    assert [c.segment for c in summary.checkpoints] == [0, 1, 2]
+    assert summary.to_json()["checkpoints"][1] == {
+        "segment": 1,
+        "done": False,
+        "items_read": 5,
+        "items_written": 4,
+        "quarantined": 1,
+        "updated_at": 11,
+    }
+    assert summarize_segments([]).to_json() == {
+        "segments": 0,
+        "segments_done": 0,
+        "items_read": 0,
+        "items_written": 0,
+        "quarantined": 0,
+        "checkpoints": [],
+    }
 
 
 def test_shards_lag_and_position_come_from_open_shards() -> None:
@@ -51,11 +66,21 @@ def test_shards_lag_and_position_come_from_open_shards() -> None:
         {"shard_id": "c", "sequence_number": None, "done": False, "records": 0, "lag_ms": None},
     ]
     s = summarize_shards("arn:stream", shards)
-    assert s["lag_ms"] == 40
-    assert s["position"] == {"b": "20", "c": None}
-    assert s["records"] == 5
-    assert [x["shard_id"] for x in s["shards"]] == ["a", "b", "c"]
-    assert summarize_shards(None, [])["lag_ms"] is None
+    assert s.lag_ms == 40
+    assert s.position == {"b": "20", "c": None}
+    assert s.records == 5
+    assert [x.shard_id for x in s.shards] == ["a", "b", "c"]
+    assert s.to_json()["shards"][0] == {
+        "shard_id": "a",
+        "parent_shard_id": None,
+        "sequence_number": "10",
+        "done": True,
+        "records": 3,
+        "lag_ms": 9000,
+        "caught_up_at": None,
+    }
+    assert s.to_json()["caught_up_at"] == 5.0
+    assert summarize_shards(None, []).lag_ms is None
 
 
 def test_one_query_per_route_and_metric_with_ids_mapping_back() -> None:

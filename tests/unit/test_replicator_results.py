@@ -7,17 +7,20 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from stream_replicator.apply import (
+from stream_replicator.processor import KeyOrderedBatchProcessor
+from stream_replicator.quarantine import fit_record
+from stream_replicator.results import (
     APPLIED,
     FAILED,
     HELD,
     QUARANTINED,
     BatchResult,
+    Outcome,
     RouteCounts,
-    fit_record,
+    first_failure,
     metric_values,
+    settle,
 )
-from stream_replicator.processor import KeyOrderedBatchProcessor
 
 
 def records(n: int) -> list[dict[str, Any]]:
@@ -71,6 +74,7 @@ def test_metric_values_count_held_records_as_failures() -> None:
         "ReplicationFailures": 3,
         "Quarantined": 1,
         "UnknownRole": 0,
+        "TtlDeletes": 0,
     }
     assert metric_values(RouteCounts(lag_ms=250))["ReplicationLagMs"] == 250
 
@@ -96,3 +100,42 @@ def test_fit_record_keeps_what_fits_and_says_what_it_left_out() -> None:
     assert keys_only["dynamodb"] == {"Keys": {"id": {"S": "a"}}}
     assert len(json.dumps(keys_only)) <= 300
     assert "OldImage" in big["dynamodb"]  # the record itself is left alone
+
+
+def settled_result(outcomes: list[str], streams: list[str] | None = None) -> BatchResult:
+    n = len(outcomes)
+    return BatchResult(
+        [str(100 + i) for i in range(n)],
+        [Outcome(o) for o in outcomes],
+        [None] * n,
+        routes={"servers": RouteCounts(records=n, lag_ms=40)},
+        unknown_roles=[False] * n,
+        ttl_deletes=[i == 0 for i in range(n)],
+        route_names=["servers"] * n,
+        streams=streams or ["arn:a"] * n,
+    )
+
+
+def test_settle_counts_only_records_before_the_lowest_failed_one_of_their_stream() -> None:
+    # the middle record failed: the one after it was applied but will be redelivered
+    result = settled_result([APPLIED, FAILED, APPLIED, QUARANTINED])
+    (counts,) = settle(result, ["101"]).values()
+    assert counts == RouteCounts(records=1, applied=1, failed=1, ttl_deletes=1, lag_ms=40)
+    # redelivered from the failed record on, everything settles: apply's counts are final
+    again = settled_result([APPLIED, APPLIED, QUARANTINED])
+    applied = RouteCounts(records=3, applied=2, quarantined=1, ttl_deletes=1, lag_ms=40)
+    again.routes = {"servers": applied}
+    settled = settle(again, [])
+    assert settled == {"servers": applied} and settled["servers"] is not applied
+
+
+def test_settle_cuts_each_stream_at_its_own_lowest_failure() -> None:
+    result = settled_result([APPLIED, HELD, APPLIED, APPLIED], ["arn:a", "arn:b", "arn:a", "arn:b"])
+    counts = settle(result, ["101"])["servers"]
+    assert (counts.records, counts.applied, counts.held) == (2, 2, 1)
+
+
+def test_first_failure_is_the_position_of_the_lowest_failed_sequence_number() -> None:
+    seqs = ["9", "10", "11", "100"]
+    assert first_failure(seqs, []) == 4
+    assert first_failure(seqs, ["100", "10"]) == 1  # numeric order, not text order

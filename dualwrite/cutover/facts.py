@@ -1,0 +1,139 @@
+"""Gather what the gates decide on: the routes' tables as they are now, and the facts of
+cutover (reconcile, replication, quarantine) and decommission (functions, writes).
+
+Adapters: they only read, and hand the pure gates (gate.py) typed records.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from dualwrite.aws import tables
+from dualwrite.aws.clients import Clients
+from dualwrite.aws.tables import TableInfo
+from dualwrite.config import Migration
+from dualwrite.control import ControlStore
+from dualwrite.cutover.functions import (
+    LambdaFunctions,
+    Renames,
+    TablePair,
+    VariableChange,
+    candidates,
+    plan_changes,
+    table_arn,
+)
+from dualwrite.cutover.gate import DecommissionFacts, RouteFacts, TableFacts
+from dualwrite.cutover.journal import Entry, latest_cutover
+from dualwrite.cutover.lag import replication_fact
+from dualwrite.cutover.writes import writes_since
+
+
+@dataclass(frozen=True)
+class RouteTables:
+    """A route's tables as described now (None: the table does not exist)."""
+
+    route: str
+    source: str
+    target: str
+    source_table: TableInfo | None
+    target_table: TableInfo | None
+
+    def pair(self) -> TablePair | None:
+        """Names and ARNs; an ARN that cannot be read is derived from the other one."""
+        s_arn = self.source_table.arn if self.source_table else ""
+        t_arn = self.target_table.arn if self.target_table else ""
+        if s_arn and not t_arn:
+            t_arn = table_arn(s_arn, self.source, self.target)
+        if t_arn and not s_arn:
+            s_arn = table_arn(t_arn, self.target, self.source)
+        if not s_arn or not t_arn:
+            return None
+        return TablePair(self.source, self.target, s_arn, t_arn)
+
+
+def describe_routes(migration: Migration, clients: Clients) -> list[RouteTables]:
+    return [
+        RouteTables(
+            r.name,
+            r.source,
+            r.target,
+            tables.info(clients.dynamodb, r.source),
+            tables.info(clients.dynamodb, r.target),
+        )
+        for r in migration.routes
+    ]
+
+
+def table_pairs(routes: Iterable[RouteTables]) -> list[TablePair]:
+    return [p for p in (r.pair() for r in routes) if p is not None]
+
+
+def renames_of(routes: Iterable[RouteTables]) -> Renames:
+    return Renames.of(table_pairs(routes))
+
+
+def gather_cutover(
+    migration: Migration,
+    clients: Clients,
+    store: ControlStore,
+    routes: list[RouteTables],
+    now: float,
+) -> list[RouteFacts]:
+    quarantined = Counter(str(r.data.get("route", "")) for r in store.quarantined())
+    return [
+        RouteFacts(
+            route=r.route,
+            target=r.target,
+            target_exists=r.target_table is not None,
+            reconcile=store.last_reconcile(r.route),
+            replication=replication_fact(
+                r.route, r.source_table, clients, store, migration.metrics_namespace, now
+            ),
+            quarantined=quarantined.get(r.route, 0),
+        )
+        for r in routes
+    ]
+
+
+def names_of_old_tables(
+    functions: LambdaFunctions, migration: Migration, renames: Renames
+) -> tuple[VariableChange, ...]:
+    """Re-scan: every function (and every listed one) with a variable equal to an old table
+    name or ARN, whatever `discover` says."""
+    found = candidates(functions, migration.cutover.functions, discover=True)
+    return tuple(c for p in plan_changes(found, renames) for c in p.changes)
+
+
+def gather_decommission(
+    migration: Migration,
+    clients: Clients,
+    functions: LambdaFunctions,
+    routes: list[RouteTables],
+    entries: list[Entry],
+    now: float,
+) -> DecommissionFacts:
+    latest = latest_cutover(entries)
+    renames = renames_of(routes)
+    naming_old = names_of_old_tables(functions, migration, renames)
+    facts: list[TableFacts] = []
+    seen: set[str] = set()
+    for r in routes:
+        if r.source in seen:
+            continue
+        seen.add(r.source)
+        info = r.source_table
+        if info is None:
+            facts.append(TableFacts(r.source, exists=False))
+            continue
+        writes = writes_since(info, clients, latest.at, now) if latest is not None else None
+        facts.append(
+            TableFacts(
+                r.source,
+                exists=True,
+                deletion_protection=info.deletion_protection,
+                writes=writes,
+            )
+        )
+    return DecommissionFacts(latest, naming_old, tuple(facts))

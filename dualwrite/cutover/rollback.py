@@ -1,0 +1,60 @@
+"""`rollback`: the decision to put every re-pointed function back, and doing it.
+
+Refused (nothing changes) without a control table, when no cutover is recorded, and once a
+source table was decommissioned: rolling back would point functions at a table that no
+longer exists (restore it from its backup first). Otherwise repoint.run_rollback restores
+the journaled environments; a second run finds nothing left and says so.
+"""
+
+from __future__ import annotations
+
+from dualwrite.aws import tables
+from dualwrite.cutover import decommission
+from dualwrite.cutover.context import CutoverContext
+from dualwrite.cutover.journal import Journal
+from dualwrite.cutover.repoint import RollbackOutcome, run_rollback
+from dualwrite.cutover.results import RollbackResult, Status
+from dualwrite.errors import SafetyGateError
+
+
+def deleted_tables(ctx: CutoverContext) -> list[str]:
+    """Tables decommission deleted that are still gone."""
+    if ctx.store is None:
+        return []
+    return [
+        r.table
+        for r in decommission.records(ctx.store)
+        if tables.describe(ctx.clients.dynamodb, r.table) is None
+    ]
+
+
+def rollback(ctx: CutoverContext) -> RollbackResult:
+    journal = ctx.journal
+    if journal is None:
+        return refused(
+            "nothing to roll back: there is no control table, so no cutover was recorded"
+        )
+    deleted = deleted_tables(ctx)
+    if deleted:
+        return refused(
+            f"rollback refused: {', '.join(deleted)} were decommissioned (deleted after a "
+            "backup); rolling back would point functions at tables that no longer exist. "
+            "Restore them from their backups first (see the DECOMMISSION records in the "
+            "control table)"
+        )
+    try:
+        outcome = put_back(ctx, journal)
+    except SafetyGateError as exc:
+        return refused(str(exc))
+    return RollbackResult(Status.DONE, outcome)
+
+
+def put_back(ctx: CutoverContext, journal: Journal) -> RollbackOutcome:
+    """Undo every cutover in effect: the one way back, for `rollback` and for a cutover whose
+    post-switch check failed (what else a cutover changes, e.g. SSM parameters, is put back
+    here too)."""
+    return run_rollback(ctx.functions, journal)
+
+
+def refused(reason: str) -> RollbackResult:
+    return RollbackResult(Status.REFUSED, refusal=reason)

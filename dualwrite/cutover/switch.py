@@ -1,0 +1,207 @@
+"""`cutover` as one sequence of steps, each a function here:
+
+    plan -> (already cut over: done) -> gate -> (dry run: done) -> (refused) -> journal +
+    switch (repoint.run_cutover) -> post-switch checks -> done, or rolled back
+
+The rules are here, not in the CLI: a re-run with nothing left to re-point is a no-op
+whatever the gate would say now; a refusing gate changes nothing unless forced (with a
+reason, journaled); without a control table there is no journal, so no switch.
+
+Post-switch checks (DESIGN.md section 10: smoke tests, watch) plug in as `PostSwitchCheck`s:
+`configured_checks` builds them from the migration file (tests pass their own to
+`cutover(...)`); each sees the switch (`Switched`) and returns Checks. Any failing
+check, or one that raises, rolls every change back (rollback.put_back, the one way back) and
+the result is `rolled_back` (exit 4). Checks to run before anything changes join the gate
+through `configured_gate_checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from dualwrite.cutover.context import CutoverContext
+from dualwrite.cutover.facts import RouteTables, describe_routes, gather_cutover, renames_of
+from dualwrite.cutover.facts import table_pairs as pairs_of
+from dualwrite.cutover.functions import (
+    ApplyError,
+    FunctionChange,
+    FunctionEnv,
+    Renames,
+    candidates,
+    plan_changes,
+)
+from dualwrite.cutover.gate import Check, CutoverLimits, Decision, decide_cutover
+from dualwrite.cutover.iam import AccessWarning, RoleChecker
+from dualwrite.cutover.journal import Entry, Journal, active_cutovers
+from dualwrite.cutover.repoint import run_cutover
+from dualwrite.cutover.results import ApplyFailure, CutoverResult, Status
+from dualwrite.cutover.rollback import put_back
+from dualwrite.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class CutoverRequest:
+    dry_run: bool = False
+    force: bool = False
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.force and not (self.reason or "").strip():
+            raise ConfigError("--force needs --reason TEXT (the reason is recorded in the journal)")
+
+
+@dataclass(frozen=True)
+class CutoverPlan:
+    """The routes' tables, the renames they imply, the functions considered and the changes."""
+
+    routes: tuple[RouteTables, ...]
+    renames: Renames
+    found: tuple[FunctionEnv, ...]
+    plans: tuple[FunctionChange, ...]
+
+
+@dataclass(frozen=True)
+class Switched:
+    """What a post-switch check sees: the plan, the journal and the entry of the switch (a
+    check that changes something, e.g. SSM parameters, records it there so that the way back
+    can undo it)."""
+
+    context: CutoverContext
+    plan: CutoverPlan
+    journal: Journal
+    entry: Entry
+
+
+class PostSwitchCheck(Protocol):
+    def __call__(self, switched: Switched, /) -> Sequence[Check]: ...
+
+
+# --- the steps ----------------------------------------------------------------------------
+
+
+def plan_cutover(ctx: CutoverContext) -> CutoverPlan:
+    routes = describe_routes(ctx.migration, ctx.clients)
+    renames = renames_of(routes)
+    found = candidates(
+        ctx.functions, ctx.migration.cutover.functions, ctx.migration.cutover.discover
+    )
+    return CutoverPlan(tuple(routes), renames, tuple(found), tuple(plan_changes(found, renames)))
+
+
+def already_cut_over(journal: Journal | None, plan: CutoverPlan) -> bool:
+    """Nothing left to re-point and a cutover in effect: a re-run is a no-op."""
+    return journal is not None and not plan.plans and bool(active_cutovers(journal.entries()))
+
+
+def configured_gate_checks(ctx: CutoverContext, plan: CutoverPlan) -> tuple[Check, ...]:
+    """Checks the migration file adds to the gate, before anything changes (none yet: issue
+    15 adds "a watched alarm already in ALARM refuses" here)."""
+    return ()
+
+
+def gate(ctx: CutoverContext, plan: CutoverPlan, at: float) -> Decision:
+    extra = configured_gate_checks(ctx, plan)
+    if ctx.store is None:
+        return Decision(
+            (
+                Check(
+                    "control table",
+                    ctx.migration.control_table,
+                    False,
+                    "the control table does not exist: run dualwrite prepare, backfill, reconcile",
+                ),
+                *extra,
+            )
+        )
+    facts = gather_cutover(ctx.migration, ctx.clients, ctx.store, list(plan.routes), at)
+    decision = decide_cutover(facts, at, CutoverLimits.of(ctx.migration))
+    return Decision((*decision.checks, *extra))
+
+
+def access_warnings(roles: RoleChecker, plan: CutoverPlan) -> tuple[AccessWarning, ...]:
+    """Can each re-pointed function's role do on the new tables what it did on the old?"""
+    pairs = pairs_of(plan.routes)
+    out: list[AccessWarning] = []
+    for p in plan.plans:
+        olds = {c.old for c in p.changes}
+        renamed = {
+            t.source_arn: t.target_arn for t in pairs if t.source in olds or t.source_arn in olds
+        }
+        out.extend(roles.check(p.function, p.role, renamed))
+    return tuple(out)
+
+
+def configured_checks(ctx: CutoverContext) -> tuple[PostSwitchCheck, ...]:
+    """The post-switch checks the migration file asks for (none yet: issue 15 adds the smoke
+    tests and the watch here)."""
+    return ()
+
+
+def post_switch_checks(checks: Sequence[PostSwitchCheck], switched: Switched) -> tuple[Check, ...]:
+    out: list[Check] = []
+    for check in checks:
+        try:
+            out.extend(check(switched))
+        except Exception as exc:  # a check that cannot run must not leave an unchecked switch
+            name = getattr(check, "__name__", type(check).__name__)
+            out.append(Check("post-switch", name, False, f"the check failed to run: {exc}"))
+    return tuple(out)
+
+
+# --- the sequence -------------------------------------------------------------------------
+
+
+def cutover(
+    ctx: CutoverContext,
+    request: CutoverRequest,
+    *,
+    roles: RoleChecker | None = None,
+    post_switch: Sequence[PostSwitchCheck] | None = None,
+) -> CutoverResult:
+    """The whole sequence; `post_switch` None runs the configured checks."""
+    plan = plan_cutover(ctx)
+    journal = ctx.journal
+    if not request.dry_run and already_cut_over(journal, plan):
+        return CutoverResult(Status.DONE, already_cut_over=True, functions_checked=len(plan.found))
+    decision = gate(ctx, plan, ctx.clock())
+    result = CutoverResult(
+        Status.DONE,
+        dry_run=request.dry_run,
+        gate=decision,
+        plans=plan.plans,
+        functions_checked=len(plan.found),
+        warnings=access_warnings(roles, plan) if roles is not None else (),
+        reason=request.reason,
+        observation_days=ctx.migration.cutover.observation_days,
+    )
+    if request.dry_run:
+        return result
+    if not decision.ok and not request.force:
+        return replace(result, status=Status.REFUSED)
+    if journal is None:
+        return CutoverResult(
+            Status.REFUSED,
+            refusal=f"the control table {ctx.migration.control_table} does not exist, so there "
+            "is no journal to record the cutover in: run dualwrite prepare",
+        )
+    try:
+        entry = run_cutover(
+            ctx.functions,
+            journal,
+            list(plan.plans),
+            plan.renames,
+            reason=request.reason,
+            forced=request.force and not decision.ok,
+            gate_reasons=tuple(decision.reasons),
+        )
+    except ApplyError as exc:
+        failure = ApplyFailure(str(exc), tuple(exc.put_back), tuple(exc.stuck))
+        return replace(result, status=Status.FAILED, failure=failure)
+    steps = configured_checks(ctx) if post_switch is None else post_switch
+    checks = post_switch_checks(steps, Switched(ctx, plan, journal, entry))
+    result = replace(result, entry=entry, post_switch=checks)
+    if all(c.ok for c in checks):
+        return result
+    return replace(result, status=Status.ROLLED_BACK, rollback=put_back(ctx, journal))

@@ -1,0 +1,107 @@
+"""A declarative `mapping:` in the migration file: one-line errors that name the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dualwrite.config import load_migration, parse_migration
+from dualwrite.errors import ConfigError
+from dualwrite.mapping import DeclarativeSpec
+from tests.conftest import MIGRATIONS
+
+ORDERS_MAPPING = {
+    "key": {"PK": "CUSTOMER#{customerId}", "SK": "ORDER#{orderId}"},
+    "set": {"Type": "Order"},
+    "rename": {"total": "amount"},
+    "drop": ["legacyFlag"],
+}
+
+
+def migration(mapping: Any, *others: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "routes": [
+            {"name": "servers", "source": "Servers", "target": "CoreTable", "mapping": "servers"},
+            *others,
+            {"name": "orders", "source": "OrdersTable", "target": "CoreTable", "mapping": mapping},
+        ]
+    }
+
+
+def error(data: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_migration(data, "m.yaml")
+    text = str(info.value)
+    assert text.startswith("m.yaml: ") and "\n" not in text
+    return text
+
+
+def test_the_example_file_loads_a_declarative_route_beside_servers() -> None:
+    m = load_migration(MIGRATIONS / "orders-coretable.yaml")
+    assert [r.name for r in m.routes] == ["servers", "orders"]
+    assert m.routes[0].mapping == "servers"
+    spec = m.routes[1].mapping
+    assert isinstance(spec, DeclarativeSpec)
+    assert spec == DeclarativeSpec.model_validate(ORDERS_MAPPING)
+    assert parse_migration(migration(ORDERS_MAPPING)).routes[1].mapping == spec
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (
+            {"key": {"PK": "CUSTOMER#{customerId}", "SK": "{orderId}{line}"}},
+            "routes[1].mapping.key.SK: template '{orderId}{line}' cannot be parsed back",
+        ),
+        ({"key": {"PK": "C#{customerId"}}, "routes[1].mapping.key.PK: template 'C#{customerId'"),
+        ({"key": {}}, "routes[1].mapping.key: Dictionary should have at least 1 item"),
+        (
+            {"key": {"PK": "A#{a}", "SK": "B#{b}", "Z": "C"}},
+            "routes[1].mapping.key: Dictionary should have at most 2 items",
+        ),
+        (
+            {"key": {"PK": "SERVER#{customerId}", "SK": "META{orderId}"}},
+            "routes[1].mapping.key: route orders could write keys (PK=SERVER#*, SK=META*) "
+            "that route servers owns on CoreTable (PK=SERVER#*, SK=METADATA)",
+        ),
+        ({**ORDERS_MAPPING, "set": {"SK": "x"}}, "routes[1].mapping: set.SK: collides with key"),
+        (
+            {**ORDERS_MAPPING, "rename": {"total": "PK"}},
+            "routes[1].mapping: rename.total: new name PK collides with key attribute PK",
+        ),
+        (
+            {**ORDERS_MAPPING, "rename": {"total": "Type"}},
+            "routes[1].mapping: rename.total: new name Type collides with set.Type",
+        ),
+        (
+            {**ORDERS_MAPPING, "rename": {"total": "amount", "sum": "amount"}},
+            "rename.sum: total is renamed to amount as well",
+        ),
+        (
+            {**ORDERS_MAPPING, "rename": {"orderId": "order"}},
+            "rename.orderId: orderId is a key placeholder",
+        ),
+        ({**ORDERS_MAPPING, "drop": ["total"]}, "drop: total is also renamed"),
+        ({**ORDERS_MAPPING, "set": {"Type": [1]}}, "routes[1].mapping.set.Type"),
+        ({**ORDERS_MAPPING, "sett": {}}, "routes[1].mapping.sett: unknown key"),
+    ],
+)
+def test_bad_declarative_mappings_name_the_key(mapping: dict[str, Any], message: str) -> None:
+    assert message in error(migration(mapping))
+
+
+def test_key_spaces_are_checked_against_every_route_sharing_the_target() -> None:
+    users = {"name": "users", "source": "Users", "target": "CoreTable", "mapping": "memberships"}
+    clash = error(migration({"key": {"PK": "USER#{customerId}", "SK": "O#{orderId}"}}, users))
+    assert "routes[2].mapping.key: route orders could write keys" in clash
+    assert "route memberships" not in clash and "route users owns on CoreTable (PK=USER#*)" in clash
+    twin = {"name": "twin", "source": "Twin", "target": "CoreTable", "mapping": ORDERS_MAPPING}
+    assert "route orders could write keys" in error(migration(ORDERS_MAPPING, twin))
+    whole = {"name": "copy", "source": "Copy", "target": "CoreTable", "mapping": "identity"}
+    everything = error(migration(ORDERS_MAPPING, whole))
+    assert "that route copy owns on CoreTable (every key)" in everything
+    elsewhere = {**twin, "target": "OtherTable"}
+    assert len(parse_migration(migration(ORDERS_MAPPING, elsewhere)).routes) == 3
+    apart = {**twin, "mapping": {"key": {"PK": "CUSTOMER#{customerId}", "SK": "CART#{id}"}}}
+    assert len(parse_migration(migration(ORDERS_MAPPING, apart)).routes) == 3

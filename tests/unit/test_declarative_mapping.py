@@ -1,0 +1,160 @@
+"""The declarative mapping (DESIGN.md section 11): keys from templates, constants, renames,
+drops; quarantine; and the builtin servers mapping expressed declaratively, proven identical."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dualwrite.errors import UnmappableError
+from dualwrite.mapping import SERVERS_SPEC, DeclarativeSpec, build_mapping
+from dualwrite.mapping.base import KeySchema
+from dualwrite.wire import items_equal
+from tests.strategies import attributes, key_text, numbers
+
+ORDERS_KEY = KeySchema((("customerId", "S"), ("orderId", "S")))
+ORDERS = DeclarativeSpec.model_validate(
+    {
+        "key": {"PK": "CUSTOMER#{customerId}", "SK": "ORDER#{orderId}"},
+        "set": {"Type": "Order", "version": 2, "live": True},
+        "rename": {"total": "amount"},
+        "drop": ["legacyFlag"],
+    }
+)
+orders = build_mapping(ORDERS, ORDERS_KEY)
+
+
+def order(**attrs: Any) -> dict[str, Any]:
+    return {"customerId": {"S": "c1"}, "orderId": {"S": "o1"}, **attrs}
+
+
+def test_an_order_is_re_keyed_renamed_and_stamped() -> None:
+    out = orders.transform(
+        order(total={"N": "9.5"}, legacyFlag={"BOOL": True}, status={"S": "paid"})
+    )
+    assert out == {
+        "PK": {"S": "CUSTOMER#c1"},
+        "SK": {"S": "ORDER#o1"},
+        "Type": {"S": "Order"},
+        "version": {"N": "2"},
+        "live": {"BOOL": True},
+        "amount": {"N": "9.5"},
+        "status": {"S": "paid"},
+    }
+    assert orders.target_key.attributes == (("PK", "S"), ("SK", "S"))
+    assert orders.target_keys({"customerId": {"S": "c1"}, "orderId": {"S": "o1"}}) == [
+        {"PK": {"S": "CUSTOMER#c1"}, "SK": {"S": "ORDER#o1"}}
+    ]
+    assert str(ORDERS) == "declarative (PK=CUSTOMER#{customerId}, SK=ORDER#{orderId})"
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        ({"customerId": {"S": "c1"}}, "item lacks key attribute(s) orderId"),
+        (order(PK={"S": "x"}), "source attribute(s) PK would overwrite"),
+        (order(Type={"S": "x"}), "source attribute(s) Type would overwrite"),
+        (order(amount={"N": "1"}), "source attribute(s) amount would overwrite"),
+        ({"customerId": {"N": "1"}, "orderId": {"S": "o"}}, "key attribute customerId is not"),
+    ],
+)
+def test_items_that_cannot_map_are_quarantined_with_their_reason(
+    item: dict[str, Any], reason: str
+) -> None:
+    assert reason in (orders.quarantine_reason(item) or "")
+    with pytest.raises(UnmappableError):
+        orders.transform(item)
+
+
+def test_an_attribute_the_mapping_does_not_carry_may_share_a_reserved_name() -> None:
+    spec = DeclarativeSpec.model_validate(
+        {"key": {"PK": "X#{id}"}, "set": {"Type": "X"}, "drop": ["Type"]}
+    )
+    m = build_mapping(spec, KeySchema((("id", "S"),)))
+    assert m.transform({"id": {"S": "1"}, "Type": {"S": "old"}})["Type"] == {"S": "X"}
+
+
+def test_a_key_that_renders_ambiguously_is_quarantined() -> None:
+    spec = DeclarativeSpec.model_validate({"key": {"PK": "{a}#{b}"}})
+    m = build_mapping(spec, KeySchema((("a", "S"), ("b", "S"))))
+    assert m.quarantine_reason({"a": {"S": "x"}, "b": {"S": "y#z"}}) is None
+    assert "ambiguously" in (m.quarantine_reason({"a": {"S": "x#y"}, "b": {"S": "z"}}) or "")
+    assert m.source_key_for({"PK": {"S": "x#y#z"}}) == {"a": {"S": "x"}, "b": {"S": "y#z"}}
+
+
+def test_schema_problems_name_the_key() -> None:
+    assert orders.schema_problem() is None
+    typo = build_mapping(ORDERS, KeySchema((("customerId", "S"), ("orderNo", "S"))))
+    assert typo.schema_problem() == (
+        "mapping.key.SK: placeholder {orderId} is not a key attribute of the source "
+        "(customerId (S, hash), orderNo (S, range))"
+    )
+    binary = build_mapping(ORDERS, KeySchema((("customerId", "B"), ("orderId", "S"))))
+    assert "placeholder {customerId} is of type B" in (binary.schema_problem() or "")
+    spec = DeclarativeSpec.model_validate({"key": {"PK": "C#{customerId}", "SK": "ORDERS"}})
+    unused = build_mapping(spec, ORDERS_KEY)
+    assert "source key attribute orderId is in no template" in (unused.schema_problem() or "")
+
+
+def test_key_space_is_the_templates() -> None:
+    assert orders.owns({"PK": {"S": "CUSTOMER#c"}, "SK": {"S": "ORDER#o"}})
+    assert not orders.owns({"PK": {"S": "CUSTOMER#c"}, "SK": {"S": "METADATA"}})
+    assert not orders.owns({"PK": {"S": "SERVER#c"}, "SK": {"S": "ORDER#o"}})
+    assert orders.source_key_for({"PK": {"S": "CUSTOMER#c"}, "SK": {"S": "ORDER#o#1"}}) == {
+        "customerId": {"S": "c"},
+        "orderId": {"S": "o#1"},
+    }
+    numeric = build_mapping(
+        DeclarativeSpec.model_validate({"key": {"PK": "N#{n}"}}), KeySchema((("n", "N"),))
+    )
+    assert numeric.source_key_for({"PK": {"S": "N#-1.5E+3"}}) == {"n": {"N": "-1.5E+3"}}
+    assert numeric.source_key_for({"PK": {"S": "N#abc"}}) is None
+
+
+@given(key_text, key_text, attributes)
+def test_keys_round_trip_and_every_other_attribute_is_carried(
+    cid: str, oid: str, attrs: dict[str, Any]
+) -> None:
+    reserved = orders.clashes | set(ORDERS_KEY.names)
+    attrs = {k: v for k, v in attrs.items() if k not in reserved}
+    item = {"customerId": {"S": cid}, "orderId": {"S": oid}, **attrs}
+    out = orders.transform(item)
+    key = {"PK": out["PK"], "SK": out["SK"]}
+    assert orders.owns(key)
+    assert orders.source_key_for(key) == {"customerId": {"S": cid}, "orderId": {"S": oid}}
+    carried = {("amount" if k == "total" else k): v for k, v in attrs.items() if k != "legacyFlag"}
+    rest = {k: v for k, v in out.items() if k not in ("PK", "SK", "Type", "version", "live")}
+    assert items_equal(rest, carried)
+
+
+# --- servers, declaratively ------------------------------------------------------------------
+server_ids = st.one_of(
+    key_text.map(lambda s: ("S", {"S": s})), numbers().map(lambda n: ("N", {"N": n}))
+)
+
+
+@given(server_ids, attributes, st.sampled_from([None, "PK", "SK", "Type"]))
+def test_servers_declaratively_gives_identical_items(
+    sid: tuple[str, dict[str, str]], attrs: dict[str, Any], clash: str | None
+) -> None:
+    typ, value = sid
+    schema = KeySchema((("id", typ),))
+    builtin, declarative = build_mapping("servers", schema), build_mapping(SERVERS_SPEC, schema)
+    attrs.pop("id", None)
+    item = {"id": value, **attrs}
+    if clash:
+        item[clash] = {"S": "x"}
+    accepted = builtin.quarantine_reason(item) is None
+    assert accepted == (declarative.quarantine_reason(item) is None)
+    if accepted:
+        assert declarative.transform(item) == builtin.transform(item)
+    [key] = builtin.target_keys({"id": value})
+    assert declarative.target_keys({"id": value}) == [key]
+    assert declarative.owns(key) and builtin.owns(key)
+    assert declarative.source_key_for(key) == builtin.source_key_for(key) == {"id": value}
+    assert declarative.target_key == builtin.target_key
+    other = {"PK": key["PK"], "SK": {"S": "CONFIG"}}
+    assert declarative.owns(other) is builtin.owns(other) is False
