@@ -9,7 +9,8 @@ nowhere else, at the first invocation (never at import):
 - `DUALWRITE_CONTROL_TABLE`: overrides the migration file's control table;
 - `AWS_REGION` / `AWS_DEFAULT_REGION`: the region (boto3's own `AWS_ENDPOINT_URL` points the
   clients at an emulator);
-- `DUALWRITE_BACKFILL_MARGIN_MS`: time a backfill worker keeps back before its invocation ends.
+- `DUALWRITE_BACKFILL_MARGIN_MS`: time a backfill worker keeps back before its invocation ends;
+- `DUALWRITE_RECONCILE_MARGIN_MS`: the same for a reconcile state machine's segment worker.
 
 boto3 clients are made at their first use (dualwrite.aws.clients.Clients), the control store
 too; a handler's own per-container parts (the replicator, a route's checks) are built once
@@ -36,6 +37,15 @@ LambdaEvent = dict[str, Any]
 LambdaResponse = dict[str, Any]
 
 DEFAULT_BACKFILL_MARGIN_MS = 30_000
+#: a reconcile unit re-reads its last candidates and saves its digests after it stops
+DEFAULT_RECONCILE_MARGIN_MS = 60_000
+
+
+def _margin(env: Mapping[str, str], name: str, default: int) -> int:
+    margin = env.get(name) or str(default)
+    if not margin.isdigit():
+        raise ConfigError(f"{name} must be milliseconds, got {margin!r}")
+    return int(margin)
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class RuntimeSettings:
     control_table: str | None = None
     region: str | None = None
     backfill_margin_ms: int = DEFAULT_BACKFILL_MARGIN_MS
+    reconcile_margin_ms: int = DEFAULT_RECONCILE_MARGIN_MS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RuntimeSettings:
@@ -53,14 +64,16 @@ class RuntimeSettings:
                 "DUALWRITE_CONFIG is not set: it must name the migration file packaged with "
                 "the function (e.g. DUALWRITE_CONFIG=migrations/coretable.yaml)"
             )
-        margin = env.get("DUALWRITE_BACKFILL_MARGIN_MS") or str(DEFAULT_BACKFILL_MARGIN_MS)
-        if not margin.isdigit():
-            raise ConfigError(f"DUALWRITE_BACKFILL_MARGIN_MS must be milliseconds, got {margin!r}")
         return cls(
             config_path=path,
             control_table=env.get("DUALWRITE_CONTROL_TABLE") or None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
-            backfill_margin_ms=int(margin),
+            backfill_margin_ms=_margin(
+                env, "DUALWRITE_BACKFILL_MARGIN_MS", DEFAULT_BACKFILL_MARGIN_MS
+            ),
+            reconcile_margin_ms=_margin(
+                env, "DUALWRITE_RECONCILE_MARGIN_MS", DEFAULT_RECONCILE_MARGIN_MS
+            ),
         )
 
 
@@ -73,6 +86,7 @@ class Runtime:
     #: the control table's name; None: the migration file's
     control_table: str | None = None
     backfill_margin_ms: int = DEFAULT_BACKFILL_MARGIN_MS
+    reconcile_margin_ms: int = DEFAULT_RECONCILE_MARGIN_MS
     _parts: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -83,6 +97,7 @@ class Runtime:
             clients=Clients(AwsSettings(region=settings.region)),
             control_table=settings.control_table,
             backfill_margin_ms=settings.backfill_margin_ms,
+            reconcile_margin_ms=settings.reconcile_margin_ms,
         )
 
     @classmethod
@@ -116,6 +131,7 @@ ENV = (
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",
     "DUALWRITE_BACKFILL_MARGIN_MS",
+    "DUALWRITE_RECONCILE_MARGIN_MS",
 )
 
 

@@ -5,63 +5,40 @@
   or {"skip": true, "running": ARN} when another execution holds the lock.
 - segment_handler({"run_id", "phase", "unit"}) runs one unit (a Distributed Map child) until
   done or until the invocation's remaining time falls below the margin
-  (DUALWRITE_RECONCILE_MARGIN_MS, default 60 s: the re-reads of the last page's candidates
-  and the record's save fit in it): {"done": bool}; the map's loop continues it.
+  (DUALWRITE_RECONCILE_MARGIN_MS via dualwrite.runtime, default 60 s: the re-reads of the
+  last page's candidates and the record's save fit in it): {"done": bool}; the map's loop
+  continues it.
 - combine_handler({"run_id"}) adds the digests up: {"exact": bool, "units": [...], ...}.
 - finish_handler({"run_id", "execution", "failed"?}) stores each route's result as
   `dualwrite reconcile` does, emits ParityMissing / ParityExtra / ParityMismatched /
   ParityPercent per route (EMF, dimension Route only) and releases the lock; with
   "failed": true it only releases the lock.
 
-The migration file is read from DUALWRITE_CONFIG at the first invocation, never at import.
+The container's configuration (dualwrite.runtime: the migration file at DUALWRITE_CONFIG) is
+read at the first invocation, never at import; tests pass `runtime=`.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 
-from dualwrite.aws.clients import AwsSettings, Clients
-from dualwrite.config import load_migration
-from dualwrite.control import ControlStore
+from dualwrite import metrics
 from dualwrite.errors import ConfigError
+from dualwrite.runtime import LambdaEvent, LambdaResponse, Runtime, shared
 from reconciler import sfn_lock
 from reconciler.sfn_steps import Steps, deadline_after
 
 SERVICE = "dualwrite-reconcile"
-DEFAULT_MARGIN_MS = 60_000
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics()  # Route is the only dimension the alarms and dashboard use
-
-UNITS: dict[str, MetricUnit] = {"ParityPercent": MetricUnit.Percent}
-
-_steps: Steps | None = None
 
 
-def steps() -> Steps:
-    """Read the configuration once per container, at the first invocation."""
-    global _steps
-    if _steps is None:
-        path = os.environ.get("DUALWRITE_CONFIG")
-        if not path:
-            raise ConfigError("DUALWRITE_CONFIG is not set: it names the migration file")
-        migration = load_migration(path)
-        clients = Clients(AwsSettings())
-        _steps = Steps.of(
-            migration, clients, ControlStore(clients.dynamodb, migration.control_table)
-        )
-    return _steps
-
-
-def reset_steps(value: Steps | None = None) -> None:
-    """Forget (or replace) the cached steps: tests, or a changed DUALWRITE_CONFIG."""
-    global _steps
-    _steps = value
+def steps(rt: Runtime) -> Steps:
+    """The container's steps (resolved routes kept between invocations)."""
+    return rt.part("reconcile-steps", lambda: Steps.of(rt.migration, rt.clients, rt.store))
 
 
 def _str(event: dict[str, Any], key: str) -> str:
@@ -79,8 +56,10 @@ def _int(value: Any, key: str) -> int:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-def plan_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    st = steps()
+def plan_handler(
+    event: LambdaEvent, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
+    st = steps(runtime or shared())
     given = event.get("input") or {}
     if not isinstance(given, dict):
         raise ConfigError('the execution\'s input must be an object: {} or {"route": R}')
@@ -109,14 +88,16 @@ def plan_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-def segment_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    margin_ms = int(os.environ.get("DUALWRITE_RECONCILE_MARGIN_MS", DEFAULT_MARGIN_MS))
+def segment_handler(
+    event: LambdaEvent, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
+    rt = runtime or shared()
     remaining_s = float(context.get_remaining_time_in_millis()) / 1000.0
-    result = steps().run_unit(
+    result = steps(rt).run_unit(
         _str(event, "run_id"),
         _str(event, "phase"),
         _int(event.get("unit"), "unit"),
-        should_stop=deadline_after(remaining_s - margin_ms / 1000.0),
+        should_stop=deadline_after(remaining_s - rt.reconcile_margin_ms / 1000.0),
     )
     logger.info(
         "unit done" if result["done"] else "unit paused before the time limit", extra=result
@@ -126,8 +107,10 @@ def segment_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-def combine_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    out = steps().combine(_str(event, "run_id"))
+def combine_handler(
+    event: LambdaEvent, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
+    out = steps(runtime or shared()).combine(_str(event, "run_id"))
     logger.info("digests combined", extra={"exact_buckets": out["exact_buckets"]})
     return out
 
@@ -136,18 +119,16 @@ def emit_parity(namespace: str, results: list[dict[str, Any]]) -> None:
     """One EMF blob per route (each carries its own Route dimension)."""
     from reconciler.job import metric_values
 
-    metrics.namespace = namespace
     for result in results:
-        metrics.add_dimension("Route", str(result["route"]))
-        for name, value in metric_values(result).items():
-            metrics.add_metric(name=name, unit=UNITS.get(name, MetricUnit.Count), value=value)
-        metrics.flush_metrics()
+        metrics.emit(namespace, str(result["route"]), metric_values(result))
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-def finish_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    st = steps()
+def finish_handler(
+    event: LambdaEvent, context: Any, runtime: Runtime | None = None
+) -> LambdaResponse:
+    st = steps(runtime or shared())
     execution = _str(event, "execution")
     if event.get("failed"):
         released = st.abandon(execution)

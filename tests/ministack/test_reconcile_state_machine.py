@@ -5,6 +5,8 @@ planted differences found exactly, never two executions at once."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -13,8 +15,9 @@ from dualwrite import seed as seeding
 from dualwrite.aws.clients import Clients
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore
-from dualwrite.cutover.gate import cutover_limits, reconcile_check
+from dualwrite.cutover.gate import CutoverLimits, reconcile_check
 from reconciler import sfn_lock
+from tests.conftest import MIGRATIONS
 from tests.ministack.reconcile_stack import deploy_reconcile
 from tests.ministack.test_backfill_state_machine import (
     finished,
@@ -62,7 +65,7 @@ def plant(clients: Clients) -> dict[str, set[str]]:
 
 
 def gate_ok(migration: Migration, store: ControlStore, route: str) -> bool:
-    limit = cutover_limits(migration).max_reconcile_age_s
+    limit = CutoverLimits.of(migration).max_reconcile_age_s
     return reconcile_check(route, store.last_reconcile(route), time.time(), limit).ok
 
 
@@ -75,6 +78,18 @@ def map_children(clients: Clients, execution: str) -> dict[str, int]:
         children = sfn.list_executions(mapRunArn=map_run["mapRunArn"])["executions"]
         out[label] = out.get(label, 0) + len(children)
     return out
+
+
+def status_json(server: Ministack) -> dict[str, Any]:
+    """`dualwrite status --json` against ministack, as an operator would run it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dualwrite", "--config", str(MIGRATIONS / "coretable.yaml"),
+         "--endpoint-url", server.endpoint, "status", "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data: dict[str, Any] = json.loads(done.stdout)
+    return data
 
 
 def output(clients: Clients, arn: str, server: Ministack) -> dict[str, Any]:
@@ -108,6 +123,10 @@ def test_a_parity_run_the_gate_accepts_then_planted_differences_found_exactly(
     assert servers.report["source_items"] == 30 == servers.report["expected_target_items"]
     assert servers.report["target_items"] == 30
     assert sfn_lock.holder(store) is None  # released at the end
+    shown = {r["route"]: r["last_reconcile"] for r in status_json(ministack)["routes"]}
+    for route in ("servers", "memberships"):
+        assert shown[route]["parity"] is True and shown[route]["mode"] == "state-machine"
+        assert (shown[route]["missing"], shown[route]["extra"]) == (0, 0)
 
     planted = plant(ms_clients)
     arn = run(ms_clients, stack.state_machine_arn, {**INPUT, "route": "servers"})
