@@ -27,13 +27,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from backfill.job import complete_route, plan_route
+from backfill.lifecycle import complete_route, plan_route
 from backfill.route import RouteJob, RouteSpec, check_control_table, check_route, cognito_names
 from backfill.segment import copy_segment
 from dualwrite.aws.clients import AwsSettings, Clients
 from dualwrite.aws.cognito import CognitoNames
 from dualwrite.config import Migration, load_migration
-from dualwrite.control import ControlStore, Phase
+from dualwrite.control import ControlStore
 from dualwrite.errors import ConfigError
 from dualwrite.metrics import BACKFILL_ITEMS
 
@@ -158,7 +158,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         spec,
         rt.clients,
         rt.store,
-        conditional=rt.store.phase(route).get("phase") == Phase.BACKFILLED,
+        conditional=rt.store.is_backfilled(route),
         names=rt.names,
     )
     job.load_quarantined()
@@ -196,14 +196,12 @@ def complete_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         lambda_client=rt.clients.lambda_,
         warn=lambda message: logger.warning(message, extra={"route": route}),
     )
-    enabled = [
-        m["uuid"] for m in result["event_source_mappings"] if m["state"] in ("Enabled", "Enabling")
-    ]
+    enabled = [m.uuid for m in result.event_source_mappings if m.enabled]
     logger.info("route backfilled", extra={"route": route, "enabled_mappings": enabled})
     return {
         "route": route,
-        "phase": result["phase"],
+        "phase": result.phase.value,
         "enabled_mappings": enabled,
-        "needs_repair": result["needs_repair"],
-        "event_source_mappings": result["event_source_mappings"],
+        "needs_repair": result.needs_repair,
+        "event_source_mappings": [m.to_json() for m in result.event_source_mappings],
     }

@@ -18,7 +18,7 @@ from dualwrite.aws.clients import Clients
 from dualwrite.aws.errors import aws_call
 from dualwrite.aws.streams import list_event_source_mappings
 from dualwrite.config import Migration
-from dualwrite.control import ControlStore, Record
+from dualwrite.control import ControlStore, Record, RoutePhase
 from dualwrite.errors import AwsError, EndpointError
 from dualwrite.wire import Key, from_lambda_json, to_lambda_json
 
@@ -294,7 +294,7 @@ def gather(
                 mappings = event_source_mappings(clients.lambda_, stream_arn)
             except (AwsError, EndpointError) as exc:
                 notes.append(f"{route.name}: event source mappings could not be listed: {exc}")
-        phase = store.phase(route.name) if control else {"phase": "pending"}
+        phase = store.phase(route.name) if control else RoutePhase()
         recorded = store.last_reconcile(route.name) if control else None
         last: dict[str, Any] | None = None
         if recorded is not None:
@@ -309,10 +309,10 @@ def gather(
                 "target": route.target,
                 "mapping": route.mapping,
                 "source_exists": desc is not None,
-                "phase": phase.get("phase"),
-                "phase_detail": phase,
+                "phase": phase.phase.value,
+                "phase_detail": phase.to_json(),
                 "backfill": summarize_segments(
-                    [r.data for r in store.segments(route.name)] if control else []
+                    [s.to_json() for s in store.segments(route.name)] if control else []
                 ),
                 "replication": summarize_shards(stream_arn, shards),
                 "event_source_mappings": mappings,

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dualwrite.control.phases import Phase, PhaseRecords
+from dualwrite.control.phases import Phase, PhaseRecords, RoutePhase
 from dualwrite.control.quarantine import QuarantineRecords
 from dualwrite.control.reconcile_results import ReconcileRecord, ReconcileRecords
-from dualwrite.control.segments import SegmentRecords
+from dualwrite.control.segments import SegmentRecords, SegmentState
 from dualwrite.control.shards import ShardRecords
 from dualwrite.control.table import PK, SK, ControlTable, Record, control_table_definition, iso
 
@@ -37,6 +37,8 @@ __all__ = [
     "Phase",
     "ReconcileRecord",
     "Record",
+    "RoutePhase",
+    "SegmentState",
     "control_table_definition",
     "iso",
 ]
