@@ -18,7 +18,7 @@ from dualwrite.aws.clients import Clients
 from dualwrite.aws.errors import aws_call
 from dualwrite.aws.streams import list_event_source_mappings
 from dualwrite.config import Migration
-from dualwrite.control import ControlStore, Record, RoutePhase
+from dualwrite.control import ControlStore, QuarantineEntry, RoutePhase
 from dualwrite.errors import AwsError, EndpointError
 from dualwrite.wire import Key, from_lambda_json, to_lambda_json
 
@@ -137,21 +137,20 @@ def source_key_from_record(record: Any, key_names: Sequence[str]) -> Key | None:
     return None
 
 
-def quarantine_entry(rec: Record, key_names: Sequence[str] = ()) -> dict[str, Any]:
+def quarantine_entry(entry: QuarantineEntry, key_names: Sequence[str] = ()) -> dict[str, Any]:
     """A quarantine entry with its source key but never the record (it may hold personal
     data such as emails)."""
-    d = rec.data
-    key = source_key_from_record(d.get("record"), key_names) if key_names else None
+    key = source_key_from_record(entry.record, key_names) if key_names else None
     return {
-        "id": rec.sk,
-        "route": d.get("route"),
+        "id": entry.id,
+        "route": entry.route,
         "key": to_lambda_json(key) if key is not None else None,
-        "reason": d.get("reason"),
-        "source": d.get("source"),
-        "at": d.get("at"),
-        "resolved": bool(d.get("resolved")),
-        "resolved_at": d.get("resolved_at"),
-        "resolution": d.get("resolution"),
+        "reason": entry.reason,
+        "source": entry.source,
+        "at": entry.at,
+        "resolved": entry.resolved,
+        "resolved_at": entry.resolved_at,
+        "resolution": entry.resolution,
     }
 
 
@@ -268,10 +267,9 @@ def gather(
         )
     unresolved = store.quarantined() if control else []
     by_route: dict[str, int] = {}
-    for rec in unresolved:
-        owner = str(rec.data.get("route") or rec.sk.split("#", 1)[0])
-        by_route[owner] = by_route.get(owner, 0) + 1
-    latest = sorted(unresolved, key=lambda r: str(r.data.get("at") or ""), reverse=True)
+    for entry in unresolved:
+        by_route[entry.route] = by_route.get(entry.route, 0) + 1
+    latest = sorted(unresolved, key=lambda e: e.at or "", reverse=True)
 
     names = [r.name for r in migration.routes]
     try:
@@ -327,8 +325,7 @@ def gather(
     return {
         "quarantined": len(unresolved),
         "quarantine": [
-            quarantine_entry(r, key_names.get(str(r.data.get("route")), ()))
-            for r in latest[:LATEST_QUARANTINE]
+            quarantine_entry(e, key_names.get(e.route, ())) for e in latest[:LATEST_QUARANTINE]
         ],
         "routes": routes,
         "metrics_namespace": migration.metrics_namespace,

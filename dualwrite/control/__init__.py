@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dualwrite.control.phases import Phase, PhaseRecords, RoutePhase
-from dualwrite.control.quarantine import QuarantineRecords
+from dualwrite.control.quarantine import QuarantineEntry, QuarantineRecords
 from dualwrite.control.reconcile_results import ReconcileRecord, ReconcileRecords
 from dualwrite.control.segments import SegmentRecords, SegmentState
 from dualwrite.control.shards import ShardRecords
@@ -35,6 +35,7 @@ __all__ = [
     "ControlStore",
     "ControlTable",
     "Phase",
+    "QuarantineEntry",
     "ReconcileRecord",
     "Record",
     "RoutePhase",

@@ -298,11 +298,11 @@ def test_refused_items_are_quarantined_counted_and_filed_once(
     assert result["servers"]["quarantined"] == 2
     assert result["memberships"]["quarantined"] == 1
     filed = store.quarantined("servers")
-    assert sorted(rec.data["record"]["id"]["S"] for rec in filed) == ["clash-1", "clash-2"]
-    assert all(rec.data["source"] == "backfill" for rec in filed)
-    assert all("overwrite the target's keys" in rec.data["reason"] for rec in filed)
+    assert sorted(rec.record["id"]["S"] for rec in filed) == ["clash-1", "clash-2"]
+    assert all(rec.source == "backfill" for rec in filed)
+    assert all("overwrite the target's keys" in rec.reason for rec in filed)
     (norole,) = store.quarantined("memberships")
-    assert "no role" in norole.data["reason"]
+    assert "no role" in norole.reason
     assert_exact(scan_all(counting, "CoreTable"), expected_target(counting, migration))
 
     again = by_route(run_backfill(migration, counting, store, restart=True, workers=1))
