@@ -3,6 +3,7 @@ them disabled, and a route's completed backfill enables them (found by the strea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,7 @@ class MappingState:
         }
 
 
-def _summary(esm: dict[str, Any], changed: bool) -> MappingState:
+def _summary(esm: Mapping[str, Any], changed: bool) -> MappingState:
     return MappingState(
         uuid=str(esm.get("UUID", "")),
         function=str(esm.get("FunctionArn", "")).rsplit(":", 1)[-1],

@@ -130,14 +130,13 @@ def completed(
     route stays as the replicator knows it, with the time it completed."""
     if phase.backfilled:
         return replace(phase, rerun_completed_at=now) if record else None
-    changes: dict[str, Any] = {"repair_reason": problem} if problem else {}
     return phase.entered(
         Phase.BACKFILLED,
         now,
         backfill_completed_at=now,
         needs_repair=problem is not None,
+        repair_reason=problem or phase.repair_reason,
         total_segments=total,
-        **changes,
     )
 
 

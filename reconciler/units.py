@@ -10,7 +10,7 @@ others after their current page; what each unit did is merged in unit order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -92,7 +92,7 @@ class UnitState:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> UnitState:
+    def from_json(cls, data: Mapping[str, Any]) -> UnitState:
         last_key = data.get("last_key")
         skip = data.get("skip_group")
         return cls(

@@ -54,8 +54,12 @@ class RoutePhase:
 
     def entered(self, phase: Phase, at: float, **changes: Any) -> RoutePhase:
         """This route moved to `phase` at `at` (its `<phase>_at` time), with `changes`."""
-        stamp: dict[str, Any] = {f"{phase.value}_at": iso(at)}
-        return replace(self, phase=phase, **stamp, **changes)
+        moved = replace(self, phase=phase, **changes)
+        if phase is Phase.PENDING:
+            return replace(moved, pending_at=iso(at))
+        if phase is Phase.BACKFILLING:
+            return replace(moved, backfilling_at=iso(at))
+        return replace(moved, backfilled_at=iso(at))
 
     def to_json(self) -> dict[str, Any]:
         """The stored JSON object (and `status --json` phase_detail): the lifecycle fields
