@@ -153,9 +153,7 @@ class _Pages:
         while self.awaiting and self.awaiting[0][0] <= self.writer.watermark:
             best = self.awaiting.popleft()[1]
         if best is not None:
-            self.store.save_segment(
-                best.route, best.segment, best.total, best.at(self.store.now()).to_data()
-            )
+            self.store.save_segment(best.at(self.store.now()))
 
 
 def copy_segment(
@@ -172,16 +170,12 @@ def copy_segment(
     store = job.thread_store()
     existing = store.segment(job.name, segment, total)
     now = store.now()
-    state = (
-        SegmentState.from_data(existing)
-        if existing
-        else SegmentState(job.name, segment, total, started_at=now, updated_at=now)
-    )
+    state = existing or SegmentState(job.name, segment, total, started_at=now, updated_at=now)
     resumed = state.resumed
     if state.done:
         return SegmentOutcome(job.name, segment, total, done=True, resumed=True)
     if existing is None:
-        store.save_segment(job.name, segment, total, state.to_data())
+        store.save_segment(state)
     client = job.clients.dynamodb
     writer = TargetWriter(
         client,

@@ -54,7 +54,7 @@ def lambda_handler(
     budget = _remaining_s(context)
     reserve = max(MIN_RESERVE_S + 3 * settle_s, RESERVE_FRACTION * budget)
     deadline = time.monotonic() + max(0.0, budget - reserve)
-    summary = run_slice(
+    summary = run_slice(  # JSON at the Lambda edge
         migration,
         clients,
         store,
@@ -63,7 +63,7 @@ def lambda_handler(
         segments=event.get("segments"),
         settle_s=settle_s,
         workers=event.get("workers"),
-    )
+    ).to_json()
     if summary["complete"]:
         emit_parity(migration.metrics_namespace, summary["routes"])
         for r in summary["routes"]:
