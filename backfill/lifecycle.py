@@ -26,6 +26,7 @@ from dualwrite.control import ControlStore, Phase
 from dualwrite.control.phases import RoutePhase
 from dualwrite.control.segments import SegmentState
 from dualwrite.errors import BackfillIncompleteError, ConfigError
+from dualwrite.jsondoc import JsonObject
 
 Warn = Callable[[str], None]
 
@@ -69,8 +70,8 @@ class RouteCompletion:
     #: the copy is complete; only enabling the replicator's mappings failed
     event_source_error: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {
             "route": self.route,
             "phase": self.phase.value,
             "needs_repair": self.needs_repair,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from backfill.event_sources import MappingState
 from backfill.lifecycle import RouteCompletion, RoutePlan
 from backfill.segment import SegmentOutcome
 from dualwrite.control import Phase
+from dualwrite.jsondoc import JsonObject
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class RouteBackfillResult:
     event_source_error: str | None
     duration_s: float
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {
             "route": self.route,
             "source": self.source,
             "target": self.target,
@@ -81,7 +81,7 @@ class BackfillResult:
     def route(self, name: str) -> RouteBackfillResult:
         return next(r for r in self.routes if r.route == name)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"routes": [r.to_json() for r in self.routes], "duration_s": self.duration_s}
 
 

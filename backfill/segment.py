@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from backfill.checkpoint import SegmentState
 from backfill.route import RouteJob
@@ -21,6 +20,7 @@ from dualwrite.aws.dynamo import RequestCounter, ScanPage, scan_pages
 from dualwrite.control import ControlStore
 from dualwrite.derived import Group, PageGrouper, derive_items
 from dualwrite.errors import UnmappableError
+from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import AttributeValue, Item, Key, key_id
 
 
@@ -43,7 +43,7 @@ class SegmentOutcome:
     consumed_wcu: float = 0.0
     last_key: Key | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "route": self.route,
             "segment": self.segment,

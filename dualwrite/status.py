@@ -21,6 +21,7 @@ from dualwrite.aws.streams import EventSourceMapping, event_source_mappings
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore, QuarantineEntry, RoutePhase
 from dualwrite.errors import AwsError, EndpointError
+from dualwrite.jsondoc import JsonObject
 from dualwrite.status_report import (
     QuarantineView,
     RouteStatus,
@@ -89,7 +90,7 @@ def quarantine_view(entry: QuarantineEntry, key_names: Sequence[str] = ()) -> Qu
     )
 
 
-def quarantine_entry(entry: QuarantineEntry, key_names: Sequence[str] = ()) -> dict[str, Any]:
+def quarantine_entry(entry: QuarantineEntry, key_names: Sequence[str] = ()) -> JsonObject:
     """The JSON of quarantine_view (`quarantine --json` prints it)."""
     return quarantine_view(entry, key_names).to_json()
 

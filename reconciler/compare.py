@@ -21,6 +21,7 @@ from dualwrite.control.reconcile_results import (
     ReconcileRecord,
 )
 from dualwrite.control.reconcile_results import parity_percent as _parity_percent
+from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import AttributeValue, Item, Key, diff_attributes, items_equal
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class Tally:
         for d in differences:
             self.differences[d.kind] = self.differences.get(d.kind, 0) + 1
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "source_items": self.source_items,
             "expected_target_items": self.expected_target_items,

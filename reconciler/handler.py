@@ -16,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from dualwrite import metrics
+from dualwrite.jsondoc import JsonObject
 from dualwrite.runtime import LambdaEvent, LambdaResponse, Runtime, shared
 
 SERVICE = "dualwrite-reconciler"
@@ -32,7 +33,7 @@ def _remaining_s(context: Any) -> float:
     return float(getter()) / 1000.0 if callable(getter) else 900.0
 
 
-def emit_parity(namespace: str, results: list[dict[str, Any]]) -> None:
+def emit_parity(namespace: str, results: list[JsonObject]) -> None:
     """One EMF blob per route (each carries its own Route dimension)."""
     from reconciler.job import metric_values
 

@@ -42,6 +42,7 @@ from dualwrite.aws.dynamo import RequestCounter
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore, ReconcileRecord
 from dualwrite.errors import AwsError, ConfigError, EndpointError
+from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import key_id
 from reconciler.compare import Tally, count_kinds, route_result
 from reconciler.digest import DEFAULT_BUCKETS
@@ -75,7 +76,7 @@ class ReconcileResult:
     def route(self, name: str) -> ReconcileRecord:
         return next(r for r in self.routes if r.route == name)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "parity": self.parity,
             "routes": [r.to_result_json() for r in self.routes],

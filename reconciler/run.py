@@ -33,6 +33,7 @@ from dualwrite.control.reconcile_results import (
     DifferenceSample,
     ReconcileRecord,
 )
+from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import key_id
 from reconciler.compare import Difference, Tally, check_result
 from reconciler.digest import DEFAULT_BUCKETS, Digests
@@ -83,7 +84,7 @@ class RouteFindings:
     def found(self) -> Counts:
         return Counts.from_json(self.counts)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"counts": dict(self.counts), "samples": [s.to_json() for s in self.samples]}
 
     @classmethod
@@ -255,7 +256,7 @@ class ReconcileRun:
         )
 
     # --- between slices -------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "run_id": self.run_id,
             "run_format": RUN_FORMAT,

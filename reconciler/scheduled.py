@@ -17,11 +17,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from dualwrite.aws.clients import Clients
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore, ReconcileRecord
+from dualwrite.jsondoc import JsonObject
 from reconciler.digest import DEFAULT_BUCKETS
 from reconciler.passes import DEFAULT_PAGE_SIZE, Checker
 from reconciler.run import ReconcileRun
@@ -50,8 +50,8 @@ class SliceResult:
     def parity(self) -> bool:
         return all(r.parity for r in self.routes)
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {
             "run_id": self.run_id,
             "slices": self.slices,
             "phase": self.phase,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from dualwrite import collector
 from dualwrite.aws.dynamo import RequestCounter
 from dualwrite.coordinator import BoundedPool, TaskState
+from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import AttributeValue, Key, from_lambda_json, to_lambda_json
 from reconciler.compare import Difference, Tally
 from reconciler.digest import Digests
@@ -83,7 +84,7 @@ class UnitState:
             found = self.tallies[route] = Tally()
         return found
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "last_key": to_lambda_json(self.last_key),
             "done": self.done,

@@ -6,16 +6,15 @@ entries it made moot on its own (see reconciler.quarantine).
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from dualwrite.cli.context import emit_json, get
 from dualwrite.errors import ConfigError
+from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import scalar_text
 
 
-def key_text(key: dict[str, Any] | None) -> str:
+def key_text(key: JsonObject | None) -> str:
     if not key:
         return "-"
     parts = []

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from dualwrite.cli.cmd_quarantine import key_text
 from dualwrite.cli.context import emit_json, get
+from dualwrite.jsondoc import JsonObject
 
 
 def status(
@@ -49,14 +50,14 @@ def _num(value: Any, fmt: str = "{:.0f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def _last_text(last: dict[str, Any] | None) -> str:
+def _last_text(last: JsonObject | None) -> str:
     if last is None:
         return "never"
     verdict = "[green]parity[/]" if last.get("parity") else "[red]drift[/]"
     return f"{verdict} {float(last.get('parity_percent', 0)):.2f}% {_age(last.get('age_s'))}"
 
 
-def _replication_text(rep: dict[str, Any]) -> str:
+def _replication_text(rep: JsonObject) -> str:
     shards = rep["shards"]
     if not shards:
         return "not started"
@@ -64,7 +65,7 @@ def _replication_text(rep: dict[str, Any]) -> str:
     return f"{rep['records']} records, {open_shards}/{len(shards)} shards open"
 
 
-def _vertical(title: str, routes: list[dict[str, Any]], rows: list[tuple[str, Any]]) -> Table:
+def _vertical(title: str, routes: list[JsonObject], rows: list[tuple[str, Any]]) -> Table:
     """One column per route, one row per fact: readable on an 80-column terminal."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("", no_wrap=True)
@@ -75,7 +76,7 @@ def _vertical(title: str, routes: list[dict[str, Any]], rows: list[tuple[str, An
     return table
 
 
-def _print_status(out: Console, data: dict[str, Any]) -> None:
+def _print_status(out: Console, data: JsonObject) -> None:
     routes = data["routes"]
     out.print(
         _vertical(

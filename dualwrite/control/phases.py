@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from dualwrite.control.table import ControlTable, iso
+from dualwrite.jsondoc import JsonObject
 
 
 class Phase(StrEnum):
@@ -61,10 +62,10 @@ class RoutePhase:
             return replace(moved, backfilling_at=iso(at))
         return replace(moved, backfilled_at=iso(at))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         """The stored JSON object (and `status --json` phase_detail): the lifecycle fields
         once a backfill started (cleared ones as null), the phase times that were set."""
-        out: dict[str, Any] = {"phase": self.phase.value}
+        out: JsonObject = {"phase": self.phase.value}
         if self.lifecycle_started:
             out.update({name: getattr(self, name) for name in _LIFECYCLE})
         for name in ("pending_at", "backfilling_at", "backfilled_at", "rerun_completed_at"):

@@ -8,6 +8,7 @@ from typing import Any
 
 from dualwrite.control.table import ControlTable, Record, iso
 from dualwrite.errors import ConditionFailedError
+from dualwrite.jsondoc import JsonObject
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,9 @@ class QuarantineEntry:
     def sk(self) -> str:
         return self.id
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         """The stored JSON object (the id is the item's sort key, not part of it)."""
-        out: dict[str, Any] = {
+        out: JsonObject = {
             "route": self.route,
             "reason": self.reason,
             "source": self.source,

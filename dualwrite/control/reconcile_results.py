@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dualwrite.control.table import ControlTable
+from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import Key, item_from_lambda, to_lambda_json
 
 MISSING = "missing"
@@ -54,7 +55,7 @@ class DifferenceSample:
     attributes: tuple[str, ...] = ()
     repaired: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "kind": self.kind,
             "key": to_lambda_json(self.key),
@@ -166,9 +167,9 @@ class ReconcileRecord:
     def counts(self) -> dict[str, int]:
         return {MISSING: self.missing, EXTRA: self.extra, MISMATCHED: self.mismatched}
 
-    def to_result_json(self) -> dict[str, Any]:
+    def to_result_json(self) -> JsonObject:
         """The route's entry of `reconcile --json` (DESIGN.md section 4)."""
-        out: dict[str, Any] = {
+        out: JsonObject = {
             "route": self.route,
             "source": self.source,
             "target": self.target,
@@ -209,7 +210,7 @@ class ReconcileRecord:
             out["metrics_error"] = self.metrics_error
         return out
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         """The stored record (and `status --json` last_reconcile): the result, then the
         fields the gate reads and the time."""
         out = self.to_result_json()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dualwrite.control.table import ControlTable, Record
+from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import AttributeValue, Key, from_lambda_json, item_from_lambda, to_lambda_json
 
 
@@ -37,7 +38,7 @@ class SegmentState:
         """Whether a run starting from this state does not start the segment from scratch."""
         return self.done or self.last_key is not None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "route": self.route,
             "segment": self.segment,
