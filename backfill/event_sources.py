@@ -3,6 +3,8 @@ them disabled, and a route's completed backfill enables them (found by the strea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dualwrite.aws.errors import aws_call
@@ -11,16 +13,39 @@ from dualwrite.aws.streams import list_event_source_mappings
 ENABLED_STATES = ("Enabled", "Enabling")
 
 
-def _summary(esm: dict[str, Any], changed: bool) -> dict[str, Any]:
-    return {
-        "uuid": str(esm.get("UUID", "")),
-        "function": str(esm.get("FunctionArn", "")).rsplit(":", 1)[-1],
-        "state": str(esm.get("State", "")),
-        "changed": changed,
-    }
+@dataclass(frozen=True)
+class MappingState:
+    """One event source mapping after the backfill looked at it."""
+
+    uuid: str
+    function: str
+    state: str
+    #: this run enabled it
+    changed: bool
+
+    @property
+    def enabled(self) -> bool:
+        return self.state in ENABLED_STATES
+
+    def to_json(self) -> dict[str, str | bool]:
+        return {
+            "uuid": self.uuid,
+            "function": self.function,
+            "state": self.state,
+            "changed": self.changed,
+        }
 
 
-def enable_mappings(lambda_client: Any, stream_arn: str) -> list[dict[str, Any]]:
+def _summary(esm: Mapping[str, Any], changed: bool) -> MappingState:
+    return MappingState(
+        uuid=str(esm.get("UUID", "")),
+        function=str(esm.get("FunctionArn", "")).rsplit(":", 1)[-1],
+        state=str(esm.get("State", "")),
+        changed=changed,
+    )
+
+
+def enable_mappings(lambda_client: Any, stream_arn: str) -> tuple[MappingState, ...]:
     """Enable every event source mapping on the stream; returns each one's state after."""
     out = []
     for esm in list_event_source_mappings(lambda_client, stream_arn):
@@ -30,4 +55,4 @@ def enable_mappings(lambda_client: Any, stream_arn: str) -> list[dict[str, Any]]
         with aws_call("UpdateEventSourceMapping"):
             updated = lambda_client.update_event_source_mapping(UUID=esm["UUID"], Enabled=True)
         out.append(_summary({**esm, **updated}, True))
-    return out
+    return tuple(out)

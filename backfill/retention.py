@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
-from backfill.checkpoint import SegmentState
+from dualwrite.control.phases import RoutePhase
+from dualwrite.control.segments import SegmentState
 
 STREAM_RETENTION_S = 24 * 3600.0
 #: clocks of this machine and of AWS may disagree a little
@@ -38,9 +38,9 @@ def stream_created_at(label: str | None) -> float | None:
     return parsed.timestamp()
 
 
-def backfill_started_at(phase: dict[str, Any], checkpoints: Iterable[SegmentState]) -> float | None:
+def backfill_started_at(phase: RoutePhase, checkpoints: Iterable[SegmentState]) -> float | None:
     """The earliest start of the route's backfill on record."""
-    starts = [float(phase["backfill_started_at"])] if phase.get("backfill_started_at") else []
+    starts = [phase.backfill_started_at] if phase.backfill_started_at else []
     starts += [cp.started_at for cp in checkpoints if cp.started_at]
     return min(starts) if starts else None
 

@@ -151,11 +151,11 @@ class RouteJob:
         """Keys the backfill already quarantined (unresolved), so a redone page or a re-run
         counts them again without filing them twice."""
         names = self.mapping.source_key.names
-        for rec in self.store.quarantined(self.name):
-            if rec.data.get("source") != "backfill":
+        for entry in self.store.quarantined(self.name):
+            if entry.source != "backfill":
                 continue
-            record = rec.data.get("record")
-            if isinstance(record, dict) and all(n in record for n in names):
+            record = entry.record
+            if all(n in record for n in names):
                 self._quarantined_keys.add(key_id({n: record[n] for n in names}))
 
     def quarantine(self, store: ControlStore, item: Item, reason: str) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from backfill.checkpoint import SegmentState
 from backfill.route import RouteJob
@@ -21,6 +20,7 @@ from dualwrite.aws.dynamo import RequestCounter, ScanPage, scan_pages
 from dualwrite.control import ControlStore
 from dualwrite.derived import Group, PageGrouper, derive_items
 from dualwrite.errors import UnmappableError
+from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import AttributeValue, Item, Key, key_id
 
 
@@ -43,7 +43,7 @@ class SegmentOutcome:
     consumed_wcu: float = 0.0
     last_key: Key | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "route": self.route,
             "segment": self.segment,
@@ -153,9 +153,7 @@ class _Pages:
         while self.awaiting and self.awaiting[0][0] <= self.writer.watermark:
             best = self.awaiting.popleft()[1]
         if best is not None:
-            self.store.save_segment(
-                best.route, best.segment, best.total, best.at(self.store.now()).to_data()
-            )
+            self.store.save_segment(best.at(self.store.now()))
 
 
 def copy_segment(
@@ -172,16 +170,12 @@ def copy_segment(
     store = job.thread_store()
     existing = store.segment(job.name, segment, total)
     now = store.now()
-    state = (
-        SegmentState.from_data(existing)
-        if existing
-        else SegmentState(job.name, segment, total, started_at=now, updated_at=now)
-    )
+    state = existing or SegmentState(job.name, segment, total, started_at=now, updated_at=now)
     resumed = state.resumed
     if state.done:
         return SegmentOutcome(job.name, segment, total, done=True, resumed=True)
     if existing is None:
-        store.save_segment(job.name, segment, total, state.to_data())
+        store.save_segment(state)
     client = job.clients.dynamodb
     writer = TargetWriter(
         client,

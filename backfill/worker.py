@@ -26,12 +26,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from backfill.job import complete_route, plan_route
+from backfill.lifecycle import complete_route, plan_route
 from backfill.route import RouteJob, RouteSpec, check_control_table, check_route, cognito_names
 from backfill.segment import copy_segment
 from dualwrite import metrics
 from dualwrite.aws.cognito import CognitoNames
-from dualwrite.control import Phase
 from dualwrite.errors import ConfigError
 from dualwrite.metrics import BACKFILL_ITEMS
 from dualwrite.runtime import LambdaEvent, LambdaResponse, Runtime, shared
@@ -121,7 +120,7 @@ def lambda_handler(
         spec,
         rt.clients,
         rt.store,
-        conditional=rt.store.phase(route).get("phase") == Phase.BACKFILLED,
+        conditional=rt.store.is_backfilled(route),
         names=_names(rt),
     )
     job.load_quarantined()
@@ -160,14 +159,12 @@ def complete_handler(
         lambda_client=rt.clients.lambda_,
         warn=lambda message: logger.warning(message, extra={"route": route}),
     )
-    enabled = [
-        m["uuid"] for m in result["event_source_mappings"] if m["state"] in ("Enabled", "Enabling")
-    ]
+    enabled = [m.uuid for m in result.event_source_mappings if m.enabled]
     logger.info("route backfilled", extra={"route": route, "enabled_mappings": enabled})
     return {
         "route": route,
-        "phase": result["phase"],
+        "phase": result.phase.value,
         "enabled_mappings": enabled,
-        "needs_repair": result["needs_repair"],
-        "event_source_mappings": result["event_source_mappings"],
+        "needs_repair": result.needs_repair,
+        "event_source_mappings": [m.to_json() for m in result.event_source_mappings],
     }

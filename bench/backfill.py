@@ -123,11 +123,11 @@ def backfill_copy(
         warn=lambda m: print(f"warning: {m}", file=sys.stderr),
     )
     elapsed = time.perf_counter() - start
-    (r,) = result["routes"]
-    assert r["complete"], r
+    (r,) = result.routes
+    assert r.complete, r
     # the fewest BatchWriteItem calls possible: full batches, one partial batch per segment
-    fewest = sum(math.ceil(rec.data["items_written"] / 25) for rec in store.segments(route))
-    return elapsed, int(r["write_requests"]), fewest
+    fewest = sum(math.ceil(cp.items_written / 25) for cp in store.segments(route))
+    return elapsed, r.write_requests, fewest
 
 
 def reference_copy(endpoint: str, target: str, segments: int) -> float:

@@ -50,7 +50,7 @@ from dualwrite.config import Migration, parse_migration
 from dualwrite.control import ControlStore, control_table_definition
 from dualwrite.mapping import build_mapping
 from reconciler.expect import expected_items
-from reconciler.job import run_reconcile
+from reconciler.job import ReconcileResult, run_reconcile
 from reconciler.passes import DEFAULT_PAGE_SIZE
 
 TARGET = "CoreTable"
@@ -133,7 +133,7 @@ def raw_scan(
 
 def reconcile(
     clients: Clients, store: ControlStore, migration: Migration, segments: int, page_size: int
-) -> tuple[dict[str, Any], float]:
+) -> tuple[ReconcileResult, float]:
     started = time.perf_counter()
     result = run_reconcile(
         migration,
@@ -185,7 +185,7 @@ def measure(engine: str, items: int, segments: int, page_size: int, repeat: int)
         scan_times: list[float] = []
         plain_times: list[float] = []
         times: list[float] = []
-        result: dict[str, Any] = {}
+        result: ReconcileResult | None = None
         verified = 0
         for attempt in range(repeat):
             print(f"[{engine} {items}] raw scan {attempt + 1}/{repeat} ...", file=sys.stderr)
@@ -197,9 +197,9 @@ def measure(engine: str, items: int, segments: int, page_size: int, repeat: int)
             plain_times.append(raw_scan(plain, segments, page_size, bulk=False)[1])
             print(f"[{engine} {items}] reconcile {attempt + 1}/{repeat} ...", file=sys.stderr)
             result, seconds = reconcile(clients, store, migration, segments, page_size)
-            verified = sum(r["source_items"] + r["target_items"] for r in result["routes"])
-            if verified != source_n + target_n or not result["parity"]:
-                raise SystemExit(f"reconcile verified {verified} items, parity {result['parity']}")
+            verified = sum(r.source_items + r.target_items for r in result.routes)
+            if verified != source_n + target_n or not result.parity:
+                raise SystemExit(f"reconcile verified {verified} items, parity {result.parity}")
             times.append(seconds)
         scan_s, plain_s, seconds = min(scan_times), min(plain_times), min(times)
         print(f"[{engine} {items}] reconcile under tracemalloc ...", file=sys.stderr)
@@ -211,6 +211,7 @@ def measure(engine: str, items: int, segments: int, page_size: int, repeat: int)
     scan_rate = (source_n + target_n) / scan_s
     plain_rate = (source_n + target_n) / plain_s
     rate = verified / seconds
+    assert result is not None  # repeat >= 1
     return Row(
         engine=engine,
         items=source_n,
@@ -222,8 +223,8 @@ def measure(engine: str, items: int, segments: int, page_size: int, repeat: int)
         ratio_plain=round(rate / plain_rate, 3),
         reconcile_s=round(seconds, 2),
         peak_mib=round(peak / 2**20, 2),
-        parity=bool(result["parity"]),
-        requests=result["requests"],
+        parity=result.parity,
+        requests=dict(result.requests),
     )
 
 

@@ -20,6 +20,7 @@ from pydantic import (
 
 from dualwrite.errors import ConfigError
 from dualwrite.estimate import READ_USD_PER_MILLION, WRITE_USD_PER_MILLION, Prices
+from dualwrite.jsondoc import JsonObject
 from dualwrite.mapping import BUILTIN, DeclarativeSpec, MappingSpec, known_key_space
 from dualwrite.mapping.templates import describe_space, spaces_overlap
 
@@ -85,7 +86,7 @@ class Target(_Strict):
     _check_key = field_validator("key")(classmethod(lambda cls, v: _key_dict(v)))
 
 
-def _json_mapping(value: Any) -> dict[str, Any]:
+def _json_mapping(value: Any) -> JsonObject:
     """A JSON object: Lambda events and `expect` go over the wire as JSON."""
     if not isinstance(value, dict):
         raise ValueError(f"must be a mapping, not {type(value).__name__}")

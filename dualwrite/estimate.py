@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from dualwrite.errors import UnmappableError
+from dualwrite.jsondoc import JsonObject
 from dualwrite.mapping.base import Mapping
 from dualwrite.wire import Item, item_size, key_id
 
@@ -187,7 +188,7 @@ class Estimate:
     exact: bool = False
     write_budget: float = 0.0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self)
 
     @property

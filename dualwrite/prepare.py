@@ -17,6 +17,7 @@ from dualwrite.aws.clients import Clients
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore, ControlTable, control_table_definition
 from dualwrite.errors import ConfigError
+from dualwrite.jsondoc import JsonObject
 from dualwrite.mapping import build_mapping, is_identity, key_space_clash
 from dualwrite.mapping.base import KeySchema
 
@@ -31,7 +32,7 @@ class BackupRecord:
     backup_arn: str
     reason: str = "prepare"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"backup_arn": self.backup_arn, "reason": self.reason}
 
     @classmethod
@@ -54,7 +55,7 @@ class Action:
     needed: bool
     detail: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self)
 
 
@@ -68,7 +69,7 @@ class RoutePlan:
     approx_items: int
     stream_view: str | None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self)
 
 
@@ -86,7 +87,7 @@ class Plan:
     def changes(self) -> list[Action]:
         return [a for a in self.actions if a.needed]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "routes": [r.to_json() for r in self.routes],
             "actions": [a.to_json() for a in self.actions],

@@ -14,6 +14,7 @@ from dualwrite.aws import tables
 from dualwrite.aws.dynamo import scan_pages
 from dualwrite.config import Migration
 from dualwrite.errors import ConfigError, UnmappableError
+from dualwrite.jsondoc import JsonObject
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import Mapping
 from dualwrite.wire import Item, items_equal, to_lambda_json
@@ -31,7 +32,7 @@ class Sample:
     round_trip: bool | None
     round_trip_problem: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "source": to_lambda_json(self.source),
             "target": None if self.target is None else to_lambda_json(self.target),
@@ -53,7 +54,7 @@ class RoutePreview:
     source_key: tuple[str, ...] = ()
     target_key: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "route": self.route,
             "source": self.source,

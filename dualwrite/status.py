@@ -19,8 +19,9 @@ from dualwrite.aws.clients import Clients
 from dualwrite.aws.errors import aws_call
 from dualwrite.aws.streams import EventSourceMapping, event_source_mappings
 from dualwrite.config import Migration
-from dualwrite.control import ControlStore, Record
+from dualwrite.control import ControlStore, QuarantineEntry, RoutePhase
 from dualwrite.errors import AwsError, EndpointError
+from dualwrite.jsondoc import JsonObject
 from dualwrite.status_report import (
     QuarantineView,
     RouteStatus,
@@ -72,27 +73,26 @@ def source_key_from_record(record: Any, key_names: Sequence[str]) -> Key | None:
     return None
 
 
-def quarantine_view(rec: Record, key_names: Sequence[str] = ()) -> QuarantineView:
+def quarantine_view(entry: QuarantineEntry, key_names: Sequence[str] = ()) -> QuarantineView:
     """A quarantine entry with its source key but never the record (it may hold personal
     data such as emails)."""
-    d = rec.data
-    key = source_key_from_record(d.get("record"), key_names) if key_names else None
+    key = source_key_from_record(entry.record, key_names) if key_names else None
     return QuarantineView(
-        id=rec.sk,
-        route=d.get("route"),
+        id=entry.id,
+        route=entry.route,
         key=to_lambda_json(key) if key is not None else None,
-        reason=d.get("reason"),
-        source=d.get("source"),
-        at=d.get("at"),
-        resolved=bool(d.get("resolved")),
-        resolved_at=d.get("resolved_at"),
-        resolution=d.get("resolution"),
+        reason=entry.reason,
+        source=entry.source,
+        at=entry.at,
+        resolved=entry.resolved,
+        resolved_at=entry.resolved_at,
+        resolution=entry.resolution,
     )
 
 
-def quarantine_entry(rec: Record, key_names: Sequence[str] = ()) -> dict[str, Any]:
+def quarantine_entry(entry: QuarantineEntry, key_names: Sequence[str] = ()) -> JsonObject:
     """The JSON of quarantine_view (`quarantine --json` prints it)."""
-    return quarantine_view(rec, key_names).to_json()
+    return quarantine_view(entry, key_names).to_json()
 
 
 def source_key_names(migration: Migration, clients: Clients) -> dict[str, tuple[str, ...]]:
@@ -193,10 +193,9 @@ def gather(
         )
     unresolved = store.quarantined() if control else []
     by_route: dict[str, int] = {}
-    for rec in unresolved:
-        owner = str(rec.data.get("route") or rec.sk.split("#", 1)[0])
-        by_route[owner] = by_route.get(owner, 0) + 1
-    latest = sorted(unresolved, key=lambda r: str(r.data.get("at") or ""), reverse=True)
+    for entry in unresolved:
+        by_route[entry.route] = by_route.get(entry.route, 0) + 1
+    latest = sorted(unresolved, key=lambda e: e.at or "", reverse=True)
 
     names = [r.name for r in migration.routes]
     try:
@@ -219,7 +218,7 @@ def gather(
                 mappings = event_source_mappings(clients.lambda_, stream_arn)
             except (AwsError, EndpointError) as exc:
                 notes.append(f"{route.name}: event source mappings could not be listed: {exc}")
-        phase = store.phase(route.name) if control else {"phase": "pending"}
+        phase = store.phase(route.name) if control else RoutePhase()
         recorded = store.last_reconcile(route.name) if control else None
         age = round(now() - recorded.at, 1) if recorded is not None and recorded.at > 0 else None
         values = read_back.get(route.name, {})
@@ -230,10 +229,10 @@ def gather(
                 target=route.target,
                 mapping=str(route.mapping),
                 source_exists=info is not None,
-                phase=phase.get("phase"),
-                phase_detail=phase,
+                phase=phase.phase.value,
+                phase_detail=phase.to_json(),
                 backfill=summarize_segments(
-                    [r.data for r in store.segments(route.name)] if control else []
+                    [s.to_json() for s in store.segments(route.name)] if control else []
                 ),
                 replication=summarize_shards(stream_arn, shards),
                 event_source_mappings=tuple(mappings),
@@ -249,8 +248,7 @@ def gather(
     return StatusReport(
         quarantined=len(unresolved),
         quarantine=tuple(
-            quarantine_view(r, key_names.get(str(r.data.get("route")), ()))
-            for r in latest[:LATEST_QUARANTINE]
+            quarantine_view(e, key_names.get(e.route, ())) for e in latest[:LATEST_QUARANTINE]
         ),
         routes=tuple(routes),
         metrics_namespace=migration.metrics_namespace,

@@ -12,6 +12,7 @@ from typing import Any
 
 from dualwrite.aws.streams import EventSourceMapping
 from dualwrite.control import ReconcileRecord
+from dualwrite.jsondoc import JsonObject
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class SegmentRow:
     quarantined: int
     updated_at: Any  # as the checkpoint holds it (epoch seconds, or None)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "segment": self.segment,
             "done": self.done,
@@ -43,7 +44,7 @@ class BackfillSummary:
     quarantined: int = 0
     checkpoints: tuple[SegmentRow, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "segments": self.segments,
             "segments_done": self.segments_done,
@@ -64,7 +65,7 @@ class ShardRow:
     lag_ms: Any
     caught_up_at: Any
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "shard_id": self.shard_id,
             "parent_shard_id": self.parent_shard_id,
@@ -85,7 +86,7 @@ class ReplicationSummary:
     position: Mapping[str, Any] = field(default_factory=dict)
     caught_up_at: Any = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "stream_arn": self.stream_arn,
             "shards": [s.to_json() for s in self.shards],
@@ -111,7 +112,7 @@ class QuarantineView:
     resolved_at: Any
     resolution: Any
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "id": self.id,
             "route": self.route,
@@ -143,7 +144,7 @@ class RouteStatus:
     metrics: Mapping[str, float | None]
     metrics_at: Mapping[str, str]
 
-    def last_reconcile_json(self) -> dict[str, Any] | None:
+    def last_reconcile_json(self) -> JsonObject | None:
         if self.last_reconcile is None:
             return None
         last = {k: v for k, v in self.last_reconcile.to_json().items() if k != "differences"}
@@ -151,7 +152,7 @@ class RouteStatus:
             last["age_s"] = self.reconcile_age_s
         return last
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "route": self.route,
             "source": self.source,
@@ -179,7 +180,7 @@ class StatusReport:
     at: str  # ISO 8601
     notes: tuple[str, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "quarantined": self.quarantined,
             "quarantine": [q.to_json() for q in self.quarantine],

@@ -6,22 +6,28 @@ both sides were re-read and still disagree (changes in flight are not drift).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dualwrite.wire import AttributeValue, Item, Key, diff_attributes, items_equal, to_lambda_json
+from dualwrite.control.reconcile_results import (
+    EXTRA,
+    KINDS,
+    MAX_SAMPLES,
+    MISMATCHED,
+    MISSING,
+    Counts,
+    DifferenceSample,
+    ReconcileRecord,
+)
+from dualwrite.control.reconcile_results import parity_percent as _parity_percent
+from dualwrite.jsondoc import JsonObject
+from dualwrite.wire import AttributeValue, Item, Key, diff_attributes, items_equal
 
 if TYPE_CHECKING:
     from reconciler.spec import RouteSpec
 
-MISSING = "missing"
-EXTRA = "extra"
-MISMATCHED = "mismatched"
-KINDS = (MISSING, EXTRA, MISMATCHED)
-
-#: differences listed per route in a result (keys and attribute names only, never values)
-MAX_SAMPLES = 20
+__all__ = ["EXTRA", "KINDS", "MAX_SAMPLES", "MISMATCHED", "MISSING", "Counts"]
 
 
 def classify(expected: Item | None, actual: Item | None) -> str | None:
@@ -41,11 +47,7 @@ def same_item(a: Item | None, b: Item | None) -> bool:
 
 def parity_percent(expected: int, missing: int, extra: int, mismatched: int) -> float:
     """100 x matching / (expected + extra); 100 for an empty route."""
-    denominator = expected + extra
-    if denominator <= 0:
-        return 100.0
-    matching = max(0, expected - missing - mismatched)
-    return round(100.0 * matching / denominator, 4)
+    return _parity_percent(expected, Counts(missing, extra, mismatched))
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,8 @@ class Difference:
             seen_at,
         )
 
-    def sample(self, repaired: bool = False) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "key": to_lambda_json(self.target_key),
-            "attributes": self.attributes(),
-            "repaired": repaired,
-        }
+    def sample(self, repaired: bool = False) -> DifferenceSample:
+        return DifferenceSample(self.kind, self.target_key, tuple(self.attributes()), repaired)
 
 
 @dataclass
@@ -128,7 +125,7 @@ class Tally:
         for d in differences:
             self.differences[d.kind] = self.differences.get(d.kind, 0) + 1
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "source_items": self.source_items,
             "expected_target_items": self.expected_target_items,
@@ -149,11 +146,11 @@ class Tally:
         )
 
 
-def count_kinds(differences: Iterable[Difference]) -> dict[str, int]:
+def count_kinds(differences: Iterable[Difference]) -> Counts:
     out = dict.fromkeys(KINDS, 0)
     for d in differences:
         out[d.kind] += 1
-    return out
+    return Counts.from_json(out)
 
 
 def route_result(
@@ -162,52 +159,43 @@ def route_result(
     target: str,
     tally: Tally,
     *,
-    found: Mapping[str, int],
-    remaining: Mapping[str, int],
+    found: Counts | Mapping[str, int],
+    remaining: Counts | Mapping[str, int],
     repaired: int = 0,
     settled: int = 0,
-    samples: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """One route's result in the DESIGN.md shape (plus a few more keys).
+    samples: Sequence[DifferenceSample] = (),
+    **more: Any,
+) -> ReconcileRecord:
+    """One route's result (the DESIGN.md shape and a few more fields).
 
     `found` are the confirmed differences by kind; `remaining` what is left after a repair
     (equal to `found` without one). The counts report what was found; `parity`,
     `parity_percent` and `remaining` describe the state the run leaves behind.
     """
-    expected = tally.expected_target_items
-    left = {k: int(remaining.get(k, 0)) for k in KINDS}
-    return {
-        "route": route,
-        "source": source,
-        "target": target,
-        "source_items": tally.source_items,
-        "expected_target_items": expected,
-        "target_items": tally.target_items,
-        "missing": int(found.get(MISSING, 0)),
-        "extra": int(found.get(EXTRA, 0)),
-        "mismatched": int(found.get(MISMATCHED, 0)),
-        "quarantined": tally.quarantined,
-        "repaired": repaired,
-        "settled": settled,
-        "remaining": left,
-        "parity": not any(left.values()),
-        "parity_percent": parity_percent(expected, left[MISSING], left[EXTRA], left[MISMATCHED]),
-        "found_parity_percent": parity_percent(
-            expected,
-            int(found.get(MISSING, 0)),
-            int(found.get(EXTRA, 0)),
-            int(found.get(MISMATCHED, 0)),
-        ),
-        "differences": list(samples or [])[:MAX_SAMPLES],
-    }
+    return ReconcileRecord.build(
+        route,
+        source=source,
+        target=target,
+        source_items=tally.source_items,
+        expected_target_items=tally.expected_target_items,
+        target_items=tally.target_items,
+        quarantined=tally.quarantined,
+        found=found if isinstance(found, Counts) else Counts.from_json(found),
+        remaining=remaining if isinstance(remaining, Counts) else Counts.from_json(remaining),
+        samples=samples,
+        repaired=repaired,
+        settled=settled,
+        **more,
+    )
 
 
 def check_result(
     spec: RouteSpec,
     tally: Tally,
-    found: Mapping[str, int],
-    samples: list[dict[str, Any]],
-) -> dict[str, Any]:
+    found: Counts,
+    samples: Sequence[DifferenceSample],
+    **more: Any,
+) -> ReconcileRecord:
     """A route's result without a repair: what was found is what remains."""
     return route_result(
         spec.name,
@@ -217,4 +205,5 @@ def check_result(
         found=found,
         remaining=found,
         samples=samples,
+        **more,
     )

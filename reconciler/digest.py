@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
 
+from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import Item, Key, item_size, to_lambda_json
 
 DEFAULT_BUCKETS = 512
@@ -136,7 +137,7 @@ class Digests:
         self._reduce()
         return frozenset(b for b in range(self.buckets) if self.counts[b] != 0 or self.sums[b] != 0)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         """Compact: only the buckets not at zero."""
         self._reduce()
         return {

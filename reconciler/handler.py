@@ -16,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from dualwrite import metrics
+from dualwrite.jsondoc import JsonObject
 from dualwrite.runtime import LambdaEvent, LambdaResponse, Runtime, shared
 
 SERVICE = "dualwrite-reconciler"
@@ -32,7 +33,7 @@ def _remaining_s(context: Any) -> float:
     return float(getter()) / 1000.0 if callable(getter) else 900.0
 
 
-def emit_parity(namespace: str, results: list[dict[str, Any]]) -> None:
+def emit_parity(namespace: str, results: list[JsonObject]) -> None:
     """One EMF blob per route (each carries its own Route dimension)."""
     from reconciler.job import metric_values
 
@@ -54,7 +55,7 @@ def lambda_handler(
     budget = _remaining_s(context)
     reserve = max(MIN_RESERVE_S + 3 * settle_s, RESERVE_FRACTION * budget)
     deadline = time.monotonic() + max(0.0, budget - reserve)
-    summary = run_slice(
+    summary = run_slice(  # JSON at the Lambda edge
         migration,
         clients,
         store,
@@ -63,7 +64,7 @@ def lambda_handler(
         segments=event.get("segments"),
         settle_s=settle_s,
         workers=event.get("workers"),
-    )
+    ).to_json()
     if summary["complete"]:
         emit_parity(migration.metrics_namespace, summary["routes"])
         for r in summary["routes"]:

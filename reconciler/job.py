@@ -1,16 +1,16 @@
 """The parity job: `run_reconcile`, the in-process API behind `dualwrite reconcile`.
 
     run_reconcile(migration, clients, store, *, routes=None, repair=False, segments=None,
-                  on_progress=None, publish_metrics=True, ...) -> dict
+                  on_progress=None, publish_metrics=True, ...) -> ReconcileResult
 
 checks every route (or the names in `routes`) in both directions: first one scan of each
 table folded into per-bucket digests, then the exact item-by-item check (consistent
 BatchGetItem both ways) only in the buckets whose digests differ (`exact=True` checks every
 bucket item by item), re-reading both sides before judging;
 optionally repairs with conditional writes, stores each route's result with
-ControlStore.save_reconcile (the cutover gate reads "parity" and "at"), publishes
-ParityMissing/ParityExtra/ParityMismatched/ParityPercent per route (dimension Route) with
-PutMetricData, and returns
+ControlStore.save_reconcile (a ReconcileRecord: the cutover gate reads parity and at),
+publishes ParityMissing/ParityExtra/ParityMismatched/ParityPercent per route (dimension Route)
+with PutMetricData, and returns a ReconcileResult whose `to_json()` `reconcile --json` prints:
 
     {"parity": bool, "routes": [{"route", "source", "target", "source_items",
       "expected_target_items", "target_items", "missing", "extra", "mismatched",
@@ -24,13 +24,15 @@ The counts (missing/extra/mismatched) are what was found; `repaired` what this r
 found the item right). `parity`, `parity_percent`, `remaining` and the published metrics
 describe the state the run leaves behind (without --repair: what was found).
 `on_progress(advance, approx_total)` is called from worker threads as items are scanned.
+The run itself (phases, units, merge) is reconciler.run's, as in the scheduled check.
 Raises ConfigError (exit 2) for a missing table or a mapping that does not fit.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dualwrite import metrics
@@ -38,24 +40,17 @@ from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.dynamo import RequestCounter
 from dualwrite.config import Migration
-from dualwrite.control import ControlStore
+from dualwrite.control import ControlStore, ReconcileRecord
 from dualwrite.errors import AwsError, ConfigError, EndpointError
+from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import key_id
-from reconciler.compare import (
-    EXTRA,
-    MISMATCHED,
-    MISSING,
-    Difference,
-    Tally,
-    check_result,
-    count_kinds,
-    route_result,
-)
+from reconciler.compare import Tally, count_kinds, route_result
 from reconciler.digest import DEFAULT_BUCKETS
-from reconciler.passes import DEFAULT_PAGE_SIZE, Checker, UnitState, plan_units, run_units
+from reconciler.passes import DEFAULT_PAGE_SIZE, Checker
 from reconciler.quarantine import resolve_moot
 from reconciler.reads import Sides
 from reconciler.repair import repair as repair_route
+from reconciler.run import ReconcileRun
 from reconciler.spec import RouteSpec, resolve_routes
 
 DEFAULT_SEGMENTS = 4
@@ -64,14 +59,48 @@ DEFAULT_SETTLE_S = 1.0
 Progress = Callable[[int, int], None]
 
 
-def metric_values(result: dict[str, Any]) -> dict[str, float]:
-    """The parity metrics of a route result: the state the run leaves behind."""
-    left = result["remaining"]
+@dataclass(frozen=True)
+class ReconcileResult:
+    """What `reconcile` found (and repaired), per route; `to_json()` at the CLI edge."""
+
+    routes: tuple[ReconcileRecord, ...]
+    segments: int
+    repair: bool
+    duration_s: float
+    requests: Mapping[str, int]
+
+    @property
+    def parity(self) -> bool:
+        return all(r.parity for r in self.routes)
+
+    def route(self, name: str) -> ReconcileRecord:
+        return next(r for r in self.routes if r.route == name)
+
+    def to_json(self) -> JsonObject:
+        return {
+            "parity": self.parity,
+            "routes": [r.to_result_json() for r in self.routes],
+            "segments": self.segments,
+            "repair": self.repair,
+            "duration_s": self.duration_s,
+            "requests": dict(self.requests),
+        }
+
+
+def metric_values(result: ReconcileRecord | Mapping[str, Any]) -> dict[str, float]:
+    """The parity metrics of a route result: the state the run leaves behind (a record, or
+    its JSON as a Lambda returns it)."""
+    record = (
+        result
+        if isinstance(result, ReconcileRecord)
+        else ReconcileRecord.from_json(str(result.get("route", "")), result)
+    )
+    left = record.remaining
     return {
-        metrics.PARITY_MISSING: float(left[MISSING]),
-        metrics.PARITY_EXTRA: float(left[EXTRA]),
-        metrics.PARITY_MISMATCHED: float(left[MISMATCHED]),
-        metrics.PARITY_PERCENT: float(result["parity_percent"]),
+        metrics.PARITY_MISSING: float(left.missing),
+        metrics.PARITY_EXTRA: float(left.extra),
+        metrics.PARITY_MISMATCHED: float(left.mismatched),
+        metrics.PARITY_PERCENT: float(record.parity_percent),
     }
 
 
@@ -99,7 +128,7 @@ def run_reconcile(
     buckets: int = DEFAULT_BUCKETS,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, Any]:
+) -> ReconcileResult:
     """Check (and optionally repair) parity; see the module docstring for the result."""
     started = clock()
     clients = clients.shared()  # many short-lived worker threads, one client each service
@@ -110,81 +139,40 @@ def run_reconcile(
             f"control table {migration.control_table} does not exist: run `dualwrite prepare`"
         )
     segs = segments or DEFAULT_SEGMENTS
-    units = plan_units(specs, segs)
-    total = approx_items(specs)
+    total = [approx_items(specs)]
     progress = on_progress or (lambda _n, _t: None)
-    progress(0, total)
-    routes_by_name = {s.name: s for s in specs}
+    progress(0, total[0])
     scanned = [0]
 
     def advance(n: int) -> None:
         scanned[0] += n
-        progress(n, max(total, scanned[0]))
+        progress(n, max(total[0], scanned[0]))
 
-    def checker(**mode: Any) -> Checker:
-        return Checker(
-            clients,
-            routes_by_name,
-            page_size=page_size,
-            settle_s=settle_s,
-            on_items=advance,
-            clock=clock,
-            sleep=sleep,
-            buckets=buckets,
-            **mode,
-        )
+    def exact_phase(again: Sequence[RouteSpec]) -> None:
+        total[0] += approx_items(again)
 
-    states = {u.uid: UnitState() for u in units}
-    exact_buckets: dict[str, int] = {}
-    if exact:
-        outcome = run_units(checker(), units, states, workers=workers)
-        requests = outcome.requests
-    else:
-        # phase 1: one scan of each table folded into digests; phase 2: the exact check,
-        # only where a bucket's digests differ
-        first = run_units(checker(digest=True), units, states, workers=workers)
-        requests = first.requests
-        only = {name: d.mismatched() for name, d in first.digests.items() if d.mismatched()}
-        exact_buckets = {name: len(b) for name, b in only.items()}
-        outcome = first
-        if only:
-            again = [s for s in specs if s.name in only]
-            total += approx_items(again)
-            again_units = plan_units(again, segs)
-            second = run_units(
-                checker(only=only),
-                again_units,
-                {u.uid: UnitState() for u in again_units},
-                workers=workers,
-            )
-            outcome = second
-            for op, n in second.requests.counts.items():
-                requests.add(op, n)
+    checker = Checker(
+        clients,
+        {s.name: s for s in specs},
+        page_size=page_size,
+        settle_s=settle_s,
+        on_items=advance,
+        clock=clock,
+        sleep=sleep,
+        buckets=buckets,
+    )
+    run = ReconcileRun.start(specs, segs, buckets=buckets, exact=exact)
+    run.advance(checker, specs, workers=workers, on_phase=exact_phase)
 
-    results: list[dict[str, Any]] = []
+    results: list[ReconcileRecord] = []
     for spec in specs:
-        tally = Tally()
-        for state in states.values():
-            if spec.name in state.tallies:
-                tally.add(state.tallies[spec.name])
-        # the same key may be judged by both passes when a source changed in between
-        found_diffs = list(
-            {key_id(d.target_key): d for d in outcome.differences if d.route == spec.name}.values()
-        )
-        result = _finish_route(
-            spec,
-            tally,
-            found_diffs,
-            clients=clients,
-            store=store,
-            repair=repair,
-            requests=requests,
-            resolve_quarantine=resolve_quarantine,
-        )
-        result["segments"] = segs
-        result["method"] = "exact" if exact else "digest"
-        result["exact_buckets"] = None if exact else exact_buckets.get(spec.name, 0)
-        store.save_reconcile(spec.name, result)
+        if repair:
+            result = _repair_route(
+                run, spec, clients, store, run.requests, resolve_quarantine=resolve_quarantine
+            )
+        else:
+            result = run.check_result(spec)
+        store.save_reconcile(result)
         if publish_metrics:
             try:
                 metrics.publish(
@@ -194,35 +182,27 @@ def run_reconcile(
                     metric_values(result),
                 )
             except (AwsError, EndpointError) as exc:
-                result["metrics_error"] = str(exc)
+                result = replace(result, metrics_error=str(exc))
         results.append(result)
-    return {
-        "parity": all(r["parity"] for r in results),
-        "routes": results,
-        "segments": segs,
-        "repair": repair,
-        "duration_s": round(clock() - started, 3),
-        "requests": dict(sorted(requests.counts.items())),
-    }
+    return ReconcileResult(
+        routes=tuple(results),
+        segments=segs,
+        repair=repair,
+        duration_s=round(clock() - started, 3),
+        requests=dict(sorted(run.requests.counts.items())),
+    )
 
 
-def _finish_route(
+def _repair_route(
+    run: ReconcileRun,
     spec: RouteSpec,
-    tally: Tally,
-    found_diffs: list[Difference],
-    *,
     clients: Clients,
     store: ControlStore,
-    repair: bool,
     requests: RequestCounter,
+    *,
     resolve_quarantine: bool,
-) -> dict[str, Any]:
-    found = count_kinds(found_diffs)
-    if not repair:
-        result = check_result(spec, tally, found, [d.sample() for d in found_diffs])
-        result["mode"] = "check"
-        result["quarantine_resolved"] = 0
-        return result
+) -> ReconcileRecord:
+    found_diffs = run.differences(spec.name)
     sides = Sides(clients, spec, requests)
     report = repair_route(sides, found_diffs)
     repaired_ids = {key_id(d.target_key) for d in report.repaired}
@@ -231,18 +211,19 @@ def _finish_route(
         spec.name,
         spec.source,
         spec.target,
-        tally,
-        found=found,
+        run.tallies.get(spec.name) or Tally(),
+        found=count_kinds(found_diffs),
         remaining=count_kinds(report.remaining),
         repaired=len(report.repaired),
         settled=len(report.settled),
         samples=samples,
+        mode="repair",
+        notes=tuple(sorted(set(report.notes))),
+        segments=run.segments,
+        method="exact" if run.exact else "digest",
+        exact_buckets=run.exact_buckets(spec.name),
     )
-    result["mode"] = "repair"
-    if report.notes:
-        result["notes"] = sorted(set(report.notes))
     resolved: list[str] = []
-    if resolve_quarantine and result["parity"]:
+    if resolve_quarantine and result.parity:
         resolved = resolve_moot(store, sides)
-    result["quarantine_resolved"] = len(resolved)
-    return result
+    return replace(result, quarantine_resolved=len(resolved))

@@ -1,11 +1,11 @@
-"""The two passes of a check, cut into resumable units of one scan segment each. Adapter.
+"""The two passes of a check, run one unit (reconciler.units) at a time. Adapter.
 
 - source unit (route, segment): scan the source and compute the expected target items with
   the mapping (derived User items from the scan pages through PageGrouper/derive_items).
 - target unit (target table, segment): scan the target once for every route that writes
   to it; each route considers only the items its mapping owns.
 
-A check runs the units twice at most (reconciler.job):
+A check runs the units twice at most (reconciler.run):
 1. digest phase (`Checker.digest`): expected items and held items are folded into per-bucket
    digests (reconciler.digest); no per-item reads at all.
 2. exact phase, only for the buckets whose digests differ (`Checker.only`), or for every
@@ -24,122 +24,25 @@ CLI runs every unit to the end.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from dualwrite import collector
 from dualwrite.aws import codec
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.dynamo import RequestCounter, ScanPage, scan_pages
 from dualwrite.derived import Group, PageGrouper, derive_items
 from dualwrite.errors import UnmappableError
-from dualwrite.wire import (
-    AttributeValue,
-    Item,
-    Key,
-    from_lambda_json,
-    key_id,
-    key_of,
-    to_lambda_json,
-)
+from dualwrite.wire import AttributeValue, Item, Key, key_id, key_of
 from reconciler import expect
 from reconciler.compare import Candidate, Difference, Tally, classify
 from reconciler.confirm import confirm
 from reconciler.digest import DEFAULT_BUCKETS, Digests, bucket_of
 from reconciler.reads import Sides
 from reconciler.spec import RouteSpec
+from reconciler.units import SOURCE, Unit, UnitOutcome, UnitState
 
-SOURCE = "source"
-TARGET = "target"
 DEFAULT_PAGE_SIZE = 1000
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One scan segment of one table, checked for the routes named."""
-
-    kind: str
-    table: str
-    segment: int
-    total: int
-    routes: tuple[str, ...]
-
-    @property
-    def uid(self) -> str:
-        return f"{self.kind}|{self.table}|{self.total}|{self.segment}"
-
-
-def plan_units(routes: Sequence[RouteSpec], segments: int) -> list[Unit]:
-    """Source units per route and segment; target units per target table and segment."""
-    if segments < 1:
-        raise ValueError("segments must be at least 1")
-    units = [
-        Unit(SOURCE, r.source, s, segments, (r.name,)) for r in routes for s in range(segments)
-    ]
-    by_target: dict[str, list[str]] = {}
-    for r in routes:
-        by_target.setdefault(r.target, []).append(r.name)
-    units += [
-        Unit(TARGET, table, s, segments, tuple(names))
-        for table, names in by_target.items()
-        for s in range(segments)
-    ]
-    return units
-
-
-@dataclass
-class UnitState:
-    """Where a unit stands (the checkpoint of the scheduled reconciler)."""
-
-    last_key: Key | None = None
-    done: bool = False
-    #: a group already derived (by query) before a pause, not to be derived again
-    skip_group: AttributeValue | None = None
-    tallies: dict[str, Tally] = field(default_factory=dict)
-
-    def tally(self, route: str) -> Tally:
-        found = self.tallies.get(route)  # asked for per item: no throwaway Tally per call
-        if found is None:
-            found = self.tallies[route] = Tally()
-        return found
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "last_key": to_lambda_json(self.last_key),
-            "done": self.done,
-            "skip_group": to_lambda_json(self.skip_group),
-            "tallies": {r: t.to_json() for r, t in self.tallies.items()},
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> UnitState:
-        last_key = data.get("last_key")
-        skip = data.get("skip_group")
-        return cls(
-            last_key=from_lambda_json(last_key) if last_key else None,
-            done=bool(data.get("done")),
-            skip_group=from_lambda_json(skip) if skip else None,
-            tallies={r: Tally.from_json(t) for r, t in (data.get("tallies") or {}).items()},
-        )
-
-
-@dataclass
-class UnitOutcome:
-    differences: list[Difference]
-    requests: RequestCounter
-    #: what this run of the unit folded into each route's digests (digest phase)
-    digests: dict[str, Digests] = field(default_factory=dict)
-
-    def add_digests(self, more: dict[str, Digests]) -> None:
-        for route, d in more.items():
-            if route in self.digests:
-                self.digests[route].add(d)
-            else:
-                self.digests[route] = d
 
 
 @dataclass
@@ -413,50 +316,3 @@ def _fold_held(
                 tally.target_items += 1
                 folded.hold(tkey, item)
                 break
-
-
-def run_units(
-    checker: Checker,
-    units: Sequence[Unit],
-    states: dict[str, UnitState],
-    *,
-    workers: int | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> UnitOutcome:
-    """Run units in a thread pool. The first failure stops the others after their page."""
-    todo = [u for u in units if not states[u.uid].done]
-    total = RequestCounter()
-    diffs: list[Difference] = []
-    merged = UnitOutcome(diffs, total)
-    if not todo:
-        return merged
-    failed = threading.Event()
-
-    def stop() -> bool:
-        return failed.is_set() or should_stop()
-
-    size = max(1, min(workers or len(todo), len(todo), 64))
-    errors: list[BaseException] = []
-    with (
-        collector.bulk(),  # scanned pages churn through containers (half the CPU otherwise)
-        ThreadPoolExecutor(max_workers=size, thread_name_prefix="reconcile") as pool,
-    ):
-        futures: list[Future[UnitOutcome]] = [
-            pool.submit(checker.run, u, states[u.uid], stop) for u in todo
-        ]
-        for future in futures:
-            future.add_done_callback(lambda f: failed.set() if f.exception() else None)
-        wait(futures)
-    for future in futures:
-        exc = future.exception()
-        if exc is not None:
-            errors.append(exc)
-            continue
-        outcome = future.result()
-        diffs += outcome.differences
-        merged.add_digests(outcome.digests)
-        for op, n in outcome.requests.counts.items():
-            total.add(op, n)
-    if errors:
-        raise errors[0]
-    return merged

@@ -20,12 +20,12 @@ def resolve_moot(store: ControlStore, sides: Sides) -> list[str]:
     """Resolve the route's entries whose source item is gone or maps cleanly. Returns ids."""
     route = sides.route
     entries: list[tuple[str, Key]] = []
-    for rec in store.quarantined(route.name):
-        if rec.data.get("route") not in (None, route.name):
+    for entry in store.quarantined(route.name):
+        if entry.route != route.name:
             continue
-        key = source_key_from_record(rec.data.get("record"), route.source_names)
+        key = source_key_from_record(entry.record, route.source_names)
         if key is not None:
-            entries.append((rec.sk, key))
+            entries.append((entry.id, key))
     if not entries:
         return []
     sources = sides.source_items([k for _, k in entries])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from dualwrite.config import Migration
+from dualwrite.jsondoc import JsonObject
 from stream_replicator.cursor import ShardCursor
 from stream_replicator.results import RouteCounts
 
@@ -49,7 +49,7 @@ class RunSummary:
     #: every shard of every backfilled route drained (until_caught_up runs)
     caught_up: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self)
 
 

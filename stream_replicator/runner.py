@@ -211,7 +211,7 @@ class StreamRunner:
             if route.name in self._active:
                 continue
             try:
-                phase = str(self.store.phase(route.name).get("phase"))
+                phase = self.store.phase(route.name).phase.value
             except NotFoundError:
                 raise ConfigError(
                     f"control table {self.store.table} does not exist; run `dualwrite prepare`"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dualwrite.aws.errors import aws_call
+from dualwrite.jsondoc import JsonObject
 
 
 def list_shards(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
@@ -66,7 +67,7 @@ class EventSourceMapping:
     def function_name(self) -> str:
         return str(self.function_arn or "").split(":function:")[-1].split(":")[0]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "uuid": self.uuid,
             "function_arn": self.function_arn,

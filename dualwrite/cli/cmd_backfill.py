@@ -20,10 +20,11 @@ from rich.table import Table
 from rich.text import Text
 
 from backfill.job import run_backfill
+from backfill.results import BackfillResult
 from backfill.route import check_control_table
 from dualwrite.aws.sampling import estimate_routes
 from dualwrite.cli.context import AppContext, emit_json, get
-from dualwrite.control import iso
+from dualwrite.control import Phase, iso
 from dualwrite.errors import SafetyGateError
 from dualwrite.estimate import over_retention, refusal
 
@@ -92,10 +93,11 @@ def backfill(
         max_wcu=max_wcu,
         restart=restart,
     )
-    if accepted:
-        result["retention_risk_accepted"] = accepted
     if json_out:
-        emit_json(result)
+        data = result.to_json()
+        if accepted:
+            data["retention_risk_accepted"] = accepted
+        emit_json(data)
         return
     print_result(app, result)
 
@@ -138,7 +140,7 @@ def retention_gate(
 
 def backfill_with_progress(
     app: AppContext, *, quiet: bool = False, **options: Any
-) -> dict[str, Any]:
+) -> BackfillResult:
     """run_backfill with a progress bar per route on stderr (also used by the demo)."""
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -176,41 +178,41 @@ def backfill_with_progress(
         )
 
 
-def print_result(app: AppContext, result: dict[str, Any]) -> None:
+def print_result(app: AppContext, result: BackfillResult) -> None:
     table = Table(title="backfill", title_justify="left")
     for col in ("route", "mode", "read", "written", "quarantined", "segments", "phase"):
         table.add_column(col, justify="right" if col in ("read", "written") else "left")
-    for r in result["routes"]:
-        segs = f"{r['segments']} ({r['segments_resumed']} resumed)"
-        phase = r["phase"] + (" [bold red](needs repair)[/]" if r.get("needs_repair") else "")
+    for r in result.routes:
+        segs = f"{r.segments} ({r.segments_resumed} resumed)"
+        phase = r.phase.value + (" [bold red](needs repair)[/]" if r.needs_repair else "")
         table.add_row(
-            r["route"],
-            r["mode"],
-            f"{r['items_read']:,}",
-            f"{r['items_written']:,}",
-            str(r["quarantined"]),
+            r.route,
+            r.mode,
+            f"{r.items_read:,}",
+            f"{r.items_written:,}",
+            str(r.quarantined),
             segs,
             phase,
         )
     app.out.print(table)
-    for r in result["routes"]:
-        if r.get("skipped_existing"):
+    for r in result.routes:
+        if r.skipped_existing:
             app.out.print(
-                f"{r['route']}: {r['skipped_existing']} item(s) already in the target were "
+                f"{r.route}: {r.skipped_existing} item(s) already in the target were "
                 "left to the replicator (put-if-absent)"
             )
-        if r["quarantined"]:
+        if r.quarantined:
             app.out.print(
-                f"{r['route']}: {r['quarantined']} item(s) quarantined with their reasons "
+                f"{r.route}: {r.quarantined} item(s) quarantined with their reasons "
                 "(see `dualwrite status`)"
             )
-        mappings = r.get("event_source_mappings", [])
-        if r.get("phase") == "backfilled" and mappings:
-            for m in mappings:
+        backfilled = r.phase is Phase.BACKFILLED
+        if backfilled and r.event_source_mappings:
+            for m in r.event_source_mappings:
                 app.out.print(
-                    f"{r['route']}: event source mapping {m['uuid']} ({m['function']}): "
-                    f"{m['state']}" + (" (enabled now)" if m.get("changed") else "")
+                    f"{r.route}: event source mapping {m.uuid} ({m.function}): "
+                    f"{m.state}" + (" (enabled now)" if m.changed else "")
                 )
-        elif r.get("phase") == "backfilled" and "event_source_error" not in r:
-            app.out.print(f"{r['route']}: no Lambda event source mappings on its stream")
-    app.out.print(f"done in {result['duration_s']:.1f}s")
+        elif backfilled and r.event_source_error is None:
+            app.out.print(f"{r.route}: no Lambda event source mappings on its stream")
+    app.out.print(f"done in {result.duration_s:.1f}s")

@@ -226,7 +226,7 @@ def run_demo(parent: AppContext, options: DemoOptions) -> int:
             _sample_functions(app)
             cutover_flow(app, dry_run=True, force=False, reason=None, json_out=False, now=None)
         elapsed = time.monotonic() - started
-        if parity["parity"]:
+        if parity.parity:
             out.print(f"[bold green]100% parity[/] - the demo took {elapsed:.0f}s")
             return 0
         out.print(f"[bold red]drift found[/] - the demo took {elapsed:.0f}s")

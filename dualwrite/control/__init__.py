@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dualwrite.control.phases import Phase, PhaseRecords
-from dualwrite.control.quarantine import QuarantineRecords
+from dualwrite.control.phases import Phase, PhaseRecords, RoutePhase
+from dualwrite.control.quarantine import QuarantineEntry, QuarantineRecords
 from dualwrite.control.reconcile_results import ReconcileRecord, ReconcileRecords
-from dualwrite.control.segments import SegmentRecords
+from dualwrite.control.segments import SegmentRecords, SegmentState
 from dualwrite.control.shards import ShardCheckpoint, ShardRecords
 from dualwrite.control.table import PK, SK, ControlTable, Record, control_table_definition, iso
 
@@ -37,8 +37,11 @@ __all__ = [
     "ControlStore",
     "ControlTable",
     "Phase",
+    "QuarantineEntry",
     "ReconcileRecord",
     "Record",
+    "RoutePhase",
+    "SegmentState",
     "ShardCheckpoint",
     "control_table_definition",
     "iso",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dualwrite.control.table import ControlTable
+from dualwrite.jsondoc import JsonObject
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class ShardCheckpoint:
     lag_ms: int | None = None
     caught_up_at: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "route": self.route,
             "stream_arn": self.stream_arn,

@@ -23,6 +23,7 @@ from dualwrite.aws.errors import aws_call
 from dualwrite.cutover.functions import TablePair
 from dualwrite.cutover.pagination import pages
 from dualwrite.cutover.references import OldTables, alarm_tables
+from dualwrite.jsondoc import JsonObject
 
 CLONE_TAG = "dualwrite:clone-of"
 NAME_MAX = 255
@@ -122,7 +123,7 @@ class AlarmClone:
     name: str
     created: bool  # False: it existed already (a cutover run again) and was updated
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"source": self.source, "name": self.name, "created": self.created}
 
     @classmethod

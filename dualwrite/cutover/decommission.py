@@ -23,6 +23,7 @@ from dualwrite.cutover.journal import Journal
 from dualwrite.cutover.lag import event_source_mappings
 from dualwrite.cutover.results import DecommissionResult, Removed, Status
 from dualwrite.errors import NotFoundError
+from dualwrite.jsondoc import JsonObject
 
 PK = "DECOMMISSION"
 
@@ -37,7 +38,7 @@ class DecommissionRecord:
     deletion_protection_disabled: bool
     cutover: str  # the journal entry (sk) of the cutover it followed
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "table": self.table,
             "backup_arn": self.backup_arn,

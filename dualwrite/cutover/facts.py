@@ -81,7 +81,7 @@ def gather_cutover(
     routes: list[RouteTables],
     now: float,
 ) -> list[RouteFacts]:
-    quarantined = Counter(str(r.data.get("route", "")) for r in store.quarantined())
+    quarantined = Counter(e.route for e in store.quarantined())
     return [
         RouteFacts(
             route=r.route,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from dualwrite.config import Migration
 from dualwrite.control import ReconcileRecord, iso
@@ -17,6 +16,7 @@ from dualwrite.cutover.functions import VariableChange
 from dualwrite.cutover.journal import APPLYING, Entry
 from dualwrite.cutover.lag import ReplicationFact
 from dualwrite.cutover.writes import WritesFact
+from dualwrite.jsondoc import JsonObject
 
 DAY_S = 86400.0
 
@@ -28,7 +28,7 @@ class Check:
     ok: bool
     detail: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"check": self.name, "subject": self.subject, "ok": self.ok, "detail": self.detail}
 
 
@@ -44,7 +44,7 @@ class Decision:
     def reasons(self) -> list[str]:
         return [f"{c.subject}: {c.detail}" for c in self.checks if not c.ok]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "ok": self.ok,
             "reasons": self.reasons,

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from dualwrite.control import ControlStore, iso
+from dualwrite.jsondoc import JsonObject
 
 PK = "CUTOVER"
 
@@ -50,7 +51,7 @@ class FunctionEntry:
     variables: tuple[str, ...]
     applied: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "name": self.name,
             "previous": dict(self.previous),
@@ -95,7 +96,7 @@ class Entry:
             and self.rolled_back_by is None
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "action": str(self.action),
             "at": self.at,

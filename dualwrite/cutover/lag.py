@@ -27,6 +27,7 @@ from dualwrite.aws.tables import TableInfo
 from dualwrite.control import ControlStore
 from dualwrite.cutover import streams
 from dualwrite.errors import AwsError, NotFoundError
+from dualwrite.jsondoc import JsonObject
 from dualwrite.metrics import REPLICATION_LAG_MS
 
 METRIC_WINDOW_S = 15 * 60
@@ -40,7 +41,7 @@ class ReplicationFact:
     problem: str | None = None  # replication cannot be judged or is not running
     detail: str = ""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "route": self.route,
             "method": self.method,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from dualwrite.cutover.functions import (
     Applied,
@@ -36,6 +35,7 @@ from dualwrite.cutover.journal import (
     active_cutovers,
 )
 from dualwrite.errors import DualwriteError, SafetyGateError
+from dualwrite.jsondoc import JsonObject
 
 
 def changed_variables(before: Env, after: Env) -> tuple[str, ...]:
@@ -97,7 +97,7 @@ class Restored:
     function: str
     variables: tuple[str, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"function": self.function, "variables": list(self.variables)}
 
 

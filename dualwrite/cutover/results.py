@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from dualwrite.control import iso
 from dualwrite.cutover.functions import FunctionChange, VariableChange
@@ -19,6 +18,7 @@ from dualwrite.cutover.gate import Check, Decision
 from dualwrite.cutover.iam import AccessWarning
 from dualwrite.cutover.journal import Entry
 from dualwrite.cutover.repoint import RollbackOutcome
+from dualwrite.jsondoc import JsonObject
 
 GATE_REFUSED = 4
 
@@ -52,7 +52,7 @@ class Removed:
     backup_arn: str
     deletion_protection_disabled: bool
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "table": self.table,
             "backup_arn": self.backup_arn,
@@ -118,8 +118,8 @@ class CutoverResult:
             return tuple(f.name for f in self.entry.functions if f.applied)
         return tuple(p.function for p in self.plans)
 
-    def to_json(self) -> dict[str, Any]:
-        head: dict[str, Any] = {"status": str(self.status)}
+    def to_json(self) -> JsonObject:
+        head: JsonObject = {"status": str(self.status)}
         if self.refusal is not None:
             return {**head, "refused": True, "reason": self.refusal}
         if self.already_cut_over:
@@ -135,7 +135,7 @@ class CutoverResult:
         gate = self.gate.to_json() if self.gate is not None else None
         if self.status is Status.REFUSED:
             head.update(refused=True, gate=gate)
-        body: dict[str, Any] = {
+        body: JsonObject = {
             "dry_run": self.dry_run,
             "cut_over": self.cut_over,
             "gate": gate,
@@ -182,7 +182,7 @@ class RollbackResult:
         undone = self.outcome.undone if self.outcome else ()
         return tuple(sorted({f.name for e in undone for f in e.functions}))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         if self.outcome is None:
             return {"status": str(self.status), "refused": True, "reason": self.refusal}
         o = self.outcome
@@ -208,13 +208,13 @@ class DecommissionResult:
     #: why nothing was decommissioned, when no gate ran (no control table)
     refusal: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        head: dict[str, Any] = {"status": str(self.status)}
+    def to_json(self) -> JsonObject:
+        head: JsonObject = {"status": str(self.status)}
         if self.refusal is not None:
             return {**head, "refused": True, "reason": self.refusal}
         if self.status is Status.REFUSED and self.gate is not None:
             head.update(refused=True, gate=self.gate.to_json())
-        body: dict[str, Any] = {
+        body: JsonObject = {
             "decommissioned": [r.table for r in self.removed],
             "already_gone": list(self.already_gone),
             "backups": {r.table: r.backup_arn for r in self.removed},

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from dualwrite.aws.clients import Clients
 from dualwrite.config import Cutover
@@ -33,6 +32,7 @@ from dualwrite.cutover.watch import (
     run_watch,
 )
 from dualwrite.errors import DualwriteError
+from dualwrite.jsondoc import JsonObject
 
 # --- before anything changes --------------------------------------------------------------
 
@@ -43,7 +43,7 @@ class PreCheck:
     parameters: tuple[ParameterChange, ...]  # what after_switch will re-point
     alarm_states: Mapping[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "refusals": list(self.refusals),
             "parameters": [p.to_json() for p in self.parameters],
@@ -88,7 +88,7 @@ class AfterSwitch:
             return f"watch: {self.watch.reason}"
         return None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "parameters": [p.to_json() for p in self.parameters],
             "alarm_clones": [c.to_json() for c in self.clones],
@@ -187,7 +187,7 @@ class Undone:
     notes: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()  # what could not be put back (run rollback again)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "parameters": [p.to_json() for p in self.parameters],
             "alarm_clones": [c.to_json() for c in self.clones],

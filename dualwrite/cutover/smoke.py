@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError
 from dualwrite.aws.errors import aws_call
 from dualwrite.config import SmokeTest
 from dualwrite.errors import ConfigError, DualwriteError
+from dualwrite.jsondoc import JsonObject
 
 SHOWN = 60  # characters of an actual value shown in a reason (responses may be personal data)
 
@@ -84,7 +85,7 @@ class SmokeResult:
     function_error: str | None = None
     duration_ms: int = 0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "function": self.function,
             "passed": self.passed,

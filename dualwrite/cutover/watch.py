@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from dualwrite.aws.errors import aws_call
 from dualwrite.errors import ConfigError
+from dualwrite.jsondoc import JsonObject
 
 NAMESPACE = "AWS/Lambda"
 ERRORS = "Errors"
@@ -64,7 +65,7 @@ class MetricCount:
     before: float
     after: float
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "function": self.function,
             "metric": self.metric,
@@ -166,7 +167,7 @@ class WatchResult:
     def reason(self) -> str:
         return "; ".join(str(b) for b in self.breaches)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "ok": self.ok,
             "breaches": [b.to_json() for b in self.breaches],

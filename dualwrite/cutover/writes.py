@@ -23,6 +23,7 @@ from dualwrite.aws.streams import list_shards
 from dualwrite.aws.tables import TableInfo
 from dualwrite.control import iso
 from dualwrite.cutover import streams
+from dualwrite.jsondoc import JsonObject
 
 HOUR = 3600
 DAY = 86400
@@ -40,7 +41,7 @@ class WritesFact:
     def written(self) -> bool:
         return self.first_write_after is not None or bool(self.cloudwatch_units)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "table": self.table,
             "first_write_after_cutover": None

@@ -45,7 +45,7 @@ def test_a_backfill_killed_with_sigkill_resumes_from_its_checkpoint_exactly(
         checkpoint = None
         while proc.poll() is None and time.monotonic() < deadline:
             checkpoint = store.segment("memberships", 0, 1)
-            if checkpoint and checkpoint["last_key"] is not None:
+            if checkpoint and checkpoint.last_key is not None:
                 break
             time.sleep(0.05)  # polling interval, not synchronisation
         assert proc.poll() is None, "the backfill ended before it was seen mid-run"
@@ -56,9 +56,9 @@ def test_a_backfill_killed_with_sigkill_resumes_from_its_checkpoint_exactly(
             proc.kill()
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert checkpoint is not None and not checkpoint["done"]
-    assert checkpoint["items_read"] == 1000
-    assert store.phase("memberships")["phase"] == Phase.BACKFILLING
+    assert checkpoint is not None and not checkpoint.done
+    assert checkpoint.items_read == 1000
+    assert store.phase("memberships").phase == Phase.BACKFILLING
 
     result = cli.run(CONFIG, "backfill", "--json")
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from backfill.job import run_backfill
+from backfill.results import BackfillResult
 from backfill.writer import write_units
 from dualwrite import seed as seeding
 from dualwrite.aws.clients import AwsSettings, Clients
@@ -66,8 +67,9 @@ def ready(clients: Clients, servers: list[Item], memberships: list[Item]) -> Con
     return ControlStore(clients.dynamodb, migration.control_table)
 
 
-def by_route(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {r["route"]: r for r in result["routes"]}
+def by_route(result: BackfillResult) -> dict[str, dict[str, Any]]:
+    """The routes as `backfill --json` prints them."""
+    return {r["route"]: r for r in result.to_json()["routes"]}
 
 
 def types_in(items: list[Item]) -> set[str]:
@@ -109,15 +111,15 @@ def test_copies_every_attribute_type_exactly_with_one_user_item_per_user(
     # one User item per user, derived from the page: no Query at all on a fresh run
     assert routes["memberships"]["items_written"] == len(data.memberships) + len(users)
     assert "UserMembershipTable" not in queried
-    for r in result["routes"]:
+    for r in result.to_json()["routes"]:
         assert r["segments"] == 3 and r["segments_resumed"] == 0 and r["quarantined"] == 0
         assert r["complete"] and r["phase"] == Phase.BACKFILLED and not r["needs_repair"]
         # full batches: per segment, ceil(items / 25) requests at most
         assert r["write_requests"] <= math.ceil(r["items_written"] / 25) + r["segments"] - 1
     phase = store.phase("memberships")
-    assert phase["phase"] == Phase.BACKFILLED
-    assert phase["backfill_started_at"] <= phase["backfill_completed_at"]
-    checkpoints = [rec.data for rec in store.segments("memberships")]
+    assert phase.phase == Phase.BACKFILLED
+    assert phase.backfill_started_at <= phase.backfill_completed_at
+    checkpoints = [cp.to_json() for cp in store.segments("memberships")]
     assert len(checkpoints) == 3 and all(cp["done"] for cp in checkpoints)
     assert sum(cp["items_read"] for cp in checkpoints) == len(data.memberships)
     assert set(checkpoints[0]) >= {
@@ -154,7 +156,7 @@ def test_multi_page_segments_of_large_items(counting: CountingClients) -> None:
     route = by_route(result)["servers"]
     assert route["items_read"] == 14 and route["items_written"] == 14
     assert counting.calls["scan"] >= 14 / 4  # at most 4 such items fit in a page
-    checkpoints = [rec.data for rec in store.segments("servers")]
+    checkpoints = [cp.to_json() for cp in store.segments("servers")]
     assert sum(cp["items_read"] for cp in checkpoints) == 14
     assert all(cp["done"] and cp["last_key"] is None for cp in checkpoints)
 
@@ -245,7 +247,7 @@ def test_throttling_and_unprocessed_items_are_retried_until_nothing_is_lost(
 
     assert faults == {"unprocessed": 0, "throttled": 0, "scan_throttled": 0}
     assert len(sleeps) >= 9  # every fault was backed off from
-    assert all(r["complete"] for r in result["routes"])
+    assert all(r.complete for r in result.routes)
     assert_exact(scan_all(counting, "CoreTable"), expected_target(counting, migration))
 
 
@@ -269,9 +271,9 @@ def test_items_left_unprocessed_fail_the_run_without_checkpointing_the_page(
             segments=1,
             backoff=no_sleep_backoff(),
         )
-    (checkpoint,) = [rec.data for rec in store.segments("servers")]
+    (checkpoint,) = [cp.to_json() for cp in store.segments("servers")]
     assert checkpoint["last_key"] is None and not checkpoint["done"]
-    assert store.phase("servers")["phase"] == Phase.BACKFILLING
+    assert store.phase("servers").phase == Phase.BACKFILLING
 
     counting.hooks.clear()
     result = by_route(run_backfill(migration, counting, store, routes=["servers"]))
@@ -296,11 +298,11 @@ def test_refused_items_are_quarantined_counted_and_filed_once(
     assert result["servers"]["quarantined"] == 2
     assert result["memberships"]["quarantined"] == 1
     filed = store.quarantined("servers")
-    assert sorted(rec.data["record"]["id"]["S"] for rec in filed) == ["clash-1", "clash-2"]
-    assert all(rec.data["source"] == "backfill" for rec in filed)
-    assert all("overwrite the target's keys" in rec.data["reason"] for rec in filed)
+    assert sorted(rec.record["id"]["S"] for rec in filed) == ["clash-1", "clash-2"]
+    assert all(rec.source == "backfill" for rec in filed)
+    assert all("overwrite the target's keys" in rec.reason for rec in filed)
     (norole,) = store.quarantined("memberships")
-    assert "no role" in norole.data["reason"]
+    assert "no role" in norole.reason
     assert_exact(scan_all(counting, "CoreTable"), expected_target(counting, migration))
 
     again = by_route(run_backfill(migration, counting, store, restart=True, workers=1))
@@ -315,7 +317,7 @@ def test_a_rerun_after_replication_is_live_never_overwrites_newer_data(
     store = ready(counting, data.servers, data.memberships)
     migration = coretable()
     run_backfill(migration, counting, store)
-    backfilled_at = store.phase("servers")["backfilled_at"]
+    backfilled_at = store.phase("servers").backfilled_at
     ddb = counting.dynamodb
     server_key = {"PK": {"S": "SERVER#srv-000003"}, "SK": {"S": "METADATA"}}
     user = data.memberships[0]["userId"]["S"]
@@ -347,8 +349,8 @@ def test_a_rerun_after_replication_is_live_never_overwrites_newer_data(
     assert target[key_id(server_key)]["name"] == {"S": "renamed live"}
     assert target[key_id(user_key)]["email"] == {"S": "new@example.com"}
     assert key_id(lost) in target
-    assert store.phase("servers")["phase"] == Phase.BACKFILLED
-    assert store.phase("servers")["backfilled_at"] == backfilled_at
+    assert store.phase("servers").phase == Phase.BACKFILLED
+    assert store.phase("servers").backfilled_at == backfilled_at
 
 
 def test_max_wcu_spreads_writes_over_time(counting: CountingClients) -> None:
@@ -364,8 +366,8 @@ def test_max_wcu_spreads_writes_over_time(counting: CountingClients) -> None:
     limiter = RateLimiter(rate, clock=lambda: now[0], sleep=sleep)
     result = run_backfill(migration, counting, store, workers=1, rate_limiter=limiter)
 
-    consumed = sum(r["consumed_wcu"] for r in result["routes"])
-    written = sum(r["items_written"] for r in result["routes"])
+    consumed = sum(r.consumed_wcu for r in result.routes)
+    written = sum(r.items_written for r in result.routes)
     assert consumed >= written  # at least 1 WCU per item, whatever the emulator reports
     # a token bucket of 10 units/s (10 to start with) lets a batch go only when it is not in
     # debt, so everything but the last batch fitted in the budget
@@ -413,7 +415,7 @@ def test_a_backfill_that_outlives_the_stream_retention_needs_repair(
     assert second["needs_repair"] and "24 h retention" in second["repair_reason"]
     assert any("repair" in w and "24 h" in w for w in warnings)
     phase = store.phase("servers")
-    assert phase["needs_repair"] is True and "retention" in phase["repair_reason"]
+    assert phase.needs_repair is True and "retention" in phase.repair_reason
     assert_exact(scan_all(counting, "CoreTable"), expected_target(counting, migration))
 
 

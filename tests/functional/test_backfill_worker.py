@@ -91,15 +91,15 @@ def test_a_worker_short_of_time_pauses_and_the_next_call_continues(
         "total_segments": 1,
         "segments": [{"route": "servers", "segment": 0, "total_segments": 1}],
     }
-    assert store.phase("servers")["phase"] == Phase.BACKFILLING
+    assert store.phase("servers").phase == Phase.BACKFILLING
 
     item = planned["segments"][0]
     short = FakeContext(5_000)  # under the 30 s safety margin: one page per call
     results = [worker.lambda_handler(item, short, runtime=rt)]
     saved = store.segment("servers", 0, 1)
     assert results[0]["done"] is False and results[0]["items_read"] < 10
-    assert saved is not None and saved["last_key"] is not None
-    assert saved["items_read"] == results[0]["items_read"]
+    assert saved is not None and saved.last_key is not None
+    assert saved.items_read == results[0]["items_read"]
     while not results[-1]["done"]:
         assert len(results) < 10
         results.append(worker.lambda_handler(item, short, runtime=rt))
@@ -172,7 +172,7 @@ def test_complete_marks_backfilled_only_when_every_segment_is_done_and_enables_t
         worker.complete_handler(
             {"route": "servers", "total_segments": 2}, FakeContext(900_000), runtime=rt
         )
-    assert store.phase("servers")["phase"] == Phase.BACKFILLING
+    assert store.phase("servers").phase == Phase.BACKFILLING
     assert clients.lambda_.get_event_source_mapping(UUID=uuid)["State"] == "Disabled"
 
     assert worker.lambda_handler(second, FakeContext(900_000), runtime=rt)["done"] is True
@@ -184,8 +184,8 @@ def test_complete_marks_backfilled_only_when_every_segment_is_done_and_enables_t
     assert result["enabled_mappings"] == [uuid]
     assert clients.lambda_.get_event_source_mapping(UUID=uuid)["State"] == "Enabled"
     phase = store.phase("servers")
-    assert phase["phase"] == Phase.BACKFILLED and phase["needs_repair"] is False
-    assert phase["backfill_completed_at"] >= phase["backfill_started_at"]
+    assert phase.phase == Phase.BACKFILLED and phase.needs_repair is False
+    assert phase.backfill_completed_at >= phase.backfill_started_at
     assert_exact(scan_all(clients, "CoreTable"), expected_target(clients, migration, ["servers"]))
 
 

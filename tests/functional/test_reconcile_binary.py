@@ -66,7 +66,7 @@ def test_binary_drift_is_found_in_the_bucket_the_digests_opened(moto_clients: Cl
 
     at_parity = run_reconcile(
         MIGRATION, moto_clients, store, segments=1, settle_s=0, publish_metrics=False
-    )
+    ).to_json()
     assert at_parity["parity"] is True
     assert at_parity["routes"][0]["exact_buckets"] == 0  # text and bytes fold alike
 
@@ -75,7 +75,7 @@ def test_binary_drift_is_found_in_the_bucket_the_digests_opened(moto_clients: Cl
     ddb.delete_item(TableName="new-b", Key={"id": items[9]["id"]})
     result = run_reconcile(
         MIGRATION, moto_clients, store, segments=1, settle_s=0, publish_metrics=False
-    )
+    ).to_json()
     route = result["routes"][0]
     assert result["parity"] is False
     assert (route["missing"], route["extra"], route["mismatched"]) == (1, 0, 1)

@@ -22,7 +22,9 @@ from tests.functional.test_reconcile_support import (
 
 
 def _run(clients: Clients, migration: Any, store: Any, **kw: Any) -> dict[str, Any]:
-    return run_reconcile(migration, clients, store, settle_s=0, publish_metrics=False, **kw)
+    return run_reconcile(
+        migration, clients, store, settle_s=0, publish_metrics=False, **kw
+    ).to_json()
 
 
 def test_a_target_built_from_the_mapping_is_at_parity(moto_clients: Clients) -> None:

@@ -52,7 +52,7 @@ def test_repair_at_parity_resolves_entries_whose_source_is_gone_or_now_maps(
     )
 
     checked = by_route(
-        run_reconcile(migration, moto_clients, store, settle_s=0, publish_metrics=False)
+        run_reconcile(migration, moto_clients, store, settle_s=0, publish_metrics=False).to_json()
     )
     assert checked["memberships"]["quarantined"] == 1
     assert checked["memberships"]["quarantine_resolved"] == 0
@@ -62,7 +62,7 @@ def test_repair_at_parity_resolves_entries_whose_source_is_gone_or_now_maps(
     repaired = by_route(
         run_reconcile(
             migration, moto_clients, store, settle_s=0, repair=True, publish_metrics=False
-        )
+        ).to_json()
     )
     assert repaired["servers"]["parity"] and repaired["memberships"]["parity"]
     assert repaired["servers"]["quarantine_resolved"] == 1
@@ -93,7 +93,7 @@ def test_repair_that_leaves_drift_resolves_nothing(moto_clients: Clients) -> Non
             repair=True,
             routes=["servers"],
             publish_metrics=False,
-        )
+        ).to_json()
     )["servers"]
     assert result["parity"] is False
     assert result["remaining"]["mismatched"] == 1

@@ -104,7 +104,7 @@ def _repair(clients: Clients, migration: Any, store: Any) -> dict[str, Any]:
             repair=True,
             settle_s=0,
             publish_metrics=False,
-        )
+        ).to_json()
     )["servers"]
 
 
@@ -222,7 +222,7 @@ def test_a_change_in_flight_is_not_drift(moto_clients: Clients) -> None:
         settle_s=0.5,
         publish_metrics=False,
         sleep=settle,
-    )
+    ).to_json()
     assert waits and all(0 < w <= 0.5 for w in waits)
     assert result["parity"] is True
     assert counts(by_route(result)["servers"]) == (0, 0, 0)
@@ -240,7 +240,7 @@ def test_a_change_that_never_lands_is_drift(moto_clients: Clients) -> None:
         settle_s=0.5,
         publish_metrics=False,
         sleep=lambda _s: None,
-    )
+    ).to_json()
     assert counts(by_route(result)["servers"]) == (0, 0, 1)
 
 
@@ -294,7 +294,7 @@ def test_a_rederived_user_wins_over_a_repair_of_a_stale_one(moto_clients: Client
             repair=True,
             settle_s=0,
             publish_metrics=False,
-        )
+        ).to_json()
     )["memberships"]
     assert counts(result) == (0, 0, 1)
     assert (result["repaired"], result["settled"], result["parity"]) == (0, 1, True)

@@ -45,7 +45,9 @@ def test_slices_resume_from_their_checkpoint_and_judge_exactly_once(
     migration, store, data = build_core(moto_clients, servers=9, memberships=30)
     _plant(moto_clients, data)
     whole = by_route(
-        run_reconcile(migration, moto_clients, store, settle_s=0, publish_metrics=False, segments=2)
+        run_reconcile(
+            migration, moto_clients, store, settle_s=0, publish_metrics=False, segments=2
+        ).to_json()
     )
     slices = 0
     summary: dict[str, Any] = {}
@@ -60,7 +62,7 @@ def test_slices_resume_from_their_checkpoint_and_judge_exactly_once(
             segments=2,
             page_size=3,
             settle_s=0,
-        )
+        ).to_json()
         if summary["complete"]:
             break
         run = load_run(store)
@@ -73,7 +75,7 @@ def test_slices_resume_from_their_checkpoint_and_judge_exactly_once(
         assert {k: sliced[name][k] for k in KEYS} == {k: whole[name][k] for k in KEYS}
         assert counts(sliced[name]) == counts(whole[name])
         saved = store.last_reconcile(name)
-        assert saved is not None and saved.report["mode"] == "scheduled"
+        assert saved is not None and saved.mode == "scheduled"
         assert saved.parity is False and saved.at > 0
     assert counts(sliced["servers"]) == (1, 0, 0)
     assert counts(sliced["memberships"]) == (0, 1, 1)
@@ -86,7 +88,7 @@ def _one_page_slice(migration: Any, clients: Clients, store: Any) -> dict[str, A
     """A first slice that pauses after one page of each unit (2 segments)."""
     return run_slice(
         migration, clients, store, should_stop=lambda: True, segments=2, page_size=2, settle_s=0
-    )
+    ).to_json()
 
 
 def test_a_run_planned_for_other_segments_starts_over(moto_clients: Clients) -> None:
@@ -95,7 +97,7 @@ def test_a_run_planned_for_other_segments_starts_over(moto_clients: Clients) -> 
     assert first["complete"] is False
     second = run_slice(
         migration, moto_clients, store, should_stop=lambda: False, segments=3, settle_s=0
-    )
+    ).to_json()
     assert second["complete"] is True and second["slices"] == 1
     assert second["run_id"] != first["run_id"]
     assert second["parity"] is True
@@ -111,7 +113,7 @@ def test_a_run_saved_with_another_digest_format_starts_over(moto_clients: Client
     assert load_run(store) is None
     second = run_slice(
         migration, moto_clients, store, should_stop=lambda: False, segments=2, settle_s=0
-    )
+    ).to_json()
     assert second["complete"] is True and second["slices"] == 1
     assert second["run_id"] != first["run_id"] and second["parity"] is True
 

@@ -460,9 +460,9 @@ def test_poison_record_between_good_ones_is_quarantined_and_the_batch_goes_on(en
     assert env.core("USER#u1", "SERVER#s2") is None
     assert env.core("USER#u2", "SERVER#s1") is not None
     (entry,) = env.store.quarantined("memberships")
-    assert entry.data["source"] == "replicator"
-    assert "role" in entry.data["reason"]
-    assert entry.data["record"] == ev.records[1]  # the full record, JSON-safe
+    assert entry.source == "replicator"
+    assert "role" in entry.reason
+    assert entry.record == ev.records[1]  # the full record, JSON-safe
 
 
 def test_user_losing_memberships_gets_a_recomputed_then_no_user_item(env: Env) -> None:
@@ -567,7 +567,7 @@ def test_item_the_target_rejects_is_quarantined_and_the_rest_written(env: Env) -
     assert env.core("SERVER#2", "METADATA") is None
     assert env.core("SERVER#3", "METADATA") is not None
     (entry,) = env.store.quarantined("servers")
-    assert "rejected" in entry.data["reason"]
+    assert "rejected" in entry.reason
 
 
 def test_item_over_400_kb_is_quarantined_with_what_fits_of_its_record(env: Env) -> None:
@@ -580,8 +580,8 @@ def test_item_over_400_kb_is_quarantined_with_what_fits_of_its_record(env: Env) 
     assert done.response == {"batchItemFailures": []}
     assert done.result.outcomes == ["quarantined", "applied"]
     (entry,) = env.store.quarantined("servers")
-    assert "400 KB" in entry.data["reason"]
-    record = entry.data["record"]
+    assert "400 KB" in entry.reason
+    record = entry.record
     assert record["dynamodb"]["Keys"] == {"id": {"N": "7"}}
     assert record["omitted"] == ["NewImage"]  # said, not silently dropped
     assert record["eventID"] == env.events.records[0]["eventID"]

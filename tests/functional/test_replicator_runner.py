@@ -528,7 +528,7 @@ def test_a_record_that_keeps_failing_stops_only_its_shard(base: Env) -> None:
 def test_ttl_deletes_are_published_and_shown_by_status(base: Env) -> None:
     from rich.console import Console
 
-    from dualwrite.cli.cmd_reconcile import _print_status
+    from dualwrite.cli.cmd_status import _print_status
     from dualwrite.status import gather
 
     expired = stream_record("REMOVE", "k1")

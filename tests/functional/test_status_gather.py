@@ -11,7 +11,7 @@ from typing import Any
 
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
-from dualwrite.control import ControlStore, Phase, ShardCheckpoint
+from dualwrite.control import ControlStore, Phase, SegmentState, ShardCheckpoint
 from dualwrite.status import gather
 from reconciler.job import run_reconcile
 from tests.functional.test_reconcile_support import TARGET, build_core, by_route, server_key
@@ -43,40 +43,38 @@ def test_status_shows_every_route_and_reads_parity_metrics_back(moto_clients: Cl
     assert desc is not None
     stream = str(desc["LatestStreamArn"])
     _mapping_for(moto_clients, stream)
-    store.set_phase("servers", Phase.BACKFILLED, backfill_started_at="2026-01-01T00:00:00Z")
+    store.set_phase("servers", Phase.BACKFILLED, backfill_started_at=1767225600.0)
     # an abandoned 2-segment run, then the current 4-segment one
     for seg in range(2):
         store.save_segment(
-            "servers",
-            seg,
-            2,
-            {
-                "route": "servers",
-                "segment": seg,
-                "total": 2,
-                "done": False,
-                "items_read": 1,
-                "items_written": 1,
-                "updated_at": 1.0,
-            },
+            SegmentState.from_json(
+                {
+                    "route": "servers",
+                    "segment": seg,
+                    "total": 2,
+                    "done": False,
+                    "items_read": 1,
+                    "items_written": 1,
+                    "updated_at": 1.0,
+                }
+            )
         )
     for seg in range(4):
         store.save_segment(
-            "servers",
-            seg,
-            4,
-            {
-                "route": "servers",
-                "segment": seg,
-                "total": 4,
-                "last_key": None,
-                "done": seg < 3,
-                "items_read": 10 + seg,
-                "items_written": 9 + seg,
-                "quarantined": 1 if seg == 0 else 0,
-                "started_at": 5.0,
-                "updated_at": 10.0 + seg,
-            },
+            SegmentState.from_json(
+                {
+                    "route": "servers",
+                    "segment": seg,
+                    "total": 4,
+                    "last_key": None,
+                    "done": seg < 3,
+                    "items_read": 10 + seg,
+                    "items_written": 9 + seg,
+                    "quarantined": 1 if seg == 0 else 0,
+                    "started_at": 5.0,
+                    "updated_at": 10.0 + seg,
+                }
+            )
         )
     store.save_shard(
         ShardCheckpoint(
@@ -112,9 +110,9 @@ def test_status_shows_every_route_and_reads_parity_metrics_back(moto_clients: Cl
         source="backfill",
     )
 
-    run_reconcile(migration, moto_clients, store, settle_s=0)  # parity: 100 published
+    run_reconcile(migration, moto_clients, store, settle_s=0).to_json()  # parity: 100 published
     moto_clients.dynamodb.delete_item(TableName=TARGET, Key=server_key(data.servers[0]["id"]["S"]))
-    drift = by_route(run_reconcile(migration, moto_clients, store, settle_s=0))["servers"]
+    drift = by_route(run_reconcile(migration, moto_clients, store, settle_s=0).to_json())["servers"]
     assert drift["missing"] == 1
 
     report = gather(migration, moto_clients, store)

@@ -190,7 +190,7 @@ def test_a_failed_segment_is_resumed_by_a_second_execution(
         store = ControlStore(ms_clients.dynamodb, migration.control_table)
         before = SegmentState.from_data(store.segment("servers", 1, 2) or {})
         assert not before.done and before.items_read > 0, before
-        assert store.phase("servers")["phase"] == Phase.BACKFILLING
+        assert store.phase("servers").phase == Phase.BACKFILLING
 
         second = run(ms_clients, stack.state_machine_arn, {"route": "servers"})
         desc = finished(ms_clients, second, ministack)

@@ -18,6 +18,7 @@ from backfill.retention import (
 from backfill.sizing import MAX_SEGMENTS, default_segments, default_workers
 from backfill.writer import TargetWriter, write_units
 from dualwrite.backoff import Backoff, RateLimiter
+from dualwrite.control.phases import RoutePhase
 from dualwrite.errors import ThrottledError
 from dualwrite.wire import Item
 
@@ -46,17 +47,17 @@ def test_a_checkpoint_survives_the_json_round_trip_with_binary_keys() -> None:
         updated_at=2.5,
         carry_group={"S": "user-1"},
     )
-    data = state.to_data()
+    data = state.to_json()
     assert data["last_key"] == {"id": {"B": "AP8="}, "n": {"N": "7"}}
-    assert SegmentState.from_data(data) == state
+    assert SegmentState.from_json(data) == state
     assert state.resumed and not SegmentState("r", 0, 1).resumed
-    assert SegmentState.from_data(SegmentState("r", 0, 1).to_data()).last_key is None
+    assert SegmentState.from_json(SegmentState("r", 0, 1).to_json()).last_key is None
 
 
 def test_retention_is_measured_from_the_earliest_start() -> None:
     cps = [SegmentState("r", 0, 2, started_at=500.0), SegmentState("r", 1, 2, started_at=900.0)]
-    assert backfill_started_at({"backfill_started_at": 700.0}, cps) == 500.0
-    assert backfill_started_at({}, []) is None
+    assert backfill_started_at(RoutePhase(backfill_started_at=700.0), cps) == 500.0
+    assert backfill_started_at(RoutePhase(), []) is None
     start = 1_000_000.0
     assert retention_problem(start, start + STREAM_RETENTION_S - 1, start - 10) is None
     late = retention_problem(start, start + STREAM_RETENTION_S + 3600, start - 10)

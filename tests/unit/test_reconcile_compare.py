@@ -54,7 +54,7 @@ def test_parity_percent(
 def test_a_result_reports_found_counts_and_the_state_left_behind() -> None:
     tally = Tally(source_items=9, expected_target_items=10, target_items=11, quarantined=1)
     found = {MISSING: 1, EXTRA: 2, MISMATCHED: 1}
-    checked = route_result("r", "S", "T", tally, found=found, remaining=found)
+    checked = route_result("r", "S", "T", tally, found=found, remaining=found).to_result_json()
     assert checked["parity"] is False
     assert (checked["missing"], checked["extra"], checked["mismatched"]) == (1, 2, 1)
     assert checked["parity_percent"] == checked["found_parity_percent"] == round(100 * 8 / 12, 4)
@@ -66,7 +66,7 @@ def test_a_result_reports_found_counts_and_the_state_left_behind() -> None:
         found=found,
         remaining={MISSING: 0, EXTRA: 0, MISMATCHED: 0},
         repaired=4,
-    )
+    ).to_result_json()
     assert repaired["parity"] is True
     assert (repaired["missing"], repaired["extra"], repaired["mismatched"]) == (1, 2, 1)
     assert repaired["repaired"] == 4 and repaired["parity_percent"] == 100.0
@@ -87,6 +87,6 @@ def test_tallies_add_up_and_survive_json() -> None:
 def test_a_difference_sample_names_attributes_never_values() -> None:
     actual = {**ITEM, "email": {"S": "someone@example.com"}}
     d = Difference("r", MISMATCHED, {"PK": ITEM["PK"], "SK": ITEM["SK"]}, None, None, ITEM, actual)
-    sample = d.sample()
+    sample = d.sample().to_json()
     assert sample["attributes"] == ["email"]
     assert "someone@example.com" not in repr(sample)

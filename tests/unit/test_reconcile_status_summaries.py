@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dualwrite.control import Record
+from dualwrite.control import QuarantineEntry, Record
 from dualwrite.status import (
     READ_BACK,
     latest_values,
@@ -114,6 +114,6 @@ def test_quarantine_entries_leave_the_record_out() -> None:
         {"route": "r", "reason": "why", "at": "t", "record": {"email": {"S": "a@b.c"}}},
         0.0,
     )
-    entry = quarantine_entry(rec)
+    entry = quarantine_entry(QuarantineEntry.from_record(rec))
     assert entry["id"] == "r#t#1" and entry["reason"] == "why"
     assert "a@b.c" not in repr(entry)
