@@ -6,7 +6,7 @@ against the raw parallel Scan of the same engine with as many workers.
 
 One route (servers): ServersTable with N items and a CoreTable holding exactly what the
 mapping makes of them. Per worker count W, with the tables cut into W scan segments each
-(2W units: W source, W target, as reconciler.passes.plan_units makes them):
+(2W units: W source, W target, as reconciler.units.plan_units makes them):
 - raw scan: W worker processes scan the 2W (table, segment) pairs, counting items;
 - state machine: W worker processes each run whole units of the digest phase exactly as a
   Distributed Map child does (reconciler.passes.Checker with digest=True, the code
@@ -46,9 +46,10 @@ from dualwrite.mapping import build_mapping
 from reconciler.digest import DEFAULT_BUCKETS
 from reconciler.expect import expected_items
 from reconciler.job import run_reconcile
-from reconciler.passes import DEFAULT_PAGE_SIZE, Checker, Unit, UnitState, plan_units
+from reconciler.passes import DEFAULT_PAGE_SIZE, Checker
 from reconciler.sfn_merge import DIGEST, UnitRecord, combine
 from reconciler.spec import RouteSpec, resolve_routes
+from reconciler.units import Unit, UnitState, plan_units
 
 ROUTE = "servers"
 
@@ -181,7 +182,7 @@ def measure(engine: str, items: int, counts: list[int], repeat: int) -> list[Row
                         publish_metrics=False,
                     )
                     singles.append(time.perf_counter() - started)
-                    assert result["parity"], result
+                    assert result.parity, result
             finally:
                 pool.shutdown()
             scan_rate, machine_rate = total / min(scans), total / min(machines)

@@ -25,6 +25,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from dualwrite import metrics
+from dualwrite.control.reconcile_results import ReconcileRecord
 from dualwrite.errors import ConfigError
 from dualwrite.runtime import LambdaEvent, LambdaResponse, Runtime, shared
 from reconciler import sfn_lock
@@ -115,12 +116,12 @@ def combine_handler(
     return out
 
 
-def emit_parity(namespace: str, results: list[dict[str, Any]]) -> None:
+def emit_parity(namespace: str, results: list[ReconcileRecord]) -> None:
     """One EMF blob per route (each carries its own Route dimension)."""
     from reconciler.job import metric_values
 
     for result in results:
-        metrics.emit(namespace, str(result["route"]), metric_values(result))
+        metrics.emit(namespace, result.route, metric_values(result))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -139,9 +140,14 @@ def finish_handler(
     results = st.finish(_str(event, "run_id"), execution)
     emit_parity(st.migration.metrics_namespace, results)
     summary = [
-        {k: r[k] for k in ("route", "parity", "parity_percent", "missing", "extra", "mismatched")}
+        {
+            "route": r.route,
+            "parity": r.parity,
+            "parity_percent": r.parity_percent,
+            **r.counts(),
+        }
         for r in results
     ]
-    for r in summary:
-        logger.info("reconcile complete", extra=r)
-    return {"parity": all(r["parity"] for r in results), "routes": summary}
+    for entry in summary:
+        logger.info("reconcile complete", extra=entry)
+    return {"parity": all(r.parity for r in results), "routes": summary}

@@ -16,10 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dualwrite.control.reconcile_results import Counts, DifferenceSample
 from reconciler.compare import KINDS, MAX_SAMPLES, Tally
 from reconciler.digest import DEFAULT_BUCKETS, Digests
 from reconciler.digest import FORMAT as DIGEST_FORMAT
-from reconciler.passes import UnitState
+from reconciler.units import UnitState
 
 DIGEST = "digest"
 EXACT = "exact"
@@ -184,13 +185,13 @@ def combine(routes: Sequence[str], records: Iterable[UnitRecord], buckets: int) 
 class Found:
     """The exact phase added up for one route: confirmed differences by kind, samples."""
 
-    counts: dict[str, int]
-    samples: list[dict[str, Any]]
+    counts: Counts
+    samples: list[DifferenceSample]
 
 
 def found_by_route(routes: Sequence[str], records: Iterable[UnitRecord]) -> dict[str, Found]:
     counts = {r: dict.fromkeys(KINDS, 0) for r in routes}
-    samples: dict[str, list[dict[str, Any]]] = {r: [] for r in routes}
+    samples: dict[str, list[DifferenceSample]] = {r: [] for r in routes}
     for record in records:
         for route, t in record.state.tallies.items():
             if route in counts:
@@ -199,5 +200,5 @@ def found_by_route(routes: Sequence[str], records: Iterable[UnitRecord]) -> dict
         for sample in record.samples:
             route = str(sample.get("route", ""))
             if route in samples and len(samples[route]) < MAX_SAMPLES:
-                samples[route].append({k: v for k, v in sample.items() if k != "route"})
-    return {r: Found(counts[r], samples[r]) for r in routes}
+                samples[route].append(DifferenceSample.from_json(sample))
+    return {r: Found(Counts.from_json(counts[r]), samples[r]) for r in routes}

@@ -26,11 +26,12 @@ from dualwrite.aws.clients import Clients
 from dualwrite.aws.dynamo import RequestCounter
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore
+from dualwrite.control.reconcile_results import ReconcileRecord
 from dualwrite.errors import ConfigError
 from reconciler import sfn_lock
 from reconciler.compare import check_result
 from reconciler.digest import DEFAULT_BUCKETS
-from reconciler.passes import DEFAULT_PAGE_SIZE, Checker, Unit, UnitState, plan_units
+from reconciler.passes import DEFAULT_PAGE_SIZE, Checker
 from reconciler.sfn_merge import (
     DIGEST,
     EXACT,
@@ -44,6 +45,7 @@ from reconciler.sfn_merge import (
     missing_units,
 )
 from reconciler.spec import RouteSpec, resolve_routes
+from reconciler.units import Unit, UnitState, plan_units
 
 RUN_PK_PREFIX = "RECONCILE#SFN#"
 RUN_SK = "RUN"
@@ -171,7 +173,7 @@ class Steps:
             buckets=run.buckets,
         )
         outcome = checker.run(unit, state, should_stop)
-        samples = [{**d.sample(), "route": d.route} for d in outcome.differences]
+        samples = [{**d.sample().to_json(), "route": d.route} for d in outcome.differences]
         after = advanced(before, phase, unit.uid, state, outcome.digests, samples)
         self.store.put(self._pk(run_id), sk, after.to_json(), expires_at=self._expires())
         return {
@@ -198,7 +200,7 @@ class Steps:
             "exact_buckets": {r: len(b) for r, b in combined.open.items()},
         }
 
-    def finish(self, run_id: str, execution: str) -> list[dict[str, Any]]:
+    def finish(self, run_id: str, execution: str) -> list[ReconcileRecord]:
         """Each route's result, saved as `dualwrite reconcile` saves it; releases the lock."""
         run = self.load_run(run_id)
         if not run.combined:
@@ -211,21 +213,19 @@ class Steps:
         results = []
         for spec in self.resolve(run.routes):
             result = check_result(
-                spec, run.tallies[spec.name], found[spec.name].counts, found[spec.name].samples
-            )
-            result.update(
+                spec,
+                run.tallies[spec.name],
+                found[spec.name].counts,
+                found[spec.name].samples,
                 mode="state-machine",
                 method="digest",
                 exact_buckets=len(run.open.get(spec.name, ())),
                 run_id=run.run_id,
-                execution=run.execution,
                 segments=run.segments,
                 started_at=run.started_at,
-                duration_s=round(self.store.now() - run.started_at, 3),
                 quarantine_resolved=0,
             )
-            self.store.save_reconcile(spec.name, result)
-            results.append(result)
+            results.append(self.store.save_reconcile(result))
         sfn_lock.release(self.store, execution)
         return results
 

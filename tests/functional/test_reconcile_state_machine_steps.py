@@ -48,7 +48,7 @@ def run_steps(steps: Steps, arn: str, **given: Any) -> dict[str, Any]:
         body = steps.combine(plan["run_id"])
         if not body["exact"]:
             break
-    results = steps.finish(plan["run_id"], arn)
+    results = [r.to_result_json() for r in steps.finish(plan["run_id"], arn)]
     return {"results": results, "plan": plan, "invocations": invocations}
 
 
@@ -56,7 +56,9 @@ def test_the_steps_find_what_the_cli_finds(moto_clients: Clients) -> None:
     migration, store, data = build_core(moto_clients, servers=9, memberships=30)
     _plant(moto_clients, data)
     cli = by_route(
-        run_reconcile(migration, moto_clients, store, settle_s=0, publish_metrics=False, segments=2)
+        run_reconcile(
+            migration, moto_clients, store, settle_s=0, publish_metrics=False, segments=2
+        ).to_json()
     )
     steps = Steps.of(migration, moto_clients, store)
     arn = execution(moto_clients, "one")
@@ -71,8 +73,8 @@ def test_the_steps_find_what_the_cli_finds(moto_clients: Clients) -> None:
         record = store.last_reconcile(route)
         assert record is not None and record.parity == cli[route]["parity"]
         assert (record.missing, record.extra, record.mismatched) == counts(cli[route])
-        assert record.report["mode"] == "state-machine"
-        samples = {json.dumps(d["key"], sort_keys=True) for d in record.report["differences"]}
+        assert record.to_json()["mode"] == "state-machine"
+        samples = {json.dumps(d["key"], sort_keys=True) for d in record.to_json()["differences"]}
         assert samples == {json.dumps(d["key"], sort_keys=True) for d in cli[route]["differences"]}
     assert sum(sum(counts(r)) for r in out["results"]) == 3
     assert sfn_lock.holder(store) is None

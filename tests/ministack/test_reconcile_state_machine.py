@@ -115,13 +115,13 @@ def test_a_parity_run_the_gate_accepts_then_planted_differences_found_exactly(
     for route in ("servers", "memberships"):
         record = store.last_reconcile(route)
         assert record is not None and record.parity, record
-        assert record.report["mode"] == "state-machine"
-        assert record.report["exact_buckets"] == 0  # digests cancelled out: no item reads
+        assert record.to_json()["mode"] == "state-machine"
+        assert record.to_json()["exact_buckets"] == 0  # digests cancelled out: no item reads
         assert gate_ok(migration, store, route)
     servers = store.last_reconcile("servers")
     assert servers is not None
-    assert servers.report["source_items"] == 30 == servers.report["expected_target_items"]
-    assert servers.report["target_items"] == 30
+    assert servers.to_json()["source_items"] == 30 == servers.to_json()["expected_target_items"]
+    assert servers.to_json()["target_items"] == 30
     assert sfn_lock.holder(store) is None  # released at the end
     shown = {r["route"]: r["last_reconcile"] for r in status_json(ministack)["routes"]}
     for route in ("servers", "memberships"):
@@ -139,9 +139,9 @@ def test_a_parity_run_the_gate_accepts_then_planted_differences_found_exactly(
     record = store.last_reconcile("servers")
     assert record is not None and not record.parity
     assert (record.missing, record.extra, record.mismatched) == (3, 2, 2)
-    assert 0 < record.report["exact_buckets"] <= 7
+    assert 0 < record.to_json()["exact_buckets"] <= 7
     found: dict[str, set[str]] = {"missing": set(), "extra": set(), "mismatched": set()}
-    for d in record.report["differences"]:
+    for d in record.to_json()["differences"]:
         found[d["kind"]].add(d["key"]["PK"]["S"].removeprefix("SERVER#"))
         if d["kind"] == "mismatched":
             assert d["attributes"] == ["name"]
@@ -218,6 +218,6 @@ def test_a_unit_out_of_time_is_continued_from_its_record(
     record = store.last_reconcile("servers")
     assert record is not None
     assert (record.missing, record.extra, record.mismatched) == (1, 0, 0), out
-    assert record.report["source_items"] == 24 and record.report["target_items"] == 23
-    (missing,) = record.report["differences"]
+    assert record.to_json()["source_items"] == 24 and record.to_json()["target_items"] == 23
+    (missing,) = record.to_json()["differences"]
     assert missing["key"] == target_key("srv-005")

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dualwrite.control.reconcile_results import Counts
 from reconciler.compare import MAX_SAMPLES, Tally
 from reconciler.digest import Digests
-from reconciler.passes import UnitState
 from reconciler.sfn_merge import (
     DIGEST,
     EXACT,
@@ -28,6 +28,7 @@ from reconciler.sfn_merge import (
     found_by_route,
     missing_units,
 )
+from reconciler.units import UnitState
 from tests.unit.test_infra_template import ACCOUNT, INFRA, check_states, load_template
 
 FAKE = {
@@ -215,9 +216,9 @@ def test_found_counts_come_from_the_exact_phase_tallies() -> None:
         UnitRecord(EXACT, "b", UnitState(done=True, tallies={"r": t}), {}, ()),
     ]
     found = found_by_route(["r", "q"], records)
-    assert found["r"].counts == {"missing": 4, "extra": 2, "mismatched": 0}
-    assert found["r"].samples == [sample]
-    assert found["q"].counts == {"missing": 0, "extra": 0, "mismatched": 0}
+    assert found["r"].counts == Counts(missing=4, extra=2, mismatched=0)
+    assert [s.to_json() for s in found["r"].samples] == [sample]
+    assert found["q"].counts == Counts()
 
 
 def test_run_record_round_trips_and_refuses_another_digest_format() -> None:
