@@ -1,0 +1,163 @@
+"""Foreign writes: a change to an old table after cutover that reverse replication did not
+make (DESIGN.md section 8). Pure.
+
+How reverse replication's own writes are recognised. A marker attribute would pollute the
+application's data, and comparing a source change with the inverse of the target's current
+item gives false alarms whenever the target moved on between our write and the check (our
+write of version 2 compared with a target already at version 3). Instead the reverse writer
+journals, *before* it writes, the fingerprint of every source image its writes leave (key
+and whole item, or the key alone for a delete) with the time span of the writes: an
+OwnWrites record per batch (one control-table item per batch, not per write). A source-
+stream change in the check window (direction.Verdict.CHECK_FOREIGN) is ours exactly when
+its key and new image match a fingerprint journaled for a span that contains its
+ApproximateCreationDateTime. A change that also matches what reverse replication would make
+of the target now (`explained`) is harmless whoever made it: nothing of it can be lost.
+
+An UPDATE's fingerprint is of the image it leaves given the item read before it, so a write
+that raced a foreign one (and so left another image) is reported too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from hashlib import sha256
+from typing import Any
+
+from dualwrite.reverse.direction import Direction, Side, Verdict, decide
+from dualwrite.reverse.model import SourceWrite
+from dualwrite.wire import Item, Key, items_equal, key_id, to_lambda_json
+
+#: ApproximateCreationDateTime is rounded down to the second; clocks differ by a little
+SPAN_SLACK_S = 2.0
+
+
+def _canonical(value: Any) -> Any:
+    """A form equal for values DynamoDB holds as equal (numbers by value, sets unordered)."""
+    ((t, v),) = value.items()
+    if t == "N":
+        return ["N", str(Decimal(v).normalize())]
+    if t == "NS":
+        return ["NS", sorted(str(Decimal(x).normalize()) for x in v)]
+    if t in ("SS", "BS"):
+        return [t, sorted(to_lambda_json(v))]
+    if t == "M":
+        return ["M", {k: _canonical(x) for k, x in v.items()}]
+    if t == "L":
+        return ["L", [_canonical(x) for x in v]]
+    return [t, to_lambda_json(v)]
+
+
+def fingerprint(key: Key, image: Item | None) -> str:
+    """The fingerprint of a source item as a write leaves it (None: deleted)."""
+    body = None if image is None else {k: _canonical(v) for k, v in image.items()}
+    data = json.dumps([key_id(key), body], sort_keys=True, separators=(",", ":"))
+    return sha256(data.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class OwnWrites:
+    """What one reverse batch writes to a route's source, journaled before it writes."""
+
+    route: str
+    #: the span in which the writes are made (epoch seconds)
+    at: float
+    until: float
+    fingerprints: frozenset[str]
+
+    def covers(self, created_at: float | None) -> bool:
+        if created_at is None:
+            return True
+        return self.at - SPAN_SLACK_S <= created_at <= self.until + SPAN_SLACK_S
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "route": self.route,
+            "at": self.at,
+            "until": self.until,
+            "fingerprints": sorted(self.fingerprints),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OwnWrites:
+        return cls(
+            route=str(data["route"]),
+            at=float(data["at"]),
+            until=float(data["until"]),
+            fingerprints=frozenset(str(f) for f in data.get("fingerprints", ())),
+        )
+
+
+def own_writes(
+    route: str,
+    writes: Sequence[SourceWrite],
+    current: Mapping[str, Item],
+    at: float,
+    until: float,
+) -> OwnWrites:
+    """The journal entry of netted writes (one per key) against the items read before."""
+    prints = frozenset(fingerprint(w.key, w.apply_to(current.get(key_id(w.key)))) for w in writes)
+    return OwnWrites(route, at, until, prints)
+
+
+@dataclass(frozen=True)
+class SourceChange:
+    """A record of a source table's stream, as foreign-write detection needs it."""
+
+    key: Key
+    #: None for a delete
+    new_image: Item | None
+    created_at: float | None
+    sequence_number: str = ""
+
+
+@dataclass(frozen=True)
+class ForeignWrite:
+    route: str
+    key: Key
+    #: ApproximateCreationDateTime of the change
+    at: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"route": self.route, "key": to_lambda_json(self.key), "at": self.at}
+
+
+def is_ours(change: SourceChange, journal: Sequence[OwnWrites]) -> bool:
+    fp = fingerprint(change.key, change.new_image)
+    return any(fp in j.fingerprints and j.covers(change.created_at) for j in journal)
+
+
+def foreign_writes(
+    route: str,
+    state: Direction,
+    changes: Sequence[SourceChange],
+    journal: Sequence[OwnWrites],
+    explained: Mapping[str, Item | None] | None = None,
+) -> list[ForeignWrite]:
+    """The foreign writes among a batch of source-stream changes of one route.
+
+    Only changes in the check window count (made to the source after T+O while reverse is
+    live). `explained` (optional): key_id -> what reverse replication makes of the target's
+    current item (None: no item), for the keys of these changes."""
+    out: list[ForeignWrite] = []
+    for change in changes:
+        if decide(state, Side.SOURCE, change.created_at) is not Verdict.CHECK_FOREIGN:
+            continue
+        if is_ours(change, journal):
+            continue
+        if explained is not None:
+            kid = key_id(change.key)
+            if kid in explained:
+                wanted = explained[kid]
+                if wanted is None and change.new_image is None:
+                    continue
+                if (
+                    wanted is not None
+                    and change.new_image is not None
+                    and items_equal(wanted, change.new_image)
+                ):
+                    continue
+        out.append(ForeignWrite(route, change.key, change.created_at))
+    return out
