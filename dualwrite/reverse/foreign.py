@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from hashlib import sha256
 from typing import Any
 
@@ -34,13 +34,22 @@ from dualwrite.wire import Item, Key, items_equal, key_id, to_lambda_json
 SPAN_SLACK_S = 2.0
 
 
+#: DynamoDB numbers have up to 38 significant digits (the default context rounds to 28)
+_NUMBERS = Context(prec=40)
+
+
+def _number(text: str) -> str:
+    d = Decimal(text)
+    return "0" if d == 0 else str(d.normalize(_NUMBERS))  # DynamoDB stores -0 as 0
+
+
 def _canonical(value: Any) -> Any:
     """A form equal for values DynamoDB holds as equal (numbers by value, sets unordered)."""
     ((t, v),) = value.items()
     if t == "N":
-        return ["N", str(Decimal(v).normalize())]
+        return ["N", _number(v)]
     if t == "NS":
-        return ["NS", sorted(str(Decimal(x).normalize()) for x in v)]
+        return ["NS", sorted(_number(x) for x in v)]
     if t in ("SS", "BS"):
         return [t, sorted(to_lambda_json(v))]
     if t == "M":
