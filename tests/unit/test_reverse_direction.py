@@ -1,5 +1,5 @@
 """Directions and switches (DESIGN.md section 8): one direction applies at a time; the old one
-applies everything made before T+O, the new one from T minus a margin once the old drained;
+applies everything made before T+OV, the new one from T minus a margin once the old drained;
 a switch back (rollback) the same way."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dualwrite.reverse.direction import (
     switch,
 )
 
-T, O = 10_000.0, 30.0
+T, OV = 10_000.0, 30.0
 times = st.floats(min_value=0, max_value=50_000, allow_nan=False)
 
 
@@ -35,32 +35,32 @@ def test_before_any_switch_forward_applies_everything_and_the_target_stream_is_i
 
 
 def test_a_cutover_drains_forward_then_applies_reverse_from_t_minus_the_margin() -> None:
-    state = switch(Direction(), Flow.REVERSE, T, O)
-    assert (state.direction, state.switched_at, state.overlap_s) == (Flow.REVERSE, T, O)
+    state = switch(Direction(), Flow.REVERSE, T, OV)
+    assert (state.direction, state.switched_at, state.overlap_s) == (Flow.REVERSE, T, OV)
     assert not state.old_drained and state.applying is Flow.FORWARD
-    # forward keeps applying what was made before T+O
+    # forward keeps applying what was made before T+OV
     assert decide(state, Side.SOURCE, T - 100) is Verdict.APPLY
-    assert decide(state, Side.SOURCE, T + O - 0.001) is Verdict.APPLY
-    # made after T+O on an old table: not forward's; reverse's echo or a foreign write
-    assert decide(state, Side.SOURCE, T + O) is Verdict.CHECK_FOREIGN
+    assert decide(state, Side.SOURCE, T + OV - 0.001) is Verdict.APPLY
+    # made after T+OV on an old table: not forward's; reverse's echo or a foreign write
+    assert decide(state, Side.SOURCE, T + OV) is Verdict.CHECK_FOREIGN
     # reverse waits for the drain; before T - margin it is forward's, skipped
     assert decide(state, Side.TARGET, T) is Verdict.WAIT
     assert decide(state, Side.TARGET, T - DEFAULT_MARGIN_S) is Verdict.WAIT
     assert decide(state, Side.TARGET, T - DEFAULT_MARGIN_S - 0.001) is Verdict.SKIP
     assert not drain_complete(state, None)
-    assert not drain_complete(state, T + O)  # rounding: one second more
-    assert drain_complete(state, T + O + 1)
+    assert not drain_complete(state, T + OV)  # rounding: one second more
+    assert drain_complete(state, T + OV + 1)
     state = drained(state)
     assert state.applying is Flow.REVERSE
     assert decide(state, Side.TARGET, T) is Verdict.APPLY
     assert decide(state, Side.TARGET, None) is Verdict.APPLY
     # a redelivered forward record must not overwrite what reverse wrote since
     assert decide(state, Side.SOURCE, T - 100) is Verdict.SKIP
-    assert decide(state, Side.SOURCE, T + 3 * O) is Verdict.CHECK_FOREIGN
+    assert decide(state, Side.SOURCE, T + 3 * OV) is Verdict.CHECK_FOREIGN
 
 
 def test_a_rollback_drains_reverse_then_resumes_forward() -> None:
-    cut = drained(switch(Direction(), Flow.REVERSE, T, O))
+    cut = drained(switch(Direction(), Flow.REVERSE, T, OV))
     t2, o2 = T + 7 * 86400, 60.0
     back = switch(cut, Flow.FORWARD, t2, o2)
     assert (back.direction, back.switched_at, back.applying) == (Flow.FORWARD, t2, Flow.REVERSE)
@@ -74,15 +74,15 @@ def test_a_rollback_drains_reverse_then_resumes_forward() -> None:
 
 
 def test_switches_are_idempotent_and_wait_for_the_previous_drain() -> None:
-    cut = switch(Direction(), Flow.REVERSE, T, O)
-    assert switch(cut, Flow.REVERSE, T + 50, O) == cut  # a cutover run again
+    cut = switch(Direction(), Flow.REVERSE, T, OV)
+    assert switch(cut, Flow.REVERSE, T + 50, OV) == cut  # a cutover run again
     with pytest.raises(SwitchPendingError, match="still draining"):
-        switch(cut, Flow.FORWARD, T + 5, O)
-    assert switch(Direction(), Flow.FORWARD, T, O) == Direction()
+        switch(cut, Flow.FORWARD, T + 5, OV)
+    assert switch(Direction(), Flow.FORWARD, T, OV) == Direction()
 
 
 def test_the_state_round_trips_through_json() -> None:
-    state = switch(Direction(), Flow.REVERSE, T, O, margin_s=2.5)
+    state = switch(Direction(), Flow.REVERSE, T, OV, margin_s=2.5)
     assert Direction.from_json(state.to_json()) == state
     assert Direction.from_json({}) == Direction()
 
@@ -119,7 +119,7 @@ def test_never_both_directions_apply_at_one_moment(
 def test_every_change_made_is_applied_by_exactly_one_direction_or_checked(
     made: list[float], t: float, o: float
 ) -> None:
-    # the old side's changes before T+O are applied by the drain; the new side's changes from
+    # the old side's changes before T+OV are applied by the drain; the new side's changes from
     # T - margin after it; nothing else of the live side is dropped
     state = switch(Direction(), Flow.REVERSE, t, o)
     for at in made:

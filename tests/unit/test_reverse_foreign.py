@@ -21,9 +21,9 @@ from dualwrite.wire import Item, key_id
 from tests.reverse_sim import put, reverse, source_table
 from tests.strategies import attributes, key_text
 
-T, O = 10_000.0, 30.0
-STATE = drained(switch(Direction(), Flow.REVERSE, T, O))
-AFTER = T + O + 100
+T, OV = 10_000.0, 30.0
+STATE = drained(switch(Direction(), Flow.REVERSE, T, OV))
+AFTER = T + OV + 100
 M = build_mapping("memberships", KeySchema((("userId", "S"), ("serverId", "S"))))
 KEY = {"id": {"S": "1"}}
 
@@ -95,10 +95,10 @@ def test_deletes_are_fingerprinted_too() -> None:
 
 def test_only_changes_after_the_overlap_while_reverse_is_live_are_checked() -> None:
     item = {"id": {"S": "1"}, "v": {"N": "1"}}
-    during = [SourceChange(KEY, item, T + O - 1)]  # an invocation still on the old env
+    during = [SourceChange(KEY, item, T + OV - 1)]  # an invocation still on the old env
     assert foreign_writes("servers", STATE, during, []) == []
     assert foreign_writes("servers", Direction(), [SourceChange(KEY, item, AFTER)], []) == []
-    undrained = switch(Direction(), Flow.REVERSE, T, O)
+    undrained = switch(Direction(), Flow.REVERSE, T, OV)
     assert len(foreign_writes("servers", undrained, [SourceChange(KEY, item, AFTER)], [])) == 1
 
 

@@ -179,6 +179,6 @@ def test_a_derived_item_of_a_custom_mapping_is_an_echo_or_unrepresentable() -> N
     )
     assert planner.reverse_changes(change, view) == []
     changed = TargetChange("MODIFY", change.keys, {**user, "email": {"S": "b@x"}})
-    with pytest.raises(UnmappableError, match="^unrepresentable: "):
+    with pytest.raises(UnmappableError, match=r"^unrepresentable: "):
         planner.reverse_changes(changed, view)
     assert planner.reverse_changes(TargetChange("REMOVE", change.keys, None), view) == []
