@@ -1,5 +1,5 @@
 """Directions and switches (DESIGN.md section 8): one direction applies at a time; the old one
-applies everything made before T+OV, the new one from T minus a margin once the old drained;
+applies everything made before T+O, the new one from T minus a margin once the old drained;
 a switch back (rollback) the same way."""
 
 from __future__ import annotations
