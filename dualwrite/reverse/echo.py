@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from dualwrite.reverse.model import SourceWrite, WriteKind
+from dualwrite.reverse.model import KeyId, SourceWrite, WriteKind
 from dualwrite.reverse.plan import update_between
-from dualwrite.wire import Item, items_equal, key_id
+from dualwrite.wire import Item, items_equal
 
 
 @dataclass(frozen=True)
@@ -24,18 +24,18 @@ class Netted:
     unchanged: int
 
 
-def net_writes(planned: Sequence[SourceWrite], current: Mapping[str, Item]) -> Netted:
+def net_writes(planned: Sequence[SourceWrite], current: Mapping[KeyId, Item]) -> Netted:
     """One write per key: the net effect of its planned writes on the item read before
-    them (`current`: key_id -> item; a key absent from it has no item), or nothing when
+    them (`current`: kid -> item; a key absent from it has no item), or nothing when
     that leaves the item as it was.
 
     A chain that replaces the whole item (a PUT or DELETE in it), or that starts from no
     item, nets to a PUT (batchable); a chain of UPDATEs on an existing item nets to one
     UPDATE of only the attributes that differ, so attributes the forward mapping drops are
     never rewritten from a stale read."""
-    chains: dict[str, list[SourceWrite]] = {}
+    chains: dict[KeyId, list[SourceWrite]] = {}
     for write in planned:
-        chains.setdefault(key_id(write.key), []).append(write)
+        chains.setdefault(write.kid, []).append(write)
     out: list[SourceWrite] = []
     unchanged = 0
     for kid, chain in chains.items():

@@ -19,7 +19,7 @@ that raced a foreign one (and so left another image) is reported too.
 
 from __future__ import annotations
 
-import json
+import marshal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal
@@ -27,8 +27,8 @@ from hashlib import sha256
 from typing import Any
 
 from dualwrite.reverse.direction import Direction, Side, Verdict, decide
-from dualwrite.reverse.model import SourceWrite
-from dualwrite.wire import Item, Key, items_equal, key_id, to_lambda_json
+from dualwrite.reverse.model import KeyId, SourceWrite, kid
+from dualwrite.wire import Item, Key, items_equal, to_lambda_json
 
 #: ApproximateCreationDateTime is rounded down to the second; clocks differ by a little
 SPAN_SLACK_S = 2.0
@@ -39,31 +39,41 @@ _NUMBERS = Context(prec=40)
 
 
 def _number(text: str) -> str:
+    """One spelling per numeric value (integers as integers, -0 as 0)."""
+    if text.lstrip("-").isdigit():  # the common case, without Decimal
+        return str(int(text))
     d = Decimal(text)
-    return "0" if d == 0 else str(d.normalize(_NUMBERS))  # DynamoDB stores -0 as 0
+    if d == d.to_integral_value():
+        return str(int(d))
+    return str(d.normalize(_NUMBERS))
 
 
 def _canonical(value: Any) -> Any:
-    """A form equal for values DynamoDB holds as equal (numbers by value, sets unordered)."""
+    """A form equal for values DynamoDB holds as equal (numbers by value, sets and map keys
+    unordered), made of what marshal writes (str, bytes, tuples)."""
     ((t, v),) = value.items()
+    if t == "S" or t == "BOOL" or t == "NULL":
+        return (t, v)
     if t == "N":
-        return ["N", _number(v)]
-    if t == "NS":
-        return ["NS", sorted(_number(x) for x in v)]
-    if t in ("SS", "BS"):
-        return [t, sorted(to_lambda_json(v))]
+        return ("N", _number(v))
+    if t == "B":
+        return ("B", bytes(v) if not isinstance(v, str) else v.encode("ascii"))
     if t == "M":
-        return ["M", {k: _canonical(x) for k, x in v.items()}]
+        return ("M", tuple(sorted((k, _canonical(x)) for k, x in v.items())))
     if t == "L":
-        return ["L", [_canonical(x) for x in v]]
-    return [t, to_lambda_json(v)]
+        return ("L", tuple(_canonical(x) for x in v))
+    if t == "NS":
+        return ("NS", tuple(sorted(_number(x) for x in v)))
+    if t == "SS":
+        return ("SS", tuple(sorted(v)))
+    return (t, tuple(sorted(bytes(x) if not isinstance(x, str) else x.encode() for x in v)))
 
 
 def fingerprint(key: Key, image: Item | None) -> str:
     """The fingerprint of a source item as a write leaves it (None: deleted)."""
-    body = None if image is None else {k: _canonical(v) for k, v in image.items()}
-    data = json.dumps([key_id(key), body], sort_keys=True, separators=(",", ":"))
-    return sha256(data.encode("utf-8")).hexdigest()[:32]
+    canonical_key = tuple(sorted((k, _canonical(v)) for k, v in key.items()))
+    body = None if image is None else tuple(sorted((k, _canonical(v)) for k, v in image.items()))
+    return sha256(marshal.dumps((canonical_key, body), 2)).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -102,12 +112,12 @@ class OwnWrites:
 def own_writes(
     route: str,
     writes: Sequence[SourceWrite],
-    current: Mapping[str, Item],
+    current: Mapping[KeyId, Item],
     at: float,
     until: float,
 ) -> OwnWrites:
     """The journal entry of netted writes (one per key) against the items read before."""
-    prints = frozenset(fingerprint(w.key, w.apply_to(current.get(key_id(w.key)))) for w in writes)
+    prints = frozenset(fingerprint(w.key, w.apply_to(current.get(w.kid))) for w in writes)
     return OwnWrites(route, at, until, prints)
 
 
@@ -143,12 +153,12 @@ def foreign_writes(
     state: Direction,
     changes: Sequence[SourceChange],
     journal: Sequence[OwnWrites],
-    explained: Mapping[str, Item | None] | None = None,
+    explained: Mapping[KeyId, Item | None] | None = None,
 ) -> list[ForeignWrite]:
     """The foreign writes among a batch of source-stream changes of one route.
 
     Only changes in the check window count (made to the source after T+O while reverse is
-    live). `explained` (optional): key_id -> what reverse replication makes of the target's
+    live). `explained` (optional): kid -> what reverse replication makes of the target's
     current item (None: no item), for the keys of these changes."""
     out: list[ForeignWrite] = []
     for change in changes:
@@ -157,9 +167,9 @@ def foreign_writes(
         if is_ours(change, journal):
             continue
         if explained is not None:
-            kid = key_id(change.key)
-            if kid in explained:
-                wanted = explained[kid]
+            key = kid(change.key)
+            if key in explained:
+                wanted = explained[key]
                 if wanted is None and change.new_image is None:
                     continue
                 if (

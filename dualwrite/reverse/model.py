@@ -8,17 +8,18 @@ from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-from dualwrite.wire import AttributeValue, Item, Key, item_from_lambda, key_id
+from dualwrite.wire import AttributeValue, Item, Key, decode_json_item, key_id
 
 INSERT = "INSERT"
 MODIFY = "MODIFY"
 REMOVE = "REMOVE"
 
 
-def _empty() -> Mapping[str, Any]:
+def _empty() -> Mapping[Any, Any]:
     return MappingProxyType({})
 
 
@@ -40,15 +41,16 @@ class TargetChange:
 
     @classmethod
     def from_lambda(cls, record: Mapping[str, Any]) -> TargetChange:
-        """From a Lambda-shaped DynamoDB stream record (images in Lambda JSON)."""
+        """From a Lambda-shaped DynamoDB stream record (images in Lambda JSON). Raises
+        ValueError for an image that is not wire format (quarantine the record)."""
         body = record.get("dynamodb") or {}
         new, old = body.get("NewImage"), body.get("OldImage")
         created = body.get("ApproximateCreationDateTime")
         return cls(
             event_name=str(record.get("eventName", "")),
-            keys=item_from_lambda(body.get("Keys") or {}),
-            new_image=item_from_lambda(new) if new is not None else None,
-            old_image=item_from_lambda(old) if old is not None else None,
+            keys=decode_json_item(body.get("Keys") or {}),
+            new_image=decode_json_item(new) if new is not None else None,
+            old_image=decode_json_item(old) if old is not None else None,
             created_at=float(created) if isinstance(created, int | float) else None,
             sequence_number=str(body.get("SequenceNumber", "")),
         )
@@ -67,17 +69,38 @@ class Reads:
     @staticmethod
     def union(reads: Iterable[Reads]) -> Reads:
         """Every read of many plans, each key and group once (first-seen order)."""
-        source: dict[str, Key] = {}
+        source: dict[KeyId, Key] = {}
         groups: dict[str, AttributeValue] = {}
-        target: dict[str, Key] = {}
+        target: dict[KeyId, Key] = {}
         for r in reads:
             for k in r.source_keys:
-                source.setdefault(key_id(k), k)
+                source.setdefault(kid(k), k)
             for g in r.groups:
-                groups.setdefault(key_id({"g": g}), g)
+                groups.setdefault(group_id(g), g)
             for k in r.target_keys:
-                target.setdefault(key_id(k), k)
+                target.setdefault(kid(k), k)
         return Reads(tuple(source.values()), tuple(groups.values()), tuple(target.values()))
+
+
+#: the identity of a source or target key within one table (hashable)
+KeyId = tuple[str, ...]
+
+
+def kid(key: Key) -> KeyId:
+    """A key's identity within its table, cheap for string keys (a table's key attributes
+    have one type each, so their text stands for itself); key_id (numbers and binary
+    normalised) otherwise. Called several times per replicated record."""
+    if len(key) == 1:
+        ((name, value),) = key.items()
+        text = value.get("S")
+        if text is not None and len(value) == 1:
+            return (name, text)
+    elif len(key) == 2:
+        (n1, v1), (n2, v2) = key.items()
+        t1, t2 = v1.get("S"), v2.get("S")
+        if t1 is not None and t2 is not None and len(v1) == 1 and len(v2) == 1:
+            return (n1, t1, n2, t2) if n1 < n2 else (n2, t2, n1, t1)
+    return (key_id(key),)
 
 
 def group_id(value: AttributeValue) -> str:
@@ -90,27 +113,27 @@ class SourceView:
     """The source (and target) as read, for planning. Read-only to the mapping: the planner
     keeps it up to date with the writes planned so far in the batch.
 
-    source: key_id -> item, for every source key read (a key read and absent is in `read`
-    but not in `source`); groups: group_id -> the key_ids of the group's members;
-    target: key_id -> target item, for the target keys read; names: group_id -> the name
+    source: kid -> item, for every source key read (a key read and absent is in `read`
+    but not in `source`); groups: group_id -> the kids of the group's members;
+    target: kid -> target item, for the target keys read; names: group_id -> the name
     the Cognito user pool gives (only when a pool is configured, `pool`)."""
 
-    source: Mapping[str, Item] = field(default_factory=_empty)
-    read: AbstractSet[str] = frozenset()
-    groups: Mapping[str, Iterable[str]] = field(default_factory=_empty)
-    target: Mapping[str, Item] = field(default_factory=_empty)
+    source: Mapping[KeyId, Item] = field(default_factory=_empty)
+    read: AbstractSet[KeyId] = frozenset()
+    groups: Mapping[str, Iterable[KeyId]] = field(default_factory=_empty)
+    target: Mapping[KeyId, Item] = field(default_factory=_empty)
     names: Mapping[str, str] = field(default_factory=_empty)
     pool: bool = False
 
     def current(self, key: Key) -> Item | None:
-        return self.source.get(key_id(key))
+        return self.source.get(kid(key))
 
     def members(self, group: AttributeValue) -> list[Item]:
         ids = self.groups.get(group_id(group), ())
         return [self.source[i] for i in ids if i in self.source]
 
     def target_item(self, key: Key) -> Item | None:
-        return self.target.get(key_id(key))
+        return self.target.get(kid(key))
 
 
 class WriteKind(StrEnum):
@@ -144,6 +167,10 @@ class SourceWrite:
     @classmethod
     def delete(cls, key: Key) -> SourceWrite:
         return cls(WriteKind.DELETE, key)
+
+    @cached_property
+    def kid(self) -> KeyId:
+        return kid(self.key)
 
     def apply_to(self, current: Item | None) -> Item | None:
         """The item this write leaves, given the item before it."""

@@ -16,8 +16,15 @@ from typing import Protocol, runtime_checkable
 
 from dualwrite.errors import UnmappableError
 from dualwrite.mapping.base import Mapping
-from dualwrite.reverse.model import Reads, SourceView, SourceWrite, TargetChange, group_id
-from dualwrite.wire import AttributeValue, Item, Key, items_equal, key_id, values_equal
+from dualwrite.reverse.model import (
+    KeyId,
+    Reads,
+    SourceView,
+    SourceWrite,
+    TargetChange,
+    group_id,
+)
+from dualwrite.wire import AttributeValue, Item, Key, items_equal, values_equal
 
 
 @runtime_checkable
@@ -124,19 +131,19 @@ class Plan:
     those changes), and the changes the old schema cannot hold (index, reason)."""
 
     writes: tuple[SourceWrite, ...]
-    touched: tuple[tuple[str, ...], ...]
+    touched: tuple[tuple[KeyId, ...], ...]
     unrepresentable: tuple[tuple[int, str], ...]
 
 
 @dataclass(frozen=True)
 class ReadResult:
-    """What the reads of a batch found: source items (key_id -> item), every key_id read,
+    """What the reads of a batch found: source items (kid -> item), every kid read,
     each group's member keys, target items, and pool names by group_id."""
 
-    source: MappingABC[str, Item]
-    read: frozenset[str]
-    groups: MappingABC[str, tuple[str, ...]]
-    target: MappingABC[str, Item]
+    source: MappingABC[KeyId, Item]
+    read: frozenset[KeyId]
+    groups: MappingABC[str, tuple[KeyId, ...]]
+    target: MappingABC[KeyId, Item]
     names: MappingABC[str, str] = field(default_factory=dict)
     pool: bool = False
 
@@ -150,8 +157,8 @@ def plan_batch(
     """Plans each change in order against the source as read plus the writes planned before
     it. A plan that writes a key nobody read is a bug in the mapping (ValueError): netting
     needs the item before the write."""
-    source: dict[str, Item] = dict(found.source)
-    groups: dict[str, list[str]] = {g: list(ids) for g, ids in found.groups.items()}
+    source: dict[KeyId, Item] = dict(found.source)
+    groups: dict[str, list[KeyId]] = {g: list(ids) for g, ids in found.groups.items()}
     view = SourceView(
         source=MappingProxyType(source),
         read=found.read,
@@ -161,7 +168,7 @@ def plan_batch(
         pool=found.pool,
     )
     writes: list[SourceWrite] = []
-    touched: list[tuple[str, ...]] = []
+    touched: list[tuple[KeyId, ...]] = []
     bad: list[tuple[int, str]] = []
     for index, change in enumerate(changes):
         try:
@@ -172,7 +179,7 @@ def plan_batch(
             continue
         ids = []
         for write in planned:
-            kid = key_id(write.key)
+            kid = write.kid
             if kid not in found.read:
                 raise ValueError(f"reverse plan writes source key {kid} it did not read")
             after = write.apply_to(source.get(kid))
@@ -188,7 +195,9 @@ def plan_batch(
     return Plan(tuple(writes), tuple(touched), tuple(bad))
 
 
-def _track(groups: dict[str, list[str]], group: AttributeValue, kid: str, *, present: bool) -> None:
+def _track(
+    groups: dict[str, list[KeyId]], group: AttributeValue, kid: KeyId, *, present: bool
+) -> None:
     members = groups.setdefault(group_id(group), [])
     if present and kid not in members:
         members.append(kid)

@@ -25,9 +25,17 @@ from dualwrite.errors import AwsError, ConfigError
 from dualwrite.mapping.base import Mapping
 from dualwrite.reverse.echo import net_writes
 from dualwrite.reverse.foreign import OwnWrites, own_writes
-from dualwrite.reverse.model import Reads, SourceWrite, TargetChange, WriteKind, group_id
+from dualwrite.reverse.model import (
+    KeyId,
+    Reads,
+    SourceWrite,
+    TargetChange,
+    WriteKind,
+    group_id,
+    kid,
+)
 from dualwrite.reverse.plan import ReadResult, ReversePlanner, plan_batch, planner_for
-from dualwrite.wire import AttributeValue, Item, key_id
+from dualwrite.wire import AttributeValue, Item, key_of
 
 
 @dataclass(frozen=True)
@@ -139,19 +147,19 @@ class ReverseWriter:
 
     # --- reads ------------------------------------------------------------------------
     def read(self, reads: Reads) -> ReadResult:
-        source: dict[str, Item] = {}
-        read: set[str] = {key_id(k) for k in reads.source_keys}
+        key_names = self.mapping.source_key.names
+        source: dict[KeyId, Item] = {}
+        read: set[KeyId] = {kid(k) for k in reads.source_keys}
         if reads.source_keys:
-            source.update(
-                batch_get(
-                    self.client,
-                    self.source_table,
-                    reads.source_keys,
-                    backoff=self.backoff,
-                    counter=self.counter,
-                )
+            found = batch_get(
+                self.client,
+                self.source_table,
+                reads.source_keys,
+                backoff=self.backoff,
+                counter=self.counter,
             )
-        groups: dict[str, tuple[str, ...]] = {}
+            source.update((kid(key_of(i, key_names)), i) for i in found.values())
+        groups: dict[str, tuple[KeyId, ...]] = {}
         names: dict[str, str] = {}
         attr = self.mapping.group_attr
         for group in reads.groups:
@@ -159,24 +167,26 @@ class ReverseWriter:
             members = query_all(self.client, self.source_table, attr, group, counter=self.counter)
             ids = []
             for item in members:
-                kid = key_id(self.mapping.source_key_of_item(item))
-                source[kid] = item
-                read.add(kid)
-                ids.append(kid)
+                member = kid(key_of(item, key_names))
+                source[member] = item
+                read.add(member)
+                ids.append(member)
             groups[group_id(group)] = tuple(ids)
             if self.name_for is not None:
                 name = self.name_for(group)
                 if name is not None:
                     names[group_id(group)] = name
-        target: dict[str, Item] = {}
+        target: dict[KeyId, Item] = {}
         if reads.target_keys:
-            target = batch_get(
+            found = batch_get(
                 self.client,
                 self.target_table,
                 reads.target_keys,
                 backoff=self.backoff,
                 counter=self.counter,
             )
+            target_names = self.mapping.target_key.names
+            target.update((kid(key_of(i, target_names)), i) for i in found.values())
         return ReadResult(
             source=source,
             read=frozenset(read),
@@ -187,9 +197,9 @@ class ReverseWriter:
         )
 
     # --- writes -----------------------------------------------------------------------
-    def write(self, writes: Sequence[SourceWrite]) -> set[str]:
-        """Sends the netted writes; returns the key_ids of those that did not land."""
-        failed: set[str] = set()
+    def write(self, writes: Sequence[SourceWrite]) -> set[KeyId]:
+        """Sends the netted writes; returns the kids of those that did not land."""
+        failed: set[KeyId] = set()
         batched = [w for w in writes if w.kind is not WriteKind.UPDATE]
         for start in range(0, len(batched), BATCH_WRITE_MAX):
             chunk = batched[start : start + BATCH_WRITE_MAX]
@@ -209,7 +219,7 @@ class ReverseWriter:
                     counter=self.counter,
                 )
             except AwsError:
-                failed.update(key_id(w.key) for w in chunk)
+                failed.update(w.kid for w in chunk)
                 continue
             for request in left:
                 key = (
@@ -217,7 +227,7 @@ class ReverseWriter:
                     if "DeleteRequest" in request
                     else self.mapping.source_key_of_item(request["PutRequest"]["Item"])
                 )
-                failed.add(key_id(key))
+                failed.add(kid(key))
         for w in writes:
             if w.kind is not WriteKind.UPDATE:
                 continue
@@ -225,7 +235,7 @@ class ReverseWriter:
                 with aws_call(f"UpdateItem {self.source_table}"):
                     self.client.update_item(**update_request(self.source_table, w))
             except AwsError:
-                failed.add(key_id(w.key))
+                failed.add(w.kid)
             finally:
                 self.counter.add("UpdateItem")
         return failed

@@ -6,12 +6,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dualwrite.reverse.echo import net_writes
-from dualwrite.reverse.model import SourceWrite, WriteKind
-from dualwrite.wire import Item, items_equal, key_id
+from dualwrite.reverse.model import SourceWrite, WriteKind, kid
+from dualwrite.wire import Item, items_equal
 from tests.strategies import attributes, values
 
 K = {"id": {"S": "1"}}
-KID = key_id(K)
+KID = kid(K)
 CURRENT = {"id": {"S": "1"}, "a": {"N": "1"}, "kept": {"S": "k"}}
 
 

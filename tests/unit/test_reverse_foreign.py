@@ -17,7 +17,8 @@ from dualwrite.reverse.foreign import (
     foreign_writes,
     own_writes,
 )
-from dualwrite.wire import Item, key_id
+from dualwrite.reverse.model import kid
+from dualwrite.wire import Item
 from tests.reverse_sim import put, reverse, source_table
 from tests.strategies import attributes, key_text
 
@@ -88,7 +89,7 @@ def test_deletes_are_fingerprinted_too() -> None:
     item = {"id": {"S": "1"}}
     from dualwrite.reverse.model import SourceWrite
 
-    own = own_writes("servers", [SourceWrite.delete(KEY)], {key_id(KEY): item}, AFTER, AFTER + 1)
+    own = own_writes("servers", [SourceWrite.delete(KEY)], {kid(KEY): item}, AFTER, AFTER + 1)
     assert foreign_writes("servers", STATE, [SourceChange(KEY, None, AFTER)], [own]) == []
     assert foreign_writes("servers", STATE, [SourceChange({"id": {"S": "2"}}, None, AFTER)], [own])
 
@@ -104,9 +105,9 @@ def test_only_changes_after_the_overlap_while_reverse_is_live_are_checked() -> N
 
 def test_a_write_that_agrees_with_the_target_is_harmless() -> None:
     item = {"id": {"S": "1"}, "v": {"N": "1"}}
-    explained = {key_id(KEY): {"id": {"S": "1"}, "v": {"N": "1.0"}}}
+    explained = {kid(KEY): {"id": {"S": "1"}, "v": {"N": "1.0"}}}
     assert foreign_writes("servers", STATE, [SourceChange(KEY, item, AFTER)], [], explained) == []
-    gone = {key_id(KEY): None}
+    gone = {kid(KEY): None}
     assert foreign_writes("servers", STATE, [SourceChange(KEY, None, AFTER)], [], gone) == []
     assert foreign_writes("servers", STATE, [SourceChange(KEY, item, AFTER)], [], gone)
 
@@ -137,7 +138,7 @@ def test_a_netted_update_is_fingerprinted_as_the_image_it_leaves() -> None:
     from dualwrite.reverse.model import SourceWrite
 
     write = SourceWrite.update(KEY, {"v": {"N": "2"}})
-    own = own_writes("r", [write], {key_id(KEY): current}, AFTER, AFTER)
+    own = own_writes("r", [write], {kid(KEY): current}, AFTER, AFTER)
     assert (
         foreign_writes("r", STATE, [SourceChange(KEY, {**current, "v": {"N": "2"}}, AFTER)], [own])
         == []

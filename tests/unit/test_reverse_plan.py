@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from dualwrite.errors import UnmappableError
 from dualwrite.mapping import SERVERS_SPEC, DeclarativeSpec, build_mapping
 from dualwrite.mapping.base import KeySchema, Mapping
-from dualwrite.reverse.model import SourceView, SourceWrite, TargetChange, WriteKind
+from dualwrite.reverse.model import SourceView, SourceWrite, TargetChange, WriteKind, group_id, kid
 from dualwrite.reverse.plan import InversePlanner, planner_for
-from dualwrite.wire import Item, items_equal, key_id
+from dualwrite.wire import Item, items_equal
 from tests.reverse_sim import put, remove, reverse, source_table
 from tests.strategies import attributes, key_text, numbers, values
 
@@ -138,7 +138,7 @@ def test_a_target_outside_the_key_space_is_unrepresentable_and_the_rest_applies(
     assert [i for i, _ in out.plan.unrepresentable] == [0, 2]
     assert all(r.startswith("unrepresentable: ") for _, r in out.plan.unrepresentable)
     assert list(out.source.values()) == [{"id": {"S": "1"}, "name": {"S": "a"}}]
-    assert out.plan.touched == ((), (key_id({"id": {"S": "1"}}),), ())
+    assert out.plan.touched == ((), (kid({"id": {"S": "1"}}),), ())
 
 
 def test_a_mapping_without_an_inverse_has_no_planner() -> None:
@@ -172,10 +172,8 @@ def test_a_derived_item_of_a_custom_mapping_is_an_echo_or_unrepresentable() -> N
     assert user is not None
     change = TargetChange("MODIFY", {k: user[k] for k in ("PK", "SK")}, user)
     view = SourceView(
-        source={key_id({"userId": {"S": "u"}, "serverId": {"S": "s"}}): member},
-        groups={
-            key_id({"g": {"S": "u"}}): [key_id({"userId": {"S": "u"}, "serverId": {"S": "s"}})]
-        },
+        source={kid({"userId": {"S": "u"}, "serverId": {"S": "s"}}): member},
+        groups={group_id({"S": "u"}): [kid({"userId": {"S": "u"}, "serverId": {"S": "s"}})]},
     )
     assert planner.reverse_changes(change, view) == []
     changed = TargetChange("MODIFY", change.keys, {**user, "email": {"S": "b@x"}})
