@@ -50,14 +50,17 @@ def _number(text: str) -> str:
 
 def _canonical(value: Any) -> Any:
     """A form equal for values DynamoDB holds as equal (numbers by value, sets and map keys
-    unordered), made of what marshal writes (str, bytes, tuples)."""
+    unordered), made of what marshal writes. On the path of every reverse write: a value
+    already in its one spelling (a string, a plain integer) is used as it is."""
     ((t, v),) = value.items()
     if t == "S" or t == "BOOL" or t == "NULL":
-        return (t, v)
+        return value
     if t == "N":
-        return ("N", _number(v))
+        if v.isdigit() and (v[0] != "0" or len(v) == 1):
+            return value
+        return {"N": _number(v)}
     if t == "B":
-        return ("B", bytes(v) if not isinstance(v, str) else v.encode("ascii"))
+        return value if isinstance(v, bytes) else {"B": _bytes(v)}
     if t == "M":
         return ("M", tuple(sorted((k, _canonical(x)) for k, x in v.items())))
     if t == "L":
@@ -66,14 +69,17 @@ def _canonical(value: Any) -> Any:
         return ("NS", tuple(sorted(_number(x) for x in v)))
     if t == "SS":
         return ("SS", tuple(sorted(v)))
-    return (t, tuple(sorted(bytes(x) if not isinstance(x, str) else x.encode() for x in v)))
+    return (t, tuple(sorted(_bytes(x) for x in v)))
+
+
+def _bytes(value: Any) -> bytes:
+    return value.encode("ascii") if isinstance(value, str) else bytes(value)
 
 
 def fingerprint(key: Key, image: Item | None) -> str:
     """The fingerprint of a source item as a write leaves it (None: deleted)."""
-    canonical_key = tuple(sorted((k, _canonical(v)) for k, v in key.items()))
     body = None if image is None else tuple(sorted((k, _canonical(v)) for k, v in image.items()))
-    return sha256(marshal.dumps((canonical_key, body), 2)).hexdigest()[:32]
+    return sha256(marshal.dumps((kid(key), body), 2)).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ class TargetChange:
         return self.event_name == REMOVE
 
     @classmethod
-    def from_lambda(cls, record: Mapping[str, Any]) -> TargetChange:
+    def from_lambda(cls, record: Mapping[str, Any], *, old_image: bool = False) -> TargetChange:
         """From a Lambda-shaped DynamoDB stream record (images in Lambda JSON). Raises
         ValueError for an image that is not wire format (quarantine the record)."""
         body = record.get("dynamodb") or {}
@@ -50,7 +50,7 @@ class TargetChange:
             event_name=str(record.get("eventName", "")),
             keys=decode_json_item(body.get("Keys") or {}),
             new_image=decode_json_item(new) if new is not None else None,
-            old_image=decode_json_item(old) if old is not None else None,
+            old_image=decode_json_item(old) if old is not None and old_image else None,
             created_at=float(created) if isinstance(created, int | float) else None,
             sequence_number=str(body.get("SequenceNumber", "")),
         )
