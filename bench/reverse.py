@@ -187,7 +187,12 @@ def forward(
 
 
 def reverse(
-    route: str, records: list[dict[str, Any]], size: int, repeat: int, final_target: dict[Any, Item]
+    route: str,
+    records: list[dict[str, Any]],
+    size: int,
+    repeat: int,
+    final_target: dict[Any, Item],
+    merge_updates: bool = False,
 ) -> Side:
     _, source, target, _ = ROUTES[route]
     mapping = _mapping(route)
@@ -198,7 +203,13 @@ def reverse(
         for item in final_target.values():
             ddb.put(target, item)  # the User items a new membership takes its email from
         writer = ReverseWriter(
-            ddb, route, source, target, mapping, backoff=Backoff(sleep=lambda _s: None)
+            ddb,
+            route,
+            source,
+            target,
+            mapping,
+            backoff=Backoff(sleep=lambda _s: None),
+            merge_updates=merge_updates,
         )
         totals = Counter[str]()
 
@@ -266,7 +277,9 @@ class Figure:
         return sum(self.reverse.calls.values()) * 1000 / max(1, self.reverse.changed)
 
 
-def measure(route: str, records: int, keys: int, size: int, repeat: int) -> Figure:
+def measure(
+    route: str, records: int, keys: int, size: int, repeat: int, merge_updates: bool = False
+) -> Figure:
     kind, source, _, _ = ROUTES[route]
     stream, ddb = rp.workload(kind, records, keys)
     mapping = _mapping(route)
@@ -280,7 +293,7 @@ def measure(route: str, records: int, keys: int, size: int, repeat: int) -> Figu
             if derived is not None:
                 final[derived["PK"]["S"], derived["SK"]["S"]] = derived
     fwd = forward(route, stream, size, repeat, ddb)
-    rev = reverse(route, stream, size, repeat, final)
+    rev = reverse(route, stream, size, repeat, final, merge_updates)
     return Figure(route, records, fwd, rev)
 
 
@@ -295,8 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     head = f"{'route':<12} {'direction':<9} {'records/s/core':>15} {'req/1k records':>15}  detail"
     print(head)
     print("-" * len(head))
-    for route in ROUTES:
-        fig = measure(route, args.records, args.keys, args.batch, args.repeat)
+    for route, merge in [(r, False) for r in ROUTES] + [("memberships", True)]:
+        fig = measure(route, args.records, args.keys, args.batch, args.repeat, merge)
+        if merge:
+            route = "memberships*"  # merge_updates: UPDATEs sent as batched PUTs
         for name, side, rps in (
             ("forward", fig.forward, fig.forward_rps),
             ("reverse", fig.reverse, fig.reverse_rps),
@@ -309,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{sum(side.calls.values())} requests vs bound {side.bound}"
                 )
             print(f"{route:<12} {name:<9} {rps:>15,.0f} {fig.per_thousand(side):>15,.1f}  {detail}")
+    print("memberships*: merge_updates=True (each UPDATE sent as a PUT of the item read, batched)")
     return 0
 
 

@@ -288,3 +288,30 @@ def test_a_mapping_without_an_inverse_is_refused(moto_clients: Clients) -> None:
     m = build_mapping("tests.unit.sample_mapping:TaggedCopy", KeySchema((("pk", "S"),)))
     with pytest.raises(ConfigError, match=r"cutover\.reverse: false"):
         writer(moto_clients.dynamodb, m, "a", "b")
+
+
+def test_merged_updates_are_batched_puts_that_keep_what_forward_drops(
+    moto_clients: Clients,
+) -> None:
+    ddb = moto_clients.dynamodb
+    memberships_world(ddb)
+    m = MEMBERSHIPS
+    changes = [
+        change(
+            m,
+            MODIFY,
+            m.transform(
+                {"userId": {"S": "u1"}, "serverId": {"S": f"s{i}"}, "role": {"S": "moderator"}}
+            ),
+        )
+        for i in (1, 2)
+    ]
+    w = writer(ddb, m, "UserMembershipTable", "CoreTable", merge_updates=True)
+    result = w.apply(changes)
+    assert (result.puts, result.updates) == (2, 0)
+    assert "UpdateItem" not in w.counter.counts and w.counter.counts["BatchWriteItem"] == 1
+    source = {(i["userId"]["S"], i["serverId"]["S"]): i for i in scan(ddb, "UserMembershipTable")}
+    assert source["u1", "s1"]["joinedAt"] == {"N": "7"} and source["u1", "s1"]["email"] == {
+        "S": "a@x"
+    }
+    assert source["u1", "s1"]["role"] == source["u1", "s2"]["role"] == {"S": "moderator"}
