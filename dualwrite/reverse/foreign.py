@@ -28,7 +28,7 @@ from typing import Any
 
 from dualwrite.reverse.direction import Direction, Side, Verdict, decide
 from dualwrite.reverse.model import KeyId, SourceWrite, kid
-from dualwrite.wire import Item, Key, items_equal, to_lambda_json
+from dualwrite.wire import Item, Key, decode_json_item, items_equal, to_lambda_json
 
 #: ApproximateCreationDateTime is rounded down to the second; clocks differ by a little
 SPAN_SLACK_S = 2.0
@@ -147,6 +147,13 @@ class ForeignWrite:
 
     def to_json(self) -> dict[str, Any]:
         return {"route": self.route, "key": to_lambda_json(self.key), "at": self.at}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ForeignWrite:
+        at = data.get("at")
+        return cls(
+            str(data["route"]), decode_json_item(data["key"]), float(at) if at is not None else None
+        )
 
 
 def is_ours(change: SourceChange, journal: Sequence[OwnWrites]) -> bool:

@@ -153,3 +153,9 @@ def test_the_span_has_slack_for_rounding(delta: float) -> None:
     own = OwnWrites("r", AFTER, AFTER, frozenset())
     assert own.covers(AFTER + delta) == (abs(delta) <= 2.0)
     assert own.covers(None)
+
+
+def test_a_foreign_write_round_trips_through_json() -> None:
+    fw = ForeignWrite("r", {"id": {"S": "1"}, "b": {"B": b"\x00\xff"}}, AFTER)
+    assert ForeignWrite.from_json(fw.to_json()) == fw
+    assert ForeignWrite.from_json({"route": "r", "key": {"id": {"N": "2"}}}).at is None

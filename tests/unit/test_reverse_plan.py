@@ -180,3 +180,31 @@ def test_a_derived_item_of_a_custom_mapping_is_an_echo_or_unrepresentable() -> N
     with pytest.raises(UnmappableError, match=r"^unrepresentable: "):
         planner.reverse_changes(changed, view)
     assert planner.reverse_changes(TargetChange("REMOVE", change.keys, None), view) == []
+
+
+def test_a_target_change_from_a_lambda_record() -> None:
+    from dualwrite.wire import to_lambda_json
+
+    new = {"pk": {"S": "p"}, "sk": {"N": "1"}, "b": {"B": b"\x01"}}
+    record = {
+        "eventName": "MODIFY",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1700000000,
+            "Keys": to_lambda_json({"pk": new["pk"], "sk": new["sk"]}),
+            "NewImage": to_lambda_json(new),
+            "OldImage": to_lambda_json({**new, "b": {"B": b"\x02"}}),
+            "SequenceNumber": "42",
+        },
+    }
+    change = TargetChange.from_lambda(record)
+    assert change.new_image == new and change.keys == {"pk": new["pk"], "sk": new["sk"]}
+    assert change.old_image is None  # no plan reads it: decoded only when asked for
+    assert TargetChange.from_lambda(record, old_image=True).old_image == {
+        **new,
+        "b": {"B": b"\x02"},
+    }
+    assert (change.created_at, change.sequence_number, change.removed) == (1.7e9, "42", False)
+    with pytest.raises(ValueError):
+        TargetChange.from_lambda(
+            {**record, "dynamodb": {**record["dynamodb"], "NewImage": {"x": 1}}}
+        )
