@@ -1,10 +1,10 @@
-"""`make bench`: the three benchmarks in one run, one table of ratios against their baselines.
+"""`make bench`: the benchmarks in one run, one table of ratios against their baselines.
 
     .venv/bin/python -m bench [--quick]
 
 Each benchmark keeps its own command for more detail (python -m bench.replicator,
-bench.backfill, bench.reconcile). Figures are measured now, on this machine; ratios compare
-runs made in this same process against the same engine.
+bench.backfill, bench.reconcile, bench.reverse). Figures are measured now, on this machine;
+ratios compare runs made in this same process against the same engine.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 from bench import backfill as bf
 from bench import reconcile as rc
 from bench import replicator as rp
+from bench import reverse as rv
 from bench.engines import ENGINES
 from dualwrite import seed as seeding
 from reconciler.passes import DEFAULT_PAGE_SIZE
@@ -78,6 +79,28 @@ def main(argv: list[str] | None = None) -> int:
             f"transform alone {fig.transform_ratio:.2f}x",
         )
     )
+
+    # --- reverse replication (issue 14): the same records both ways ----------------------
+    for route in rv.ROUTES:
+        say(f"reverse: {route}, {records} records, forward vs reverse")
+        fig = rv.measure(route, records, records // 10, 100, 3)
+        rows.append(
+            (
+                f"reverse/{route}",
+                "records/s per core (CPU)",
+                f"{fig.reverse_rps:,.0f}",
+                f"{fig.ratio:.2f}x forward ({fig.forward_rps:,.0f}; target >= 0.8x)",
+            )
+        )
+        rows.append(
+            (
+                f"reverse/{route}",
+                "requests / 1,000 records",
+                f"{fig.per_thousand(fig.reverse):,.1f}",
+                f"forward {fig.per_thousand(fig.forward):,.1f}; "
+                f"{sum(fig.reverse.calls.values())} requests, bound {fig.reverse.bound}",
+            )
+        )
 
     # --- backfill: moto and dynalite ----------------------------------------------------
     for engine, n in (

@@ -150,6 +150,14 @@ class Ministack:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
         process.wait()
+        # SIGKILL is delivered asynchronously: return once no member of the group is left
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
 
     def __enter__(self) -> Ministack:
         self.start()

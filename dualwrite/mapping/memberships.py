@@ -3,19 +3,30 @@
 {userId, serverId, role, email} -> {PK: USER#<userId>, SK: SERVER#<serverId>, Type: UserServer,
 role, permissions}; and {PK: USER#<userId>, SK: METADATA, Type: User, email, name} derived from
 all of the user's memberships.
+
+The inverse (reverse replication, DESIGN.md section 8) is one-to-many, so besides the
+one-to-one `inverse` of a UserServer item the mapping plans itself (reverse_reads,
+reverse_changes): a UserServer item sets `role` on membership (userId, serverId), creating
+it with the email of the user's User item when missing; its delete deletes the membership;
+a User item's email is set on every membership of the user unless they already derive it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dualwrite.errors import UnmappableError
 from dualwrite.mapping.base import PK_SK, KeySchema, Mapping, require_keys
-from dualwrite.mapping.templates import KeySpace, Template
+from dualwrite.mapping.templates import KeySpace, Template, is_number
+from dualwrite.reverse.model import Reads, SourceView, SourceWrite, TargetChange, group_id
 from dualwrite.wire import AttributeValue, Item, Key, scalar_text, sort_value, strings
 
 USER_PREFIX = "USER#"
 SERVER_PREFIX = "SERVER#"
 METADATA = "METADATA"
+#: the attributes the forward mapping writes on each kind of target item
+USER_SERVER_ATTRS = frozenset(("PK", "SK", "Type", "role", "permissions"))
+USER_ATTRS = frozenset(("PK", "SK", "Type", "email", "name"))
 
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     "admin": ("read", "write", "delete", "manage_users"),
@@ -55,9 +66,26 @@ def email_of(item: Item) -> str:
     return email if isinstance(email, str) else ""
 
 
+def _only(item: Item, allowed: frozenset[str]) -> None:
+    extra = sorted(n for n in item if n not in allowed)
+    if extra:
+        raise UnmappableError(
+            f"unrepresentable: the mapping never writes target attribute(s) {', '.join(extra)}"
+        )
+
+
+def _string(item: Item, name: str) -> str:
+    value = item.get(name)
+    if value is None or not isinstance(value.get("S"), str):
+        raise UnmappableError(f"unrepresentable: {name} is not a string")
+    text: str = value["S"]
+    return text
+
+
 class MembershipsMapping(Mapping):
     name = "memberships"
     group_attr = "userId"
+    has_inverse = True
 
     @property
     def target_key(self) -> KeySchema:
@@ -125,6 +153,110 @@ class MembershipsMapping(Mapping):
             "userId": {self.source_key.type_of("userId"): user},
             "serverId": {self.source_key.type_of("serverId"): server},
         }
+
+    def _source_key(self, user: str, server: str) -> Key:
+        out: Key = {}
+        for name, raw in (("userId", user), ("serverId", server)):
+            typ = self.source_key.type_of(name)
+            if not raw or (typ == "N" and not is_number(raw)):
+                raise UnmappableError(f"unrepresentable: {name} {raw!r} is not a valid {typ} key")
+            out[name] = {typ: raw}
+        return out
+
+    def _member_key(self, target_key: Key) -> Key | None:
+        found = self.source_key_for(target_key)
+        if found is None:
+            return None
+        return self._source_key(scalar_text(found["userId"]), scalar_text(found["serverId"]))
+
+    # --- the inverse (section 8) ----------------------------------------------------------
+    def _role(self, target: Item) -> AttributeValue:
+        _only(target, USER_SERVER_ATTRS)
+        if target.get("Type") != {"S": "UserServer"}:
+            raise UnmappableError(f"unrepresentable: Type is {target.get('Type')!r}")
+        role = _string(target, "role")
+        if target.get("permissions") != strings(permissions_for(role)[0]):
+            raise UnmappableError(f"unrepresentable: permissions are not those of role {role!r}")
+        return {"S": role}
+
+    def inverse(self, target: Item, current: Item | None) -> Item:
+        """A UserServer item's membership: `role` set, every other attribute of `current`
+        kept (email among them; none when there is no current membership). A User item has
+        no one-to-one inverse: reverse_changes plans it."""
+        key = self._member_key(target)
+        if key is None:
+            if self.group_for_target(target) is not None:
+                raise UnmappableError(
+                    "unrepresentable: a User item stands for all of the user's memberships"
+                )
+            raise UnmappableError("unrepresentable: the target key is in no route's key space")
+        role = self._role(target)
+        return {**(current or {}), **key, "role": role}
+
+    def reverse_reads(self, change: TargetChange) -> Reads:
+        try:
+            key = self._member_key(change.keys)
+        except UnmappableError:
+            return Reads()  # reverse_changes says why
+        if key is not None:
+            if change.removed:
+                return Reads(source_keys=(key,))
+            # a membership created from a UserServer item takes its User item's email
+            user = self.derived_key(key["userId"])
+            return Reads(source_keys=(key,), target_keys=(user,))
+        group = self.group_for_target(change.keys)
+        if group is not None and not change.removed:
+            return Reads(groups=(group,))
+        return Reads()
+
+    def reverse_changes(self, change: TargetChange, view: SourceView) -> list[SourceWrite]:
+        key = self._member_key(change.keys)
+        if key is not None:
+            if change.removed:
+                return [SourceWrite.delete(key)]
+            if change.new_image is None:
+                raise UnmappableError("unrepresentable: the record has no new image")
+            role = self._role(change.new_image)
+            if view.current(key) is not None:
+                return [SourceWrite.update(key, {"role": role})]
+            created: Item = {**key, "role": role}
+            user_item = view.target_item(self.derived_key(key["userId"]))
+            email = email_of(user_item) if user_item is not None else ""
+            if email:
+                created["email"] = {"S": email}
+            return [SourceWrite.put(key, created)]
+        group = self.group_for_target(change.keys)
+        if group is None:
+            raise UnmappableError("unrepresentable: the target key is in no route's key space")
+        if change.removed:
+            return []  # the User item follows its memberships; their deletes remove them
+        if change.new_image is None:
+            raise UnmappableError("unrepresentable: the record has no new image")
+        return self._user_writes(group, change.new_image, view)
+
+    def _user_writes(
+        self, group: AttributeValue, user: Item, view: SourceView
+    ) -> list[SourceWrite]:
+        _only(user, USER_ATTRS)
+        if user.get("Type") != {"S": "User"}:
+            raise UnmappableError(f"unrepresentable: Type is {user.get('Type')!r}")
+        email, name = _string(user, "email"), _string(user, "name")
+        pool_name = view.names.get(group_id(group)) if view.pool else None
+        expected = pool_name if view.pool else email.split("@", 1)[0]
+        if expected is not None and name != expected:
+            source = "the user pool says otherwise" if view.pool else "it is the email's local part"
+            raise UnmappableError(
+                f"unrepresentable: the name is not derivable (the old schema holds none; {source})"
+            )
+        members = view.members(group)
+        derived = self.derive(group, members, name)
+        if derived is None or email_of(derived) == email:
+            # no membership yet (its UserServer item takes the email when it comes), or the
+            # memberships already derive this email: nothing to change
+            return []
+        return [
+            SourceWrite.update(self.source_key_of_item(m), {"email": {"S": email}}) for m in members
+        ]
 
     # --- the derived User item ---------------------------------------------------------
     def derived_key(self, group: AttributeValue) -> Key:

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from backfill.checkpoint import SegmentState
 from dualwrite import prepare as preparing
 from dualwrite import seed as seeding
 from dualwrite.aws.clients import Clients
@@ -188,15 +187,15 @@ def test_a_failed_segment_is_resumed_by_a_second_execution(
         assert failed["status"] == "FAILED", failed
         assert proxy.denied == 1
         store = ControlStore(ms_clients.dynamodb, migration.control_table)
-        before = SegmentState.from_data(store.segment("servers", 1, 2) or {})
-        assert not before.done and before.items_read > 0, before
+        before = store.segment("servers", 1, 2)
+        assert before is not None and not before.done and before.items_read > 0, before
         assert store.phase("servers").phase == Phase.BACKFILLING
 
         second = run(ms_clients, stack.state_machine_arn, {"route": "servers"})
         desc = finished(ms_clients, second, ministack)
         assert desc["status"] == "SUCCEEDED", desc
-    after = SegmentState.from_data(store.segment("servers", 1, 2) or {})
-    assert after.done and after.started_at == before.started_at
+    after = store.segment("servers", 1, 2)
+    assert after is not None and after.done and after.started_at == before.started_at
     resumed = worker_results(ms_clients, second)[1]
     # segment 1 went on from its checkpoint: what the second run read completes it
     assert sum(r["items_read"] for r in resumed) == after.items_read - before.items_read

@@ -143,8 +143,8 @@ def test_servers_inverse_refuses_what_servers_cannot_hold() -> None:
             m.inverse(bad, None)
 
 
-def test_the_base_and_memberships_have_no_inverse() -> None:
-    m = build_mapping("memberships", KeySchema((("userId", "S"), ("serverId", "S"))))
+def test_a_custom_mapping_without_its_own_inverse_has_none() -> None:
+    m = build_mapping("tests.unit.sample_mapping:TaggedCopy", KeySchema((("pk", "S"),)))
     assert not m.has_inverse
     with pytest.raises(NotImplementedError):
-        m.inverse({"PK": {"S": "USER#u"}, "SK": {"S": "SERVER#s"}}, None)
+        m.inverse({"pk": {"S": "p"}}, None)

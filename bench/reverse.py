@@ -1,0 +1,332 @@
+"""Reverse replication benchmark (issue 14): records/s per core of the reverse writer's apply
+against the forward replicator's apply on the same records, and DynamoDB requests per 1,000
+changed records, side by side, for the identity and the CoreTable (servers, memberships)
+mappings.
+
+    .venv/bin/python -m bench.reverse [--records N] [--keys K] [--batch 100] [--repeat 3]
+
+"The same records": the forward workload of bench.replicator (inserts, updates, ~5% deletes
+over K keys), and for reverse the same changes as the target's stream carries them (images
+mapped; for identity the very same records from the renamed table). Forward applies them
+to an empty target with Replicator.apply; reverse applies them to an empty source with
+ReverseWriter.apply (Lambda record parsing included on both sides). Both run on the
+in-memory DynamoDB of bench.replicator (extended with BatchGetItem and UpdateItem), so the
+figures are the code's own CPU cost. The request bound per batch is ceil(BatchWriteItem
+writes / 25) + the UpdateItem calls + ceil(source keys / 100) BatchGetItem (+ for
+memberships ceil(users / 100) BatchGetItem of User items and one Query per User item change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench import replicator as rp
+from dualwrite.aws.clients import AwsSettings, Clients
+from dualwrite.backoff import Backoff
+from dualwrite.config import parse_migration
+from dualwrite.control import ControlStore, Phase
+from dualwrite.mapping import build_mapping
+from dualwrite.mapping.base import KeySchema, Mapping
+from dualwrite.reverse.model import TargetChange
+from dualwrite.reverse.writer import ReverseWriter
+from dualwrite.wire import Item, item_from_lambda, to_lambda_json
+from stream_replicator.apply import Replicator
+
+SCHEMAS = {**rp.SCHEMAS, "ServersRenamed": (("id", "S"),)}
+#: route -> (forward workload, source table, target table, mapping spec)
+ROUTES: dict[str, tuple[str, str, str, str]] = {
+    "identity": ("servers", "ServersTable", "ServersRenamed", "identity"),
+    "servers": ("servers", "ServersTable", "CoreTable", "servers"),
+    "memberships": ("memberships", "UserMembershipTable", "CoreTable", "memberships"),
+}
+_ASSIGN = re.compile(r"(#\w+) = (:\w+)")
+
+
+class MemoryDynamoDB(rp.MemoryDynamoDB):
+    """bench.replicator's in-memory DynamoDB, with the renamed table, BatchGetItem and
+    UpdateItem (the expressions the reverse writer makes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables.setdefault("ServersRenamed", {})
+
+    @staticmethod
+    def _kid(table: str, item: Item) -> tuple[str, str]:
+        schema = SCHEMAS[table]
+        return item[schema[0][0]]["S"], item[schema[1][0]]["S"] if len(schema) > 1 else ""
+
+    def describe_table(self, TableName: str) -> Any:
+        self._hit("DescribeTable")
+        schema = SCHEMAS[TableName]
+        return {
+            "Table": {
+                "TableName": TableName,
+                "KeySchema": [
+                    {"AttributeName": n, "KeyType": "HASH" if i == 0 else "RANGE"}
+                    for i, (n, _) in enumerate(schema)
+                ],
+                "AttributeDefinitions": [
+                    {"AttributeName": n, "AttributeType": t} for n, t in schema
+                ],
+            }
+        }
+
+    def batch_get_item(self, RequestItems: dict[str, Any], **_kw: Any) -> Any:
+        self._hit("BatchGetItem")
+        out: dict[str, list[Item]] = {}
+        for table, spec in RequestItems.items():
+            assert len(spec["Keys"]) <= 100
+            for key in spec["Keys"]:
+                h, r = self._kid(table, key)
+                item = self.tables[table].get(h, {}).get(r)
+                if item is not None:
+                    out.setdefault(table, []).append(item)
+        return {"Responses": out, "UnprocessedKeys": {}}
+
+    def update_item(
+        self,
+        TableName: str,
+        Key: Item,
+        UpdateExpression: str,
+        ExpressionAttributeNames: dict[str, str],
+        ExpressionAttributeValues: dict[str, Any] | None = None,
+        **_kw: Any,
+    ) -> Any:
+        self._hit("UpdateItem")
+        h, r = self._kid(TableName, Key)
+        item = dict(self.tables[TableName].get(h, {}).get(r) or Key)
+        set_part, _, remove_part = UpdateExpression.partition("REMOVE ")
+        for name, value in _ASSIGN.findall(set_part):
+            item[ExpressionAttributeNames[name]] = (ExpressionAttributeValues or {})[value]
+        for name in filter(None, (n.strip() for n in remove_part.split(","))):
+            item.pop(ExpressionAttributeNames[name], None)
+        self.put(TableName, item)
+        return {}
+
+
+def _mapping(route: str) -> Mapping:
+    _, source, _, spec = ROUTES[route]
+    return build_mapping(spec, KeySchema(SCHEMAS[source]))
+
+
+def _arn(table: str) -> str:
+    return f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/2024-01-01T00:00:00.000"
+
+
+def target_records(route: str, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same changes as the target's stream carries them."""
+    mapping = _mapping(route)
+    _, _, target, _ = ROUTES[route]
+    out = []
+    for r in records:
+        body = dict(r["dynamodb"])
+        images = {}
+        for name in ("NewImage", "OldImage"):
+            if name in body:
+                images[name] = mapping.transform(item_from_lambda(body[name]))
+                body[name] = to_lambda_json(images[name])
+        keys = mapping.target_keys(item_from_lambda(r["dynamodb"]["Keys"]))[0]
+        body["Keys"] = to_lambda_json(keys)
+        out.append({**r, "dynamodb": body, "eventSourceARN": _arn(target)})
+    return out
+
+
+@dataclass
+class Side:
+    seconds_cpu: float
+    calls: Counter[str]
+    #: source keys written (changed) in the run
+    changed: int
+    bound: int
+
+
+def forward(
+    route: str, records: list[dict[str, Any]], size: int, repeat: int, seeded: rp.MemoryDynamoDB
+) -> Side:
+    _, source, target, spec = ROUTES[route]
+    mig = parse_migration(
+        {
+            "control_table": "control",
+            "metrics_namespace": "Bench",
+            "routes": [{"name": route, "source": source, "target": target, "mapping": spec}],
+            **(
+                {"targets": {target: {"key": {"PK": "S", "SK": "S"}}}}
+                if target == "CoreTable"
+                else {}
+            ),
+        },
+        "bench",
+    )
+    best: Side | None = None
+    for _ in range(repeat):
+        ddb = MemoryDynamoDB()
+        ddb.tables[source] = seeded.tables[source]  # the source as the changes left it
+        store = ControlStore(ddb, "control", clock=lambda: 1_700_000_000.0)
+        store.set_phase(route, Phase.BACKFILLED)
+        rep = Replicator(
+            mig, Clients(AwsSettings()), store, dynamodb=ddb, backoff=Backoff(sleep=lambda _s: None)
+        )
+        rep.context(mig.routes[0])
+        ddb.calls.clear()
+        cpu = _timed(rep.apply, records, size)
+        calls = Counter({k: v for k, v in ddb.calls.items() if k not in ("GetItem", "PutItem")})
+        side = Side(cpu, calls, len(records), 0)
+        if best is None or side.seconds_cpu < best.seconds_cpu:
+            best = side
+    assert best is not None
+    return best
+
+
+def reverse(
+    route: str,
+    records: list[dict[str, Any]],
+    size: int,
+    repeat: int,
+    final_target: dict[Any, Item],
+    merge_updates: bool = False,
+) -> Side:
+    _, source, target, _ = ROUTES[route]
+    mapping = _mapping(route)
+    stream = target_records(route, records)
+    best: Side | None = None
+    for _ in range(repeat):
+        ddb = MemoryDynamoDB()
+        for item in final_target.values():
+            ddb.put(target, item)  # the User items a new membership takes its email from
+        writer = ReverseWriter(
+            ddb,
+            route,
+            source,
+            target,
+            mapping,
+            backoff=Backoff(sleep=lambda _s: None),
+            merge_updates=merge_updates,
+        )
+        totals = Counter[str]()
+
+        def apply(
+            chunk: list[dict[str, Any]], w: ReverseWriter = writer, totals: Counter[str] = totals
+        ) -> None:
+            result = w.apply([TargetChange.from_lambda(r) for r in chunk])
+            assert not result.failed and not result.unrepresentable, result
+            totals["changed"] += result.written
+            totals["bound"] += math.ceil((result.puts + result.deletes) / 25) + result.updates
+
+        cpu = _timed(apply, stream, size)
+        calls = Counter(ddb.calls)
+        bound = totals["bound"] + calls["BatchGetItem"] + calls["Query"]
+        side = Side(cpu, calls, totals["changed"], bound)
+        if best is None or side.seconds_cpu < best.seconds_cpu:
+            best = side
+    assert best is not None
+    return best
+
+
+def _timed(
+    apply: Callable[[list[dict[str, Any]]], Any], records: list[dict[str, Any]], size: int
+) -> float:
+    chunks = list(rp.batches(records, size))
+    gc.collect()
+    gc.freeze()
+    total = 0.0
+    try:
+        for chunk in chunks:
+            cpu0 = time.process_time()
+            apply(chunk)
+            total += time.process_time() - cpu0
+    finally:
+        gc.unfreeze()
+    return total
+
+
+@dataclass
+class Figure:
+    route: str
+    records: int
+    forward: Side
+    reverse: Side
+
+    @property
+    def forward_rps(self) -> float:
+        return self.records / self.forward.seconds_cpu
+
+    @property
+    def reverse_rps(self) -> float:
+        return self.records / self.reverse.seconds_cpu
+
+    @property
+    def ratio(self) -> float:
+        return self.reverse_rps / self.forward_rps
+
+    def per_thousand(self, side: Side) -> float:
+        """DynamoDB requests per 1,000 records."""
+        return sum(side.calls.values()) * 1000 / self.records
+
+    @property
+    def per_thousand_changed(self) -> float:
+        """Reverse: requests per 1,000 changed source items (echoes change nothing)."""
+        return sum(self.reverse.calls.values()) * 1000 / max(1, self.reverse.changed)
+
+
+def measure(
+    route: str, records: int, keys: int, size: int, repeat: int, merge_updates: bool = False
+) -> Figure:
+    kind, source, _, _ = ROUTES[route]
+    stream, ddb = rp.workload(kind, records, keys)
+    mapping = _mapping(route)
+    final: dict[Any, Item] = {}
+    if mapping.group_attr:  # the target's User items as forward left them
+        by_user: dict[str, list[Item]] = {}
+        for item in ddb.items(source).values():
+            by_user.setdefault(item["userId"]["S"], []).append(item)
+        for user, members in by_user.items():
+            derived = mapping.derive({"S": user}, members)
+            if derived is not None:
+                final[derived["PK"]["S"], derived["SK"]["S"]] = derived
+    fwd = forward(route, stream, size, repeat, ddb)
+    rev = reverse(route, stream, size, repeat, final, merge_updates)
+    return Figure(route, records, fwd, rev)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.reverse", description=__doc__)
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--keys", type=int, default=2_000)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    print(f"{args.records} records over {args.keys} keys, batches of {args.batch}")
+    head = f"{'route':<12} {'direction':<9} {'records/s/core':>15} {'req/1k records':>15}  detail"
+    print(head)
+    print("-" * len(head))
+    for route, merge in [(r, False) for r in ROUTES] + [("memberships", True)]:
+        fig = measure(route, args.records, args.keys, args.batch, args.repeat, merge)
+        if merge:
+            route = "memberships*"  # merge_updates: UPDATEs sent as batched PUTs
+        for name, side, rps in (
+            ("forward", fig.forward, fig.forward_rps),
+            ("reverse", fig.reverse, fig.reverse_rps),
+        ):
+            detail = ", ".join(f"{k} {v}" for k, v in sorted(side.calls.items()))
+            if name == "reverse":
+                detail += (
+                    f"; {fig.ratio:.2f}x forward; {side.changed} items changed, "
+                    f"{fig.per_thousand_changed:,.1f} req/1k changed; "
+                    f"{sum(side.calls.values())} requests vs bound {side.bound}"
+                )
+            print(f"{route:<12} {name:<9} {rps:>15,.0f} {fig.per_thousand(side):>15,.1f}  {detail}")
+    print("memberships*: merge_updates=True (each UPDATE sent as a PUT of the item read, batched)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

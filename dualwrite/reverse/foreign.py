@@ -1,0 +1,195 @@
+"""Foreign writes: a change to an old table after cutover that reverse replication did not
+make (DESIGN.md section 8). Pure.
+
+How reverse replication's own writes are recognised. A marker attribute would pollute the
+application's data, and comparing a source change with the inverse of the target's current
+item gives false alarms whenever the target moved on between our write and the check (our
+write of version 2 compared with a target already at version 3). Instead the reverse writer
+journals, *before* it writes, the fingerprint of every source image its writes leave (key
+and whole item, or the key alone for a delete) with the time span of the writes: an
+OwnWrites record per batch (one control-table item per batch, not per write). A source-
+stream change in the check window (direction.Verdict.CHECK_FOREIGN) is ours exactly when
+its key and new image match a fingerprint journaled for a span that contains its
+ApproximateCreationDateTime. A change that also matches what reverse replication would make
+of the target now (`explained`) is harmless whoever made it: nothing of it can be lost.
+
+An UPDATE's fingerprint is of the image it leaves given the item read before it, so a write
+that raced a foreign one (and so left another image) is reported too.
+"""
+
+from __future__ import annotations
+
+import marshal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Context, Decimal
+from hashlib import sha256
+from typing import Any
+
+from dualwrite.reverse.direction import Direction, Side, Verdict, decide
+from dualwrite.reverse.model import KeyId, SourceWrite, kid
+from dualwrite.wire import Item, Key, decode_json_item, items_equal, to_lambda_json
+
+#: ApproximateCreationDateTime is rounded down to the second; clocks differ by a little
+SPAN_SLACK_S = 2.0
+
+
+#: DynamoDB numbers have up to 38 significant digits (the default context rounds to 28)
+_NUMBERS = Context(prec=40)
+
+
+def _number(text: str) -> str:
+    """One spelling per numeric value (integers as integers, -0 as 0)."""
+    if text.lstrip("-").isdigit():  # the common case, without Decimal
+        return str(int(text))
+    d = Decimal(text)
+    if d == d.to_integral_value():
+        return str(int(d))
+    return str(d.normalize(_NUMBERS))
+
+
+def _canonical(value: Any) -> Any:
+    """A form equal for values DynamoDB holds as equal (numbers by value, sets and map keys
+    unordered), made of what marshal writes. On the path of every reverse write: a value
+    already in its one spelling (a string, a plain integer) is used as it is."""
+    ((t, v),) = value.items()
+    if t == "S" or t == "BOOL" or t == "NULL":
+        return value
+    if t == "N":
+        if v.isdigit() and (v[0] != "0" or len(v) == 1):
+            return value
+        return {"N": _number(v)}
+    if t == "B":
+        return value if isinstance(v, bytes) else {"B": _bytes(v)}
+    if t == "M":
+        return ("M", tuple(sorted((k, _canonical(x)) for k, x in v.items())))
+    if t == "L":
+        return ("L", tuple(_canonical(x) for x in v))
+    if t == "NS":
+        return ("NS", tuple(sorted(_number(x) for x in v)))
+    if t == "SS":
+        return ("SS", tuple(sorted(v)))
+    return (t, tuple(sorted(_bytes(x) for x in v)))
+
+
+def _bytes(value: Any) -> bytes:
+    return value.encode("ascii") if isinstance(value, str) else bytes(value)
+
+
+def fingerprint(key: Key, image: Item | None) -> str:
+    """The fingerprint of a source item as a write leaves it (None: deleted)."""
+    body = None if image is None else tuple(sorted((k, _canonical(v)) for k, v in image.items()))
+    return sha256(marshal.dumps((kid(key), body), 2)).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class OwnWrites:
+    """What one reverse batch writes to a route's source, journaled before it writes."""
+
+    route: str
+    #: the span in which the writes are made (epoch seconds)
+    at: float
+    until: float
+    fingerprints: frozenset[str]
+
+    def covers(self, created_at: float | None) -> bool:
+        if created_at is None:
+            return True
+        return self.at - SPAN_SLACK_S <= created_at <= self.until + SPAN_SLACK_S
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "route": self.route,
+            "at": self.at,
+            "until": self.until,
+            "fingerprints": sorted(self.fingerprints),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OwnWrites:
+        return cls(
+            route=str(data["route"]),
+            at=float(data["at"]),
+            until=float(data["until"]),
+            fingerprints=frozenset(str(f) for f in data.get("fingerprints", ())),
+        )
+
+
+def own_writes(
+    route: str,
+    writes: Sequence[SourceWrite],
+    current: Mapping[KeyId, Item],
+    at: float,
+    until: float,
+) -> OwnWrites:
+    """The journal entry of netted writes (one per key) against the items read before."""
+    prints = frozenset(fingerprint(w.key, w.apply_to(current.get(w.kid))) for w in writes)
+    return OwnWrites(route, at, until, prints)
+
+
+@dataclass(frozen=True)
+class SourceChange:
+    """A record of a source table's stream, as foreign-write detection needs it."""
+
+    key: Key
+    #: None for a delete
+    new_image: Item | None
+    created_at: float | None
+    sequence_number: str = ""
+
+
+@dataclass(frozen=True)
+class ForeignWrite:
+    route: str
+    key: Key
+    #: ApproximateCreationDateTime of the change
+    at: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"route": self.route, "key": to_lambda_json(self.key), "at": self.at}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ForeignWrite:
+        at = data.get("at")
+        return cls(
+            str(data["route"]), decode_json_item(data["key"]), float(at) if at is not None else None
+        )
+
+
+def is_ours(change: SourceChange, journal: Sequence[OwnWrites]) -> bool:
+    fp = fingerprint(change.key, change.new_image)
+    return any(fp in j.fingerprints and j.covers(change.created_at) for j in journal)
+
+
+def foreign_writes(
+    route: str,
+    state: Direction,
+    changes: Sequence[SourceChange],
+    journal: Sequence[OwnWrites],
+    explained: Mapping[KeyId, Item | None] | None = None,
+) -> list[ForeignWrite]:
+    """The foreign writes among a batch of source-stream changes of one route.
+
+    Only changes in the check window count (made to the source after T+O while reverse is
+    live). `explained` (optional): kid -> what reverse replication makes of the target's
+    current item (None: no item), for the keys of these changes."""
+    out: list[ForeignWrite] = []
+    for change in changes:
+        if decide(state, Side.SOURCE, change.created_at) is not Verdict.CHECK_FOREIGN:
+            continue
+        if is_ours(change, journal):
+            continue
+        if explained is not None:
+            key = kid(change.key)
+            if key in explained:
+                wanted = explained[key]
+                if wanted is None and change.new_image is None:
+                    continue
+                if (
+                    wanted is not None
+                    and change.new_image is not None
+                    and items_equal(wanted, change.new_image)
+                ):
+                    continue
+        out.append(ForeignWrite(route, change.key, change.created_at))
+    return out
