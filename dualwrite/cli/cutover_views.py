@@ -96,7 +96,7 @@ def say_rolled_back(app: AppContext, result: CutoverResult, json_out: bool) -> N
         say_safeguards(app, result)
     assert result.rollback is not None
     back = result.rollback
-    app.err.print(f"cutover rolled back: {result.rollback_reason}")
+    app.err.print(f"cutover rolled back: {result.rollback_reason}", soft_wrap=True)
     app.err.print(
         f"put back: {len(back.restored)} function(s), {len(back.safeguards.parameters)} SSM "
         f"parameter(s), {len(back.safeguards.clones)} alarm clone(s) deleted"
