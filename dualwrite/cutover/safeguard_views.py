@@ -76,9 +76,9 @@ def watch_summary(watch: WatchResult) -> str:
 
 
 class LiveWatch:
-    """The Observer the CLI hands the cutover: on the watch's first progress a line saying
-    what is watched (also on a console that is not a terminal, where no bar is drawn), then
-    the progress bar; `close` ends the bar."""
+    """The Observer the CLI hands the cutover: a line per smoke test as it is done; on the
+    watch's first progress a line saying what is watched (also on a console that is not a
+    terminal, where no bar is drawn), then the progress bar; `close` ends the bar."""
 
     def __init__(self, console: Console, watched: str) -> None:
         self.console = console
@@ -92,8 +92,12 @@ class LiveWatch:
             self.update = self.stack.enter_context(watch_bar(self.console))
         self.update(p)
 
+    def smoke(self, r: SmokeResult) -> None:
+        verdict = "passed" if r.passed else f"FAILED: {r.reason}"
+        self.console.print(f"smoke test {r.function}: {verdict} ({r.duration_ms} ms)")
+
     def observer(self) -> Observer:
-        return Observer(progress=self.progress)
+        return Observer(smoke=self.smoke, progress=self.progress)
 
     def close(self) -> None:
         self.stack.close()
