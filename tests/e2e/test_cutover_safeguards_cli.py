@@ -204,6 +204,14 @@ def test_a_failing_smoke_test_rolls_everything_back(
     assert [c["name"] for c in cut["alarm_clones"]] == ["orders-v2-throttles"]
     assert back["action"] == "rollback" and back["parameters"] == cut["parameters"][::-1]
 
+    human = cli.run(config, "cutover")  # the same, for people
+    assert human.code == 4
+    assert f"cutover rolled back: {reason}" in human.stderr
+    assert "smoke test api: FAILED" in human.stderr
+    assert "Smoke tests" in human.stdout and "FAILED" in human.stdout
+    assert "put back: 1 function(s), 2 SSM parameter(s), 1 alarm clone(s) deleted" in (human.stderr)
+    assert_untouched(world)
+
 
 def test_a_healthy_cutover_then_rollback(cli: Cli, world: Clients, tmp_path: Path) -> None:
     config = migration(
@@ -235,6 +243,17 @@ def test_a_healthy_cutover_then_rollback(cli: Cli, world: Clients, tmp_path: Pat
     assert_untouched(world)
     again = cli.run(config, "rollback", "--json")
     assert again.code == 0 and again.json()["already_rolled_back"] is True
+
+    human = cli.run(config, "cutover")  # the same, for people
+    assert human.code == 0, human.stderr
+    for shown in ("SSM parameters re-pointed", "cloned as orders-v2-throttles", "Smoke tests"):
+        assert shown in human.stdout
+    assert "watch: no new errors or throttles" in human.stdout
+    assert "smoke test api: passed" in human.stderr and "watching" in human.stderr
+    human_back = cli.run(config, "rollback")
+    assert human_back.code == 0, human_back.stderr
+    assert "2 SSM parameter(s) restored, 1 alarm clone(s) deleted" in human_back.stdout
+    assert_untouched(world)
 
 
 def watched_run(cli: Cli, config: Path, breach: Any) -> dict[str, Any]:
