@@ -18,6 +18,7 @@ from dualwrite.backoff import Backoff, RateLimiter
 from dualwrite.config import Migration, Route
 from dualwrite.control import ControlStore
 from dualwrite.errors import ConfigError
+from dualwrite.jsondoc import JsonObject
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import Mapping
 from dualwrite.wire import AttributeValue, Item, key_id, to_lambda_json
@@ -166,7 +167,7 @@ class RouteJob:
             if kid in self._quarantined_keys:
                 return
             self._quarantined_keys.add(kid)
-        record: dict[str, Any] = to_lambda_json(item)
+        record: JsonObject = to_lambda_json(item)
         if len(json.dumps(record, separators=(",", ":"))) > MAX_QUARANTINE_RECORD_CHARS:
             record = {
                 **to_lambda_json(key),

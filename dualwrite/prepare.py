@@ -16,6 +16,8 @@ from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore, ControlTable, control_table_definition
+from dualwrite.cutover.facts import describe_routes, table_pairs
+from dualwrite.cutover.references import Discovery, discover_references
 from dualwrite.errors import ConfigError
 from dualwrite.jsondoc import JsonObject
 from dualwrite.mapping import build_mapping, is_identity, key_space_clash
@@ -245,6 +247,12 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
             )
         plan.actions.append(Action(route.target, "enable point-in-time recovery", True, ""))
     return plan
+
+
+def references(migration: Migration, clients: Clients) -> Discovery:
+    """Every place outside the re-pointed functions that names an old table (DESIGN.md
+    section 10), for `plan`; read-only, a kind that cannot be read is skipped."""
+    return discover_references(clients, table_pairs(describe_routes(migration, clients)))
 
 
 def apply(

@@ -20,19 +20,19 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from dualwrite.aws.clients import Clients
+from dualwrite.cli import cutover_views as views
 from dualwrite.cli.context import AppContext, emit_json, get
 from dualwrite.control import iso
 from dualwrite.cutover.context import CutoverContext
 from dualwrite.cutover.decommission import run_decommission
-from dualwrite.cutover.functions import VariableChange
 from dualwrite.cutover.gate import Decision
-from dualwrite.cutover.iam import AccessWarning, RoleChecker
+from dualwrite.cutover.iam import RoleChecker
 from dualwrite.cutover.results import CutoverResult, DecommissionResult, RollbackResult, Status
 from dualwrite.cutover.rollback import rollback as decide_rollback
+from dualwrite.cutover.safeguard_views import LiveWatch
 from dualwrite.cutover.switch import CutoverRequest
 from dualwrite.cutover.switch import cutover as decide_cutover
 from dualwrite.errors import ConfigError, SafetyGateError
@@ -68,11 +68,6 @@ def _context(app: AppContext, now: str | None) -> CutoverContext:
     return CutoverContext.open(app.migration, app.clients, clock_from(now))
 
 
-def _wide(app: AppContext) -> Console:
-    # piped output keeps long ARNs on one line, so tables can be copied from logs
-    return app.out if app.out.is_terminal else Console(width=220, highlight=False)
-
-
 def _gate_refused(app: AppContext, what: str, decision: Decision | None) -> None:
     app.err.print(f"{what} refused by the safety gate; nothing was changed:")
     for reason in decision.reasons if decision else []:
@@ -89,42 +84,6 @@ def _refusals_as_json(json_out: bool) -> Iterator[None]:
         if json_out:
             emit_json({"status": str(Status.REFUSED), "refused": True, "reason": str(exc)})
         raise
-
-
-def _changes_table(changes: tuple[VariableChange, ...]) -> Table:
-    table = Table()
-    table.add_column("function", no_wrap=True)
-    table.add_column("variable", no_wrap=True)
-    table.add_column("old value", overflow="fold")
-    table.add_column("new value", overflow="fold")
-    for c in changes:
-        table.add_row(c.function, c.variable, c.old, c.new)
-    return table
-
-
-def _say_warnings(app: AppContext, warnings: tuple[AccessWarning, ...]) -> None:
-    unchecked: dict[str, list[str]] = {}
-    for w in warnings:
-        if w.checked:
-            app.err.print(f"warning: {w.message()}")
-        else:
-            unchecked.setdefault(w.detail, [])
-            if w.function not in unchecked[w.detail]:
-                unchecked[w.detail].append(w.function)
-    for detail, functions in unchecked.items():
-        app.err.print(
-            f"warning: could not check whether the execution roles of {len(functions)} "
-            f"function(s) can access the new tables: {detail}"
-        )
-
-
-def _gate_summary(app: AppContext, decision: Decision) -> None:
-    if decision.ok:
-        app.out.print(f"gate: passed ({len(decision.checks)} checks)")
-    else:
-        app.out.print("gate: would refuse:")
-        for reason in decision.reasons:
-            app.out.print(f"  - {reason}")
 
 
 # --- cutover ------------------------------------------------------------------------------
@@ -159,7 +118,18 @@ def cutover_flow(
 ) -> None:
     """The cutover command without typer (the demo runs its dry run through it)."""
     request = CutoverRequest(dry_run=dry_run, force=force, reason=reason)
-    result = decide_cutover(_context(app, now), request, roles=_roles(app))
+    alarms = len(app.migration.cutover.watch_alarms)
+    live = LiveWatch(
+        app.err,
+        "the re-pointed functions' Errors and Throttles"
+        + (f" and {alarms} alarm(s)" if alarms else ""),
+    )
+    try:
+        result = decide_cutover(
+            _context(app, now), request, roles=_roles(app), observer=live.observer()
+        )
+    finally:
+        live.close()
     show_cutover(app, result, json_out)
 
 
@@ -183,19 +153,16 @@ def show_cutover(app: AppContext, result: CutoverResult, json_out: bool) -> None
     assert result.gate is not None  # every other result went through the gate
     if result.dry_run:
         if not json_out:
-            _show_dry_run(app, result, result.gate)
+            views.show_dry_run(app, result, result.gate)
         return
     if result.status is Status.REFUSED:
         _gate_refused(app, "cutover", result.gate)
-    _say_before_switch(app, result, result.gate, json_out)
+    views.say_before_switch(app, result, result.gate, json_out)
     if result.failure is not None:
         app.err.print(f"error: cutover failed: {result.failure.message}")
         raise typer.Exit(result.status.exit_code)
-    if result.status is Status.ROLLED_BACK:
-        app.err.print("cutover rolled back: a check after the switch failed:")
-        for c in result.post_switch:
-            if not c.ok:
-                app.err.print(f"  - {c.subject}: {c.detail}")
+    if result.rollback is not None:
+        views.say_rolled_back(app, result, json_out)
         raise typer.Exit(result.status.exit_code)
     if json_out:
         return
@@ -203,40 +170,13 @@ def show_cutover(app: AppContext, result: CutoverResult, json_out: bool) -> None
     assert entry is not None  # done and not dry: the switch ran
     if result.changes:
         app.out.print("cutover changed:")
-        _wide(app).print(_changes_table(result.changes))
+        views.wide(app).print(views.changes_table(result.changes))
+    views.say_safeguards(app, result)
     app.out.print(
         f"cut over {len(result.functions)} function(s) at {iso(entry.at)}; observe for "
         f"{result.observation_days:g} day(s), then `dualwrite decommission` "
         "(`dualwrite rollback` undoes it)"
     )
-
-
-def _show_dry_run(app: AppContext, result: CutoverResult, decision: Decision) -> None:
-    _gate_summary(app, decision)
-    if result.plans:
-        app.out.print("cutover would change:")
-        _wide(app).print(_changes_table(result.changes))
-    else:
-        app.out.print(f"no function names a source table ({result.functions_checked} checked)")
-    _say_warnings(app, result.warnings)
-
-
-def _say_before_switch(
-    app: AppContext, result: CutoverResult, decision: Decision, json_out: bool
-) -> None:
-    """What the CLI said before the switch: forcing past the gate, nothing to re-point,
-    the access warnings."""
-    if result.forced_past_gate:
-        app.err.print(f"warning: forcing past the gate ({result.reason}):")
-        for r in decision.reasons:
-            app.err.print(f"  - {r}")
-    if not result.plans:
-        app.err.print(
-            f"warning: no function names a source table ({result.functions_checked} checked); "
-            "the cutover is recorded and starts the observation window"
-        )
-    if not json_out:
-        _say_warnings(app, result.warnings)
 
 
 # --- rollback -----------------------------------------------------------------------------
@@ -256,8 +196,10 @@ def show_rollback(app: AppContext, result: RollbackResult, json_out: bool) -> No
         raise SafetyGateError(result.refusal or "rollback refused")
     if json_out:
         emit_json(result.to_json())
-        return
+        raise typer.Exit(result.status.exit_code)
     outcome = result.outcome
+    for failed in outcome.safeguards.failed:
+        app.err.print(f"error: COULD NOT put back {failed} (run dualwrite rollback again)")
     if outcome.already:
         app.out.print("already rolled back: every function is back on the source tables")
         return
@@ -266,7 +208,15 @@ def show_rollback(app: AppContext, result: RollbackResult, json_out: bool) -> No
     app.out.print(
         f"rolled back {len(outcome.undone)} cutover(s): {len(result.functions)} function(s) "
         f"restored to their journaled environments ({len(outcome.restored)} updated)"
+        + _safeguards_put_back(outcome.safeguards.parameters, outcome.safeguards.clones)
     )
+    raise typer.Exit(result.status.exit_code)
+
+
+def _safeguards_put_back(parameters: tuple[object, ...], clones: tuple[object, ...]) -> str:
+    if not parameters and not clones:
+        return ""
+    return f", {len(parameters)} SSM parameter(s) restored, {len(clones)} alarm clone(s) deleted"
 
 
 # --- decommission -------------------------------------------------------------------------
@@ -312,6 +262,6 @@ def show_decommission(app: AppContext, result: DecommissionResult, json_out: boo
             done.backup_arn,
             "turned off (--yes)" if done.deletion_protection_disabled else "off",
         )
-    _wide(app).print(table)
+    views.wide(app).print(table)
     if result.already_gone:
         app.out.print(f"already gone: {', '.join(result.already_gone)}")

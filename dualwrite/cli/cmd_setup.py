@@ -13,6 +13,7 @@ from dualwrite import seed as seeding
 from dualwrite.aws.sampling import estimate_routes
 from dualwrite.cli.context import emit_json, get
 from dualwrite.cli.signals import sigterm_as_interrupt
+from dualwrite.cutover.references import references_table
 from dualwrite.emulator import Emulator
 from dualwrite.estimate import Estimate, rate_text
 
@@ -154,10 +155,13 @@ def plan(
     app = get(ctx)
     result = preparing.analyze(app.migration, app.clients, backup=not no_backup)
     estimates = estimate_routes(app.clients, app.migration, max_wcu=max_wcu)
+    found = preparing.references(app.migration, app.clients)
     if json_out:
         data = result.to_json()
         for route in data["routes"]:
             route["estimate"] = estimates[route["route"]].to_json()
+        data["references"] = [r.to_json() for r in found.references]
+        data["references_skipped"] = [k.to_json() for k in found.skipped]
         emit_json(data)
         return
     routes = Table(title="routes", title_justify="left")
@@ -168,6 +172,9 @@ def plan(
     app.out.print(routes)
     app.out.print(_actions_table("prepare would", result.actions))
     app.out.print(_estimate_table(estimates))
+    app.out.print(references_table(found.references))
+    for skipped in found.skipped:
+        app.err.print(f"note: could not look for references in {skipped.kind}: {skipped.reason}")
     n = len(result.changes)
     app.out.print(f"{n} change(s) to make" if n else "nothing to change: prepare is done")
 

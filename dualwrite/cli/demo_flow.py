@@ -2,16 +2,21 @@
 
 Seed realistic legacy data, prepare, start the replicator and live application traffic, run
 the backfill while traffic continues, let replication catch up, stop traffic, reconcile, read
-the parity metrics back from CloudWatch, and show a cutover dry run of sample functions.
-Exit 0 only at 100% parity.
+the parity metrics back from CloudWatch, show a cutover dry run of sample functions, then
+cut over with the safeguards of DESIGN.md section 10: an SSM parameter re-pointed, an alarm
+cloned, a smoke test (the emulator's Docker-less Lambda answers with the event it is sent,
+so `expect` matches the event) and a short watch with its progress bar.
+Exit 0 only at 100% parity and a cutover that is done.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import tempfile
 import threading
 import time
+import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import typer
 import yaml
 from rich.table import Table
 
@@ -40,6 +46,12 @@ SAMPLE_FUNCTIONS = {
     },
     "billing-report": {"REPORT_BUCKET": "reports"},  # names no table: untouched
 }
+WATCH_SECONDS = 5  # a short watch for the demo; in production minutes (DESIGN.md section 10)
+HEALTH_EVENT = {"path": "/health", "statusCode": 200}
+SAMPLE_PARAMETERS = {  # SSM String parameters the application reads its table names from
+    "/servers-api/table": "ServersTable",  # exactly an old name: re-pointed
+    "/servers-api/archive": "ServersTable-archive",  # merely contains one: left alone
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +68,15 @@ class DemoOptions:
 def _demo_config(directory: Path) -> Path:
     """The CoreTable migration, with cutover discovering the sample functions."""
     data = yaml.safe_load(MIGRATION.read_text(encoding="utf-8"))
-    data["cutover"] = {**data.get("cutover", {}), "discover": True}
+    data["cutover"] = {
+        **data.get("cutover", {}),
+        "discover": True,
+        "smoke_tests": [
+            {"function": "servers-api", "event": HEALTH_EVENT, "expect": {"statusCode": 200}}
+        ],
+        "watch_seconds": WATCH_SECONDS,
+        "watch_alarms": ["servers-api-errors"],
+    }
     path = directory / "coretable-demo.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
@@ -112,6 +132,58 @@ def _sample_functions(app: AppContext) -> None:
             Code={"ZipFile": buffer.getvalue()},
             Environment={"Variables": env},
         )
+
+
+def _echoing_lambda(endpoint: str) -> None:
+    """Docker-less Lambda on the emulator: an invocation answers with its event."""
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/config",
+        data=json.dumps({"lambda": {"use_docker": False}}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+def _sample_monitoring(app: AppContext) -> None:
+    """The application's SSM parameters and alarms: one alarm on ServersTable (cloned at the
+    cutover for CoreTable), one on servers-api's errors (watched after the switch)."""
+    ssm = app.clients.client("ssm")
+    for name, value in SAMPLE_PARAMETERS.items():
+        ssm.put_parameter(Name=name, Value=value, Type="String")
+    alarms = {
+        "ServersTable-throttles": (
+            "AWS/DynamoDB",
+            "WriteThrottleEvents",
+            "TableName",
+            "ServersTable",
+        ),
+        "servers-api-errors": ("AWS/Lambda", "Errors", "FunctionName", "servers-api"),
+    }
+    for name, (namespace, metric, dimension, value) in alarms.items():
+        app.clients.cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace=namespace,
+            MetricName=metric,
+            Dimensions=[{"Name": dimension, "Value": value}],
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+
+
+def _cutover(app: AppContext) -> int:
+    """The real cutover, safeguards included; its exit code."""
+    from dualwrite.cli.cmd_cutover import cutover_flow
+
+    try:
+        cutover_flow(app, dry_run=False, force=False, reason=None, json_out=False, now=None)
+    except typer.Exit as stop:
+        return int(stop.exit_code)
+    return 0
 
 
 def _metrics_table(app: AppContext) -> Table:
@@ -222,12 +294,20 @@ def run_demo(parent: AppContext, options: DemoOptions) -> int:
             parity = run_reconcile(app.migration, app.clients, app.store)
             print_reconcile(app, parity)
             out.print(_metrics_table(app))
-        with _phase(app, "7. cutover dry run (sample Lambda functions)"):
+        with _phase(app, "7. cutover dry run (sample Lambda functions, SSM, alarms)"):
+            _echoing_lambda(emulator.endpoint)
             _sample_functions(app)
+            _sample_monitoring(app)
             cutover_flow(app, dry_run=True, force=False, reason=None, json_out=False, now=None)
+        if not parity.parity:
+            elapsed = time.monotonic() - started
+            out.print(f"[bold red]drift found[/] - the demo took {elapsed:.0f}s")
+            return 3
+        with _phase(app, f"8. cutover: smoke test, then a {WATCH_SECONDS} s watch"):
+            code = _cutover(app)
         elapsed = time.monotonic() - started
-        if parity.parity:
-            out.print(f"[bold green]100% parity[/] - the demo took {elapsed:.0f}s")
-            return 0
-        out.print(f"[bold red]drift found[/] - the demo took {elapsed:.0f}s")
-        return 3
+        if code != 0:
+            out.print(f"[bold red]cutover not done (exit {code})[/] - the demo took {elapsed:.0f}s")
+            return code
+        out.print(f"[bold green]100% parity, cut over[/] - the demo took {elapsed:.0f}s")
+        return 0

@@ -64,7 +64,7 @@ class QuarantineEntry:
 
 
 class QuarantineRecords(ControlTable):
-    def quarantine(self, route: str, reason: str, record: dict[str, Any], source: str = "") -> str:
+    def quarantine(self, route: str, reason: str, record: JsonObject, source: str = "") -> str:
         """Keep an item or stream record that cannot migrate, with its reason. Returns its id."""
         sk = f"{route}#{iso(self.clock())}#{self._ids()}"
         entry = QuarantineEntry(

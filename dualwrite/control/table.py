@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dualwrite.aws.errors import aws_call
+from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import Item
 
 PK = "pk"
@@ -40,7 +41,7 @@ def control_table_definition(name: str) -> dict[str, Any]:
 class Record:
     pk: str
     sk: str
-    data: dict[str, Any]
+    data: JsonObject
     updated_at: float
 
 
@@ -61,7 +62,7 @@ class ControlTable:
         self,
         pk: str,
         sk: str,
-        data: dict[str, Any],
+        data: JsonObject,
         *,
         expires_at: float | None = None,
         only_if_absent: bool = False,

@@ -1,5 +1,6 @@
 """What cutover, rollback and decommission work with: the migration, the AWS clients, the
-Lambda functions, the control table (None before `prepare`) and the clock (tests move it)."""
+Lambda functions, the control table (None before `prepare`), the clock and the sleeper the
+watch after the switch waits with (tests move both)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,15 @@ class CutoverContext:
     functions: LambdaFunctions
     store: ControlStore | None
     clock: Callable[[], float] = field(default=time.time)
+    sleep: Callable[[float], None] = field(default=time.sleep)
 
     @classmethod
     def open(
-        cls, migration: Migration, clients: Clients, clock: Callable[[], float] = time.time
+        cls,
+        migration: Migration,
+        clients: Clients,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> CutoverContext:
         """The control table with our clock, or None when it does not exist yet."""
         name = migration.control_table
@@ -34,7 +40,7 @@ class CutoverContext:
             if tables.describe(clients.dynamodb, name) is not None
             else None
         )
-        return cls(migration, clients, LambdaFunctions(clients.lambda_), store, clock)
+        return cls(migration, clients, LambdaFunctions(clients.lambda_), store, clock, sleep)
 
     @property
     def journal(self) -> Journal | None:

@@ -5,7 +5,10 @@ function's environment as planned), updated after each function (the environment
 replaced, read right before the update), and closed as "applied", or "reverted" when the
 all-or-nothing put-back ran. A crashed cutover therefore leaves an "applying" entry that
 rollback can still undo. A rollback entry names the cutovers it undid, and each undone
-cutover records `rolled_back_by`.
+cutover records `rolled_back_by`. A cutover also records each SSM parameter it re-pointed
+and each alarm clone it made as soon as it is made (`parameters`, `alarm_clones`), and
+`error` says why a check after the switch put everything back; a rollback entry records the
+parameters it restored and the clones it deleted in the same fields.
 
 The pure queries (active cutovers, latest cutover) work on plain lists of entries.
 """
@@ -18,6 +21,8 @@ from enum import StrEnum
 from typing import Any
 
 from dualwrite.control import ControlStore, iso
+from dualwrite.cutover.alarms import AlarmClone
+from dualwrite.cutover.ssm import ParameterChange
 from dualwrite.jsondoc import JsonObject
 
 PK = "CUTOVER"
@@ -85,6 +90,8 @@ class Entry:
     rolled_back_at: float | None = None
     undoes: tuple[str, ...] = ()
     error: str | None = None
+    parameters: tuple[ParameterChange, ...] = ()
+    alarm_clones: tuple[AlarmClone, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -110,6 +117,8 @@ class Entry:
             "rolled_back_at": self.rolled_back_at,
             "undoes": list(self.undoes),
             "error": self.error,
+            "parameters": [p.to_json() for p in self.parameters],
+            "alarm_clones": [c.to_json() for c in self.alarm_clones],
             **dict(self.extra),
         }
 
@@ -129,6 +138,8 @@ class Entry:
             rolled_back_at=data.get("rolled_back_at"),
             undoes=tuple(data.get("undoes") or ()),
             error=data.get("error"),
+            parameters=tuple(ParameterChange.from_json(p) for p in data.get("parameters") or ()),
+            alarm_clones=tuple(AlarmClone.from_json(c) for c in data.get("alarm_clones") or ()),
             extra={k: v for k, v in data.items() if k not in known},
         )
 

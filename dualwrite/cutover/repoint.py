@@ -10,7 +10,7 @@ could not restore, and can simply be run again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from dualwrite.cutover.functions import (
     Applied,
@@ -34,6 +34,7 @@ from dualwrite.cutover.journal import (
     Journal,
     active_cutovers,
 )
+from dualwrite.cutover.safeguards import Undone
 from dualwrite.errors import DualwriteError, SafetyGateError
 from dualwrite.jsondoc import JsonObject
 
@@ -108,6 +109,8 @@ class RollbackOutcome:
     notes: tuple[str, ...] = ()
     already: bool = False
     entry: Entry | None = None
+    #: the SSM parameters restored and the alarm clones deleted (rollback.put_back)
+    safeguards: Undone = field(default_factory=Undone)
 
 
 def _restore(

@@ -5,6 +5,13 @@ before the results were typed, plus `"status"`: `"done"`, `"refused"` (a gate sa
 nothing changed), `"rolled_back"` (a check after the switch failed and every change was put
 back) or `"failed"` (an update failed; what had changed was put back, `not_put_back` names
 what could not be). Exit 0 only for done, 4 for refused and rolled back, 1 for failed.
+
+The safeguards (section 10) add: `"parameters"` (the SSM parameters planned, or re-pointed
+once the switch ran), `"references"` (dry run: every other place naming an old table, each
+`{kind, name, detail}`), after the switch `"alarm_clones"`, `"smoke_tests"` and `"watch"`;
+a rolled back cutover says why in `"reason"` (also `"failure"`; the --force reason is then
+`"forced_reason"`) and what was put back in `"undone"`. `rollback --json` lists the
+parameters restored and the clones deleted under the same `"parameters"`/`"alarm_clones"`.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from dualwrite.cutover.functions import FunctionChange, VariableChange
 from dualwrite.cutover.gate import Check, Decision
 from dualwrite.cutover.iam import AccessWarning
 from dualwrite.cutover.journal import Entry
+from dualwrite.cutover.references import Reference, Skipped
 from dualwrite.cutover.repoint import RollbackOutcome
+from dualwrite.cutover.safeguards import AfterSwitch, PreCheck
 from dualwrite.jsondoc import JsonObject
 
 GATE_REFUSED = 4
@@ -91,6 +100,22 @@ class CutoverResult:
     post_switch: tuple[Check, ...] = ()
     #: the rollback a failed post-switch check ran
     rollback: RollbackOutcome | None = None
+    #: what the safeguards found before anything changed (None: no gate ran)
+    precheck: PreCheck | None = None
+    #: dry run: every other place naming an old table, and the kinds that could not be read
+    references: tuple[Reference, ...] = ()
+    references_skipped: tuple[Skipped, ...] = ()
+    #: what the safeguards did after the switch
+    safeguards: AfterSwitch | None = None
+
+    @property
+    def rollback_reason(self) -> str | None:
+        """Why every change was put back (one line), or None."""
+        if self.rollback is None:
+            return None
+        if self.safeguards is not None and self.safeguards.failure is not None:
+            return self.safeguards.failure
+        return "; ".join(f"{c.subject}: {c.detail}" for c in self.post_switch if not c.ok)
 
     @property
     def cut_over(self) -> bool:
@@ -158,12 +183,32 @@ class CutoverResult:
                 reason=self.entry.reason,
                 observation_days=self.observation_days,
             )
+        body.update(self._safeguards_json())
         if self.post_switch:
             body["post_switch"] = [c.to_json() for c in self.post_switch]
         if self.rollback is not None:
             body["rolled_back"] = True
             body["rollback_journal"] = self.rollback.entry.sk if self.rollback.entry else None
+            body.update(
+                reason=self.rollback_reason,
+                failure=self.rollback_reason,
+                forced_reason=self.reason,
+                undone=self.rollback.safeguards.to_json(),
+            )
         return {**head, **body}
+
+    def _safeguards_json(self) -> JsonObject:
+        out: JsonObject = {}
+        if self.safeguards is not None:
+            s = self.safeguards.to_json()
+            out.update({k: s[k] for k in ("parameters", "alarm_clones", "smoke_tests", "watch")})
+            out["safeguard_notes"] = s["notes"]
+        elif self.precheck is not None:
+            out["parameters"] = [p.to_json() for p in self.precheck.parameters]
+        if self.dry_run:
+            out["references"] = [r.to_json() for r in self.references]
+            out["references_skipped"] = [k.to_json() for k in self.references_skipped]
+        return out
 
 
 @dataclass(frozen=True)
@@ -193,6 +238,9 @@ class RollbackResult:
             "cutovers": [e.sk for e in o.undone],
             "functions": list(self.functions),
             "restored": [r.to_json() for r in o.restored],
+            "parameters": [p.to_json() for p in o.safeguards.parameters],
+            "alarm_clones": [c.to_json() for c in o.safeguards.clones],
+            "not_put_back": list(o.safeguards.failed),
             "notes": list(o.notes),
             "journal": o.entry.sk if o.entry else None,
         }

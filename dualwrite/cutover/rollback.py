@@ -2,18 +2,23 @@
 
 Refused (nothing changes) without a control table, when no cutover is recorded, and once a
 source table was decommissioned: rolling back would point functions at a table that no
-longer exists (restore it from its backup first). Otherwise repoint.run_rollback restores
-the journaled environments; a second run finds nothing left and says so.
+longer exists (restore it from its backup first). Otherwise `put_back` restores the
+journaled environments (repoint.run_rollback), then the journaled SSM parameters, and
+deletes the journaled alarm clones (safeguards.undo); a second run finds nothing left and
+says so.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dualwrite.aws import tables
 from dualwrite.cutover import decommission
 from dualwrite.cutover.context import CutoverContext
-from dualwrite.cutover.journal import Journal
+from dualwrite.cutover.journal import Journal, active_cutovers
 from dualwrite.cutover.repoint import RollbackOutcome, run_rollback
 from dualwrite.cutover.results import RollbackResult, Status
+from dualwrite.cutover.safeguards import Undone, undo
 from dualwrite.errors import SafetyGateError
 
 
@@ -46,14 +51,35 @@ def rollback(ctx: CutoverContext) -> RollbackResult:
         outcome = put_back(ctx, journal)
     except SafetyGateError as exc:
         return refused(str(exc))
-    return RollbackResult(Status.DONE, outcome)
+    return RollbackResult(Status.FAILED if outcome.safeguards.failed else Status.DONE, outcome)
 
 
 def put_back(ctx: CutoverContext, journal: Journal) -> RollbackOutcome:
     """Undo every cutover in effect: the one way back, for `rollback` and for a cutover whose
-    post-switch check failed (what else a cutover changes, e.g. SSM parameters, is put back
-    here too)."""
-    return run_rollback(ctx.functions, journal)
+    post-switch check failed. Functions first, then the SSM parameters and alarm clones the
+    cutovers journaled (those too when a function could not be restored: the emergency path
+    puts back all it can); the rollback entry records what was restored."""
+    active = active_cutovers(journal.entries())
+    parameters = [p for e in active for p in e.parameters]
+    clones = [c for e in active for c in e.alarm_clones]
+    undone = Undone()
+    try:
+        outcome = run_rollback(ctx.functions, journal)
+    finally:
+        if parameters or clones:
+            undone = undo(ctx.clients, parameters, clones)
+    entry = outcome.entry
+    if entry is not None and (parameters or clones):
+        error = "; ".join(f"could not put back {f}" for f in undone.failed) or None
+        entry = journal.save(
+            replace(
+                entry,
+                parameters=undone.parameters,
+                alarm_clones=undone.clones,
+                error=error,
+            )
+        )
+    return replace(outcome, entry=entry, safeguards=undone, notes=outcome.notes + undone.notes)
 
 
 def refused(reason: str) -> RollbackResult:

@@ -7,18 +7,22 @@ The rules are here, not in the CLI: a re-run with nothing left to re-point is a 
 whatever the gate would say now; a refusing gate changes nothing unless forced (with a
 reason, journaled); without a control table there is no journal, so no switch.
 
-Post-switch checks (DESIGN.md section 10: smoke tests, watch) plug in as `PostSwitchCheck`s:
-`configured_checks` builds them from the migration file (tests pass their own to
-`cutover(...)`); each sees the switch (`Switched`) and returns Checks. Any failing
-check, or one that raises, rolls every change back (rollback.put_back, the one way back) and
-the result is `rolled_back` (exit 4). Checks to run before anything changes join the gate
-through `configured_gate_checks`.
+The safeguards of DESIGN.md section 10 (switch_guards.py) are part of the sequence: before
+anything changes (dry run too) the smoke tests and watched alarms are validated (exit 2), a
+watched alarm already in ALARM joins the gate (refused), the SSM parameters to re-point are
+planned and, for a dry run, every other reference to an old table is listed. Right after
+the switch the parameters are re-pointed, the alarms cloned, the smoke tests run, then the
+watch. More post-switch checks plug in as `PostSwitchCheck`s (tests pass their own to
+`cutover(...)`); each sees the switch (`Switched`) and returns Checks. Any failing check, or
+one that raises, puts every change back (rollback.put_back, the one way back: functions,
+parameters, clones) and the result is `rolled_back` (exit 4).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Protocol
 
 from dualwrite.cutover.context import CutoverContext
@@ -29,15 +33,25 @@ from dualwrite.cutover.functions import (
     FunctionChange,
     FunctionEnv,
     Renames,
+    TablePair,
     candidates,
     plan_changes,
 )
 from dualwrite.cutover.gate import Check, CutoverLimits, Decision, decide_cutover
 from dualwrite.cutover.iam import AccessWarning, RoleChecker
 from dualwrite.cutover.journal import Entry, Journal, active_cutovers
+from dualwrite.cutover.references import discover_references
 from dualwrite.cutover.repoint import run_cutover
 from dualwrite.cutover.results import ApplyFailure, CutoverResult, Status
 from dualwrite.cutover.rollback import put_back
+from dualwrite.cutover.safeguards import PreCheck
+from dualwrite.cutover.switch_guards import (
+    Observer,
+    after_checks,
+    alarm_checks,
+    guard_switch,
+    precheck_plan,
+)
 from dualwrite.errors import ConfigError
 
 
@@ -60,6 +74,14 @@ class CutoverPlan:
     renames: Renames
     found: tuple[FunctionEnv, ...]
     plans: tuple[FunctionChange, ...]
+
+    @property
+    def pairs(self) -> list[TablePair]:
+        return pairs_of(self.routes)
+
+    @property
+    def repointed(self) -> frozenset[str]:
+        return frozenset(p.function for p in self.plans)
 
 
 @dataclass(frozen=True)
@@ -95,14 +117,16 @@ def already_cut_over(journal: Journal | None, plan: CutoverPlan) -> bool:
     return journal is not None and not plan.plans and bool(active_cutovers(journal.entries()))
 
 
-def configured_gate_checks(ctx: CutoverContext, plan: CutoverPlan) -> tuple[Check, ...]:
-    """Checks the migration file adds to the gate, before anything changes (none yet: issue
-    15 adds "a watched alarm already in ALARM refuses" here)."""
-    return ()
+def configured_gate_checks(
+    ctx: CutoverContext, plan: CutoverPlan, pre: PreCheck
+) -> tuple[Check, ...]:
+    """Checks the migration file adds to the gate, before anything changes: a watched alarm
+    already in ALARM refuses."""
+    return alarm_checks(pre)
 
 
-def gate(ctx: CutoverContext, plan: CutoverPlan, at: float) -> Decision:
-    extra = configured_gate_checks(ctx, plan)
+def gate(ctx: CutoverContext, plan: CutoverPlan, at: float, pre: PreCheck) -> Decision:
+    extra = configured_gate_checks(ctx, plan, pre)
     if ctx.store is None:
         return Decision(
             (
@@ -134,8 +158,7 @@ def access_warnings(roles: RoleChecker, plan: CutoverPlan) -> tuple[AccessWarnin
 
 
 def configured_checks(ctx: CutoverContext) -> tuple[PostSwitchCheck, ...]:
-    """The post-switch checks the migration file asks for (none yet: issue 15 adds the smoke
-    tests and the watch here)."""
+    """Post-switch checks besides the safeguards, which always run (switch_guards)."""
     return ()
 
 
@@ -159,13 +182,15 @@ def cutover(
     *,
     roles: RoleChecker | None = None,
     post_switch: Sequence[PostSwitchCheck] | None = None,
+    observer: Observer = Observer(),
 ) -> CutoverResult:
     """The whole sequence; `post_switch` None runs the configured checks."""
     plan = plan_cutover(ctx)
     journal = ctx.journal
     if not request.dry_run and already_cut_over(journal, plan):
         return CutoverResult(Status.DONE, already_cut_over=True, functions_checked=len(plan.found))
-    decision = gate(ctx, plan, ctx.clock())
+    pre = precheck_plan(ctx, plan.pairs, plan.repointed)  # ConfigError: nothing changed
+    decision = gate(ctx, plan, ctx.clock(), pre)
     result = CutoverResult(
         Status.DONE,
         dry_run=request.dry_run,
@@ -175,9 +200,11 @@ def cutover(
         warnings=access_warnings(roles, plan) if roles is not None else (),
         reason=request.reason,
         observation_days=ctx.migration.cutover.observation_days,
+        precheck=pre,
     )
     if request.dry_run:
-        return result
+        found = discover_references(ctx.clients, plan.pairs)
+        return replace(result, references=found.references, references_skipped=found.skipped)
     if not decision.ok and not request.force:
         return replace(result, status=Status.REFUSED)
     if journal is None:
@@ -186,6 +213,8 @@ def cutover(
             refusal=f"the control table {ctx.migration.control_table} does not exist, so there "
             "is no journal to record the cutover in: run dualwrite prepare",
         )
+    # the span before this moment holds nothing the switch caused (the watch's baseline)
+    switched_at = datetime.fromtimestamp(ctx.clock(), UTC)
     try:
         entry = run_cutover(
             ctx.functions,
@@ -199,9 +228,22 @@ def cutover(
     except ApplyError as exc:
         failure = ApplyFailure(str(exc), tuple(exc.put_back), tuple(exc.stuck))
         return replace(result, status=Status.FAILED, failure=failure)
+    after, entry = guard_switch(
+        ctx, journal, entry, plan.pairs, pre, plan.repointed, switched_at, observer
+    )
     steps = configured_checks(ctx) if post_switch is None else post_switch
-    checks = post_switch_checks(steps, Switched(ctx, plan, journal, entry))
-    result = replace(result, entry=entry, post_switch=checks)
+    checks = after_checks(after)
+    if after.failure is None:  # a failed safeguard rolls back anyway
+        checks += post_switch_checks(steps, Switched(ctx, plan, journal, entry))
+    result = replace(result, entry=entry, post_switch=checks, safeguards=after)
     if all(c.ok for c in checks):
         return result
-    return replace(result, status=Status.ROLLED_BACK, rollback=put_back(ctx, journal))
+    if after.failure is None:
+        journal.save(replace(entry, error=failed_checks(checks)))
+    back = put_back(ctx, journal)
+    status = Status.FAILED if back.safeguards.failed else Status.ROLLED_BACK
+    return replace(result, status=status, rollback=back)
+
+
+def failed_checks(checks: Sequence[Check]) -> str:
+    return "; ".join(f"{c.subject}: {c.detail}" for c in checks if not c.ok)

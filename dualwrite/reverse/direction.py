@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+
+from dualwrite.jsondoc import JsonObject
 
 #: ApproximateCreationDateTime is rounded down to the second, and the journal's clock is not
 #: DynamoDB's: the new direction starts this much before T (re-applying echoes is harmless)
@@ -99,7 +100,7 @@ class Direction:
             return self.direction
         return Flow.REVERSE if self.direction is Flow.FORWARD else Flow.FORWARD
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "direction": self.direction.value,
             "switched_at": self.switched_at,
@@ -109,7 +110,7 @@ class Direction:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Direction:
+    def from_json(cls, data: JsonObject) -> Direction:
         at = data.get("switched_at")
         return cls(
             direction=Flow(data.get("direction", Flow.FORWARD.value)),

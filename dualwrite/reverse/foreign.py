@@ -26,6 +26,7 @@ from decimal import Context, Decimal
 from hashlib import sha256
 from typing import Any
 
+from dualwrite.jsondoc import JsonObject
 from dualwrite.reverse.direction import Direction, Side, Verdict, decide
 from dualwrite.reverse.model import KeyId, SourceWrite, kid
 from dualwrite.wire import Item, Key, decode_json_item, items_equal, to_lambda_json
@@ -97,7 +98,7 @@ class OwnWrites:
             return True
         return self.at - SPAN_SLACK_S <= created_at <= self.until + SPAN_SLACK_S
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "route": self.route,
             "at": self.at,
@@ -145,7 +146,7 @@ class ForeignWrite:
     #: ApproximateCreationDateTime of the change
     at: float | None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"route": self.route, "key": to_lambda_json(self.key), "at": self.at}
 
     @classmethod

@@ -177,7 +177,7 @@ def test_a_configured_gate_check_refuses_before_anything_changes(
     from dualwrite.cutover import switch
 
     alarm = Check("watch alarm", "api-errors", False, "already in ALARM")
-    monkeypatch.setattr(switch, "configured_gate_checks", lambda _ctx, _plan: (alarm,))
+    monkeypatch.setattr(switch, "configured_gate_checks", lambda _ctx, _plan, _pre: (alarm,))
     result = cutover(ctx, CutoverRequest())
     assert result.status is Status.REFUSED and result.gate is not None
     assert "api-errors: already in ALARM" in result.gate.reasons

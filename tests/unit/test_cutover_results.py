@@ -121,6 +121,9 @@ def test_rollback_json() -> None:
         "cutovers": [ENTRY.sk],
         "functions": ["api", "idle"],
         "restored": [{"function": "api", "variables": ["T"]}],
+        "parameters": [],
+        "alarm_clones": [],
+        "not_put_back": [],
         "notes": ["function api: X changed"],
         "journal": "2026-01-02T00:00:00.000000Z#rollback",
     }
