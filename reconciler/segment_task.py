@@ -42,7 +42,7 @@ def steps(rt: Runtime) -> Steps:
     return rt.part("reconcile-steps", lambda: Steps.of(rt.migration, rt.clients, rt.store))
 
 
-def _str(event: dict[str, Any], key: str) -> str:
+def _str(event: LambdaEvent, key: str) -> str:
     value = event.get(key)
     if not isinstance(value, str) or not value:
         raise ConfigError(f"event has no {key!r}")

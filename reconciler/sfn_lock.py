@@ -22,6 +22,7 @@ from dualwrite.aws.errors import aws_call
 from dualwrite.control import ControlStore
 from dualwrite.control.table import PK, SK
 from dualwrite.errors import AwsError, ConditionFailedError
+from dualwrite.wire import Item
 
 LOCK_PK = "RECONCILE"
 LOCK_SK = "SFN-LOCK"
@@ -49,7 +50,7 @@ def holder(store: ControlStore) -> LockHolder | None:
 
 
 def _put(store: ControlStore, execution: str, run_id: str, previous: float | None) -> None:
-    item: dict[str, Any] = {
+    item: Item = {
         PK: {"S": LOCK_PK},
         SK: {"S": LOCK_SK},
         "data": {"S": json.dumps({"execution": execution, "run_id": run_id})},

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dualwrite.control.reconcile_results import Counts, DifferenceSample
+from dualwrite.jsondoc import JsonObject
 from reconciler.compare import KINDS, MAX_SAMPLES, Tally
 from reconciler.digest import DEFAULT_BUCKETS, Digests
 from reconciler.digest import FORMAT as DIGEST_FORMAT
@@ -62,7 +63,7 @@ class RunRecord:
     def exact_routes(self) -> tuple[str, ...]:
         return tuple(r for r in self.routes if self.open.get(r))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "run_id": self.run_id,
             "execution": self.execution,
@@ -113,7 +114,7 @@ class UnitRecord:
     def done(self) -> bool:
         return self.state.done
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "phase": self.phase,
             "uid": self.uid,

@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
@@ -28,6 +27,7 @@ from dualwrite.config import Migration
 from dualwrite.control import ControlStore
 from dualwrite.control.reconcile_results import ReconcileRecord
 from dualwrite.errors import ConfigError
+from dualwrite.jsondoc import JsonObject
 from reconciler import sfn_lock
 from reconciler.compare import check_result
 from reconciler.digest import DEFAULT_BUCKETS
@@ -110,7 +110,7 @@ class Steps:
         route: str | None = None,
         total_segments: int | None = None,
         settle_s: float = 1.0,
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         if tables.describe(self.clients.dynamodb, self.migration.control_table) is None:
             raise ConfigError(
                 f"control table {self.migration.control_table} does not exist: "
@@ -151,7 +151,7 @@ class Steps:
         *,
         should_stop: Callable[[], bool],
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         if phase not in PHASES:
             raise ConfigError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
         run = self.load_run(run_id)
@@ -182,7 +182,7 @@ class Steps:
             "requests": dict(sorted(_counts(outcome.requests).items())),
         }
 
-    def combine(self, run_id: str) -> dict[str, Any]:
+    def combine(self, run_id: str) -> JsonObject:
         run = self.load_run(run_id)
         records = self.unit_records(run_id, DIGEST)
         left = missing_units([u.uid for u in self.units_of(run, DIGEST)], records)

@@ -108,7 +108,7 @@ class ReconcileRecord:
     parity_percent: float = 100.0
     found_parity_percent: float = 100.0
     differences: tuple[DifferenceSample, ...] = ()
-    #: "check", "repair" or "scheduled"
+    #: "check", "repair", "scheduled" or "state-machine"
     mode: str = "check"
     notes: tuple[str, ...] = ()
     quarantine_resolved: int = 0
