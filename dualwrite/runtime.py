@@ -5,7 +5,9 @@
 The three handlers (replicator, backfill worker, reconciler) read the environment here and
 nowhere else, at the first invocation (never at import):
 
-- `DUALWRITE_CONFIG`: path of the migration file packaged with the function (required);
+- `DUALWRITE_CONFIG`: path of the migration file packaged with the function (required); a
+  relative path is read from `LAMBDA_TASK_ROOT` (the function's code directory: /var/task
+  in AWS, another directory on an emulator), so one package runs anywhere;
 - `DUALWRITE_CONTROL_TABLE`: overrides the migration file's control table;
 - `AWS_REGION` / `AWS_DEFAULT_REGION`: the region (boto3's own `AWS_ENDPOINT_URL` points the
   clients at an emulator);
@@ -64,6 +66,9 @@ class RuntimeSettings:
                 "DUALWRITE_CONFIG is not set: it must name the migration file packaged with "
                 "the function (e.g. DUALWRITE_CONFIG=migrations/coretable.yaml)"
             )
+        root = env.get("LAMBDA_TASK_ROOT")
+        if root and not os.path.isabs(path):
+            path = os.path.join(root, path)
         return cls(
             config_path=path,
             control_table=env.get("DUALWRITE_CONTROL_TABLE") or None,

@@ -65,7 +65,6 @@ def deploy_reconcile(
             **resolve(props.get("Environment", {}).get("Variables", {}), refs),
             **(environment or {}).get(logical, {}),
         }
-        variables = {k: v.removeprefix("/var/task/") for k, v in variables.items()}
         lam.create_function(
             FunctionName=refs[logical],
             Runtime=globals_["Runtime"],

@@ -140,9 +140,6 @@ def deploy(
             **resolve(props.get("Environment", {}).get("Variables", {}), refs),
             **(environment or {}).get(logical, {}),
         }
-        # /var/task is the function's code directory; ministack runs it as the working
-        # directory of the worker process
-        variables = {k: v.removeprefix("/var/task/") for k, v in variables.items()}
         lam.create_function(
             FunctionName=refs[logical],
             Runtime=globals_["Runtime"],

@@ -157,7 +157,8 @@ def test_package_contents(packages: dict[str, Path], function: str) -> None:
     top = {p.name for p in artifacts.iterdir()}
     assert {"dualwrite", component, "migrations"} <= top
     assert not top & {"tests", "bench", "infra", ".venv"}
-    # the migration file the template points DUALWRITE_CONFIG at (/var/task/<MigrationFile>)
+    # the migration file the template points DUALWRITE_CONFIG at (<MigrationFile>, read from
+    # LAMBDA_TASK_ROOT, the package's root)
     migration_file = load_template()["Parameters"]["MigrationFile"]["Default"]
     assert (artifacts / migration_file).is_file()
     assert not (artifacts / "dualwrite" / "cli").exists()
