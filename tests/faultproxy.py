@@ -1,8 +1,10 @@
-"""A small fault-injecting HTTP proxy on loopback, in front of the emulator.
+"""Small HTTP proxies on loopback, in front of an emulator, that answer some requests
+themselves instead of forwarding them.
 
-Deterministic: every `every`-th DynamoDB / DynamoDB Streams request of a kind it targets is
-answered with a throttling error (400) or a server error (500) instead of being forwarded.
-Counts what it did, so tests can prove faults really happened.
+`LoopbackProxy` forwards everything; a proxy overrides one method, `answer`, to choose the
+requests it answers (FaultProxy: deterministic throttling and 5xx; DenyOnce, in
+tests/ministack/denyproxy.py: one AccessDeniedException). Each counts what it did, so tests
+can prove the faults really happened.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Self
 from urllib.parse import urlparse
 
+JSON_1_0 = [("Content-Type", "application/x-amz-json-1.0")]
 THROTTLE = (
     400,
     b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",'
@@ -27,36 +31,23 @@ SERVER_ERROR = (
 
 
 @dataclass
-class FaultProxy:
+class LoopbackProxy:
     upstream: str
-    #: X-Amz-Target operations (e.g. "BatchWriteItem") to disturb; empty: every operation
-    operations: frozenset[str] = frozenset()
-    every: int = 4
-    faults: Counter[str] = field(default_factory=Counter)
-    forwarded: Counter[str] = field(default_factory=Counter)
-    _server: ThreadingHTTPServer | None = None
-    _seen: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def answer(self, operation: str, body: bytes) -> tuple[int, bytes] | None:
+        """(status, JSON body) to answer a request with instead of forwarding it, or None."""
+        return None
+
+    def forwarded_one(self, operation: str) -> None:
+        """Called (under the lock) for each request forwarded upstream."""
 
     @property
     def endpoint(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
-
-    def _decide(self, operation: str) -> tuple[int, bytes] | None:
-        if self.operations and operation not in self.operations:
-            return None
-        with self._lock:
-            self._seen += 1
-            n = self._seen
-        if n % self.every:
-            return None
-        # alternate throttling and server errors
-        fault = THROTTLE if (n // self.every) % 2 else SERVER_ERROR
-        with self._lock:
-            self.faults[f"{operation}:{fault[0]}"] += 1
-        return fault
 
     def start(self) -> str:
         up = urlparse(self.upstream)
@@ -69,18 +60,12 @@ class FaultProxy:
                 return
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(length)
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 target = self.headers.get("X-Amz-Target", "")
                 operation = target.rsplit(".", 1)[-1] if target else ""
-                fault = proxy._decide(operation) if operation else None
-                if fault is not None:
-                    status, payload = fault
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/x-amz-json-1.0")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                answer = proxy.answer(operation, body) if operation else None
+                if answer is not None:
+                    self._reply(answer[0], JSON_1_0, answer[1])
                     return
                 self._forward("POST", body, operation)
 
@@ -96,11 +81,15 @@ class FaultProxy:
                 data = resp.read()
                 conn.close()
                 with proxy._lock:
-                    proxy.forwarded[operation] += 1
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(k, v)
+                    proxy.forwarded_one(operation)
+                skip = ("content-length", "transfer-encoding", "connection")
+                kept = [(k, v) for k, v in resp.getheaders() if k.lower() not in skip]
+                self._reply(resp.status, kept, data)
+
+            def _reply(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -116,7 +105,7 @@ class FaultProxy:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> FaultProxy:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -127,3 +116,31 @@ class FaultProxy:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@dataclass
+class FaultProxy(LoopbackProxy):
+    """Every `every`-th DynamoDB / DynamoDB Streams request of a kind it targets is answered
+    with a throttling error (400) or a server error (500), alternately."""
+
+    #: X-Amz-Target operations (e.g. "BatchWriteItem") to disturb; empty: every operation
+    operations: frozenset[str] = frozenset()
+    every: int = 4
+    faults: Counter[str] = field(default_factory=Counter)
+    forwarded: Counter[str] = field(default_factory=Counter)
+    _seen: int = field(default=0, init=False)
+
+    def answer(self, operation: str, body: bytes) -> tuple[int, bytes] | None:
+        if self.operations and operation not in self.operations:
+            return None
+        with self._lock:
+            self._seen += 1
+            n = self._seen
+            if n % self.every:
+                return None
+            fault = THROTTLE if (n // self.every) % 2 else SERVER_ERROR
+            self.faults[f"{operation}:{fault[0]}"] += 1
+        return fault
+
+    def forwarded_one(self, operation: str) -> None:
+        self.forwarded[operation] += 1
