@@ -167,8 +167,8 @@ class AlarmClones:
         on_cloned: Callable[[AlarmClone], None] = lambda _c: None,
     ) -> CloneResult:
         """Clone every alarm on an old table (dimension TableName) for its new table.
-        `on_cloned` (the journal) hears of each clone as soon as it exists, so a failure
-        half way leaves nothing a rollback does not know of."""
+        `on_cloned` (the journal) hears of each clone just before it is made, so a failure
+        or a kill half way leaves nothing a rollback does not know of."""
         renames = {p.source: p.target for p in pairs}
         clones: list[AlarmClone] = []
         notes: list[str] = []
@@ -185,11 +185,13 @@ class AlarmClones:
                 continue
             if existing is not None:
                 del request["Tags"]  # PutMetricAlarm ignores tags on an update anyway
+            # journaled before it exists (the name is deterministic): a kill in between
+            # leaves a journaled clone that delete skips if it was never made
+            clone = AlarmClone(str(alarm["AlarmName"]), request["AlarmName"], existing is None)
+            on_cloned(clone)
+            clones.append(clone)
             with aws_call(f"PutMetricAlarm {request['AlarmName']}"):
                 self.client.put_metric_alarm(**request)
-            clone = AlarmClone(str(alarm["AlarmName"]), request["AlarmName"], existing is None)
-            clones.append(clone)
-            on_cloned(clone)
         return CloneResult(tuple(clones), tuple(notes))
 
     def delete(self, clones: Iterable[AlarmClone]) -> CloneResult:

@@ -6,9 +6,11 @@ replaced, read right before the update), and closed as "applied", or "reverted" 
 all-or-nothing put-back ran. A crashed cutover therefore leaves an "applying" entry that
 rollback can still undo. A rollback entry names the cutovers it undid, and each undone
 cutover records `rolled_back_by`. A cutover also records each SSM parameter it re-pointed
-and each alarm clone it made as soon as it is made (`parameters`, `alarm_clones`), and
-`error` says why a check after the switch put everything back; a rollback entry records the
-parameters it restored and the clones it deleted in the same fields.
+and each alarm clone it makes just before making it (`parameters`, `alarm_clones`; undoing
+one never made is harmless), `checked` once the checks after the switch passed (a re-run
+runs them again on an applied cutover killed before), and `error` says why a check after
+the switch put everything back; a rollback entry records the parameters it restored and
+the clones it deleted in the same fields.
 
 The pure queries (active cutovers, latest cutover) work on plain lists of entries.
 """
@@ -92,6 +94,7 @@ class Entry:
     error: str | None = None
     parameters: tuple[ParameterChange, ...] = ()
     alarm_clones: tuple[AlarmClone, ...] = ()
+    checked: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -119,6 +122,7 @@ class Entry:
             "error": self.error,
             "parameters": [p.to_json() for p in self.parameters],
             "alarm_clones": [c.to_json() for c in self.alarm_clones],
+            "checked": self.checked,
             **dict(self.extra),
         }
 
@@ -140,6 +144,7 @@ class Entry:
             error=data.get("error"),
             parameters=tuple(ParameterChange.from_json(p) for p in data.get("parameters") or ()),
             alarm_clones=tuple(AlarmClone.from_json(c) for c in data.get("alarm_clones") or ()),
+            checked=bool(data.get("checked")),
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -158,6 +163,11 @@ def ordered(entries: Iterable[Entry]) -> list[Entry]:
 def active_cutovers(entries: Iterable[Entry]) -> list[Entry]:
     """Cutovers in effect (applied, or crashed mid-way) and not rolled back, oldest first."""
     return [e for e in ordered(entries) if e.is_effective_cutover]
+
+
+def unchecked_cutovers(entries: Iterable[Entry]) -> list[Entry]:
+    """Applied cutovers in effect whose checks after the switch never finished (killed)."""
+    return [e for e in active_cutovers(entries) if e.status == APPLIED and not e.checked]
 
 
 def latest_cutover(entries: Iterable[Entry]) -> Entry | None:

@@ -136,7 +136,15 @@ def _restore(
     return transform
 
 
-def run_rollback(functions: LambdaFunctions, journal: Journal) -> RollbackOutcome:
+def run_rollback(
+    functions: LambdaFunctions,
+    journal: Journal,
+    undo: Callable[[list[Entry]], Undone] = lambda _active: Undone(),
+) -> RollbackOutcome:
+    """Restore the functions, then `undo` the rest (SSM parameters, clones) of the active
+    cutovers; only then are they marked rolled back and the rollback entry closed, so a
+    kill or a failure before leaves them active and a re-run retries everything (each
+    step is harmless to repeat). Nothing is marked while `undo` reports a failure."""
     entries = journal.entries()
     active = active_cutovers(entries)
     if not active:
@@ -147,18 +155,26 @@ def run_rollback(functions: LambdaFunctions, journal: Journal) -> RollbackOutcom
     notes: list[str] = []
     rollback = journal.begin(ROLLBACK, undoes=tuple(e.sk for e in active))
     failures: list[str] = []
-    for cut in reversed(active):
-        failed_here = False
-        for fe in cut.functions:
-            try:
-                functions.set_environment(
-                    fe.name,
-                    _restore(fe, cut.status == APPLYING, restored, notes),
-                )
-            except Exception as exc:  # the emergency path carries on with the others
-                failures.append(f"{fe.name} ({exc})")
-                failed_here = True
-        if not failed_here:
+    put_back: list[Entry] = []
+    try:
+        for cut in reversed(active):
+            failed_here = False
+            for fe in cut.functions:
+                try:
+                    functions.set_environment(
+                        fe.name,
+                        _restore(fe, cut.status == APPLYING, restored, notes),
+                    )
+                except Exception as exc:  # the emergency path carries on with the others
+                    failures.append(f"{fe.name} ({exc})")
+                    failed_here = True
+            if not failed_here:
+                put_back.append(cut)
+    finally:  # the parameters and clones go back even when a function could not
+        undone = undo(active)
+    rollback = replace(rollback, parameters=undone.parameters, alarm_clones=undone.clones)
+    if not undone.failed:
+        for cut in put_back:
             journal.save(replace(cut, rolled_back_by=rollback.sk, rolled_back_at=rollback.at))
     if failures:
         journal.save(replace(rollback, status=FAILED, error="; ".join(failures)))
@@ -166,9 +182,13 @@ def run_rollback(functions: LambdaFunctions, journal: Journal) -> RollbackOutcom
             f"rollback incomplete, could not restore: {'; '.join(failures)} "
             "(run dualwrite rollback again)"
         )
+    error = "; ".join(f"could not put back {f}" for f in undone.failed) or None
     return RollbackOutcome(
         undone=tuple(active),
         restored=tuple(restored),
-        notes=tuple(notes),
-        entry=journal.save(replace(rollback, status=APPLIED)),
+        notes=tuple(notes) + undone.notes,
+        entry=journal.save(
+            replace(rollback, status=FAILED if undone.failed else APPLIED, error=error)
+        ),
+        safeguards=undone,
     )

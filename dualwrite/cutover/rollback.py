@@ -10,12 +10,10 @@ says so.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from dualwrite.aws import tables
 from dualwrite.cutover import decommission
 from dualwrite.cutover.context import CutoverContext
-from dualwrite.cutover.journal import Journal, active_cutovers
+from dualwrite.cutover.journal import Entry, Journal
 from dualwrite.cutover.repoint import RollbackOutcome, run_rollback
 from dualwrite.cutover.results import RollbackResult, Status
 from dualwrite.cutover.safeguards import Undone, undo
@@ -58,28 +56,18 @@ def put_back(ctx: CutoverContext, journal: Journal) -> RollbackOutcome:
     """Undo every cutover in effect: the one way back, for `rollback` and for a cutover whose
     post-switch check failed. Functions first, then the SSM parameters and alarm clones the
     cutovers journaled (those too when a function could not be restored: the emergency path
-    puts back all it can); the rollback entry records what was restored."""
-    active = active_cutovers(journal.entries())
-    parameters = [p for e in active for p in e.parameters]
-    clones = [c for e in active for c in e.alarm_clones]
-    undone = Undone()
-    try:
-        outcome = run_rollback(ctx.functions, journal)
-    finally:
-        if parameters or clones:
-            undone = undo(ctx.clients, parameters, clones)
-    entry = outcome.entry
-    if entry is not None and (parameters or clones):
-        error = "; ".join(f"could not put back {f}" for f in undone.failed) or None
-        entry = journal.save(
-            replace(
-                entry,
-                parameters=undone.parameters,
-                alarm_clones=undone.clones,
-                error=error,
-            )
-        )
-    return replace(outcome, entry=entry, safeguards=undone, notes=outcome.notes + undone.notes)
+    puts back all it can); the rollback entry records what was restored. The cutovers are
+    marked rolled back only once all of it is done (repoint.run_rollback), so a re-run
+    retries what a kill or a failure left."""
+
+    def undo_rest(active: list[Entry]) -> Undone:
+        parameters = [p for e in active for p in e.parameters]
+        clones = [c for e in active for c in e.alarm_clones]
+        if not (parameters or clones):
+            return Undone()
+        return undo(ctx.clients, parameters, clones)
+
+    return run_rollback(ctx.functions, journal, undo_rest)
 
 
 def refused(reason: str) -> RollbackResult:

@@ -126,15 +126,17 @@ class SsmParameters:
         on_applied: Callable[[ParameterChange], None] = lambda _c: None,
     ) -> list[ParameterChange]:
         """Apply in order; all or nothing (on_applied, the journal, failing counts too).
-        Returns the changes made: a parameter whose value is no longer `old` is skipped."""
+        Returns the changes made: a parameter whose value is no longer `old` is skipped.
+        The journal hears of each change BEFORE it is made: a process killed between the
+        two then leaves a journaled change that restore undoes, or skips if still `old`."""
         done: list[ParameterChange] = []
         for change in changes:
             try:
                 if self.value(change.name) != change.old:
                     continue  # changed since the plan: not ours to overwrite
-                self.put(change.name, change.new)
-                done.append(change)
                 on_applied(change)
+                done.append(change)
+                self.put(change.name, change.new)
             except Exception as exc:  # any failure must not leave half the parameters moved
                 back = self.restore(done)
                 put_back = [c.name for c in back.restored]

@@ -1,7 +1,10 @@
 """`cutover` as one sequence of steps, each a function here:
 
     plan -> (already cut over: done) -> gate -> (dry run: done) -> (refused) -> journal +
-    switch (repoint.run_cutover) -> post-switch checks -> done, or rolled back
+    switch (repoint.run_cutover) -> post-switch checks -> done (entry `checked`), or rolled back
+
+A re-run after a kill between the switch and the end of its checks (an applied entry not
+`checked`) runs the checks again on it instead of saying "already cut over".
 
 The rules are here, not in the CLI: a re-run with nothing left to re-point is a no-op
 whatever the gate would say now; a refusing gate changes nothing unless forced (with a
@@ -39,7 +42,7 @@ from dualwrite.cutover.functions import (
 )
 from dualwrite.cutover.gate import Check, CutoverLimits, Decision, decide_cutover
 from dualwrite.cutover.iam import AccessWarning, RoleChecker
-from dualwrite.cutover.journal import Entry, Journal, active_cutovers
+from dualwrite.cutover.journal import Entry, Journal, active_cutovers, unchecked_cutovers
 from dualwrite.cutover.references import discover_references
 from dualwrite.cutover.repoint import run_cutover
 from dualwrite.cutover.results import ApplyFailure, CutoverResult, Status
@@ -52,7 +55,7 @@ from dualwrite.cutover.switch_guards import (
     guard_switch,
     precheck_plan,
 )
-from dualwrite.errors import ConfigError
+from dualwrite.errors import ConfigError, DualwriteError
 
 
 @dataclass(frozen=True)
@@ -187,9 +190,31 @@ def cutover(
     """The whole sequence; `post_switch` None runs the configured checks."""
     plan = plan_cutover(ctx)
     journal = ctx.journal
-    if not request.dry_run and already_cut_over(journal, plan):
-        return CutoverResult(Status.DONE, already_cut_over=True, functions_checked=len(plan.found))
-    pre = precheck_plan(ctx, plan.pairs, plan.repointed)  # ConfigError: nothing changed
+    active = active_cutovers(journal.entries()) if journal is not None else []
+    if not request.dry_run and journal is not None and already_cut_over(journal, plan):
+        pending = unchecked_cutovers(active)
+        if not pending:
+            return CutoverResult(
+                Status.DONE, already_cut_over=True, functions_checked=len(plan.found)
+            )
+        # killed after the switch, before its checks finished: run them now (each step
+        # is harmless to repeat), with the switch's own moment as the watch's baseline
+        repointed = plan.repointed | applied_functions(active)
+        pre = precheck_plan(ctx, plan.pairs, repointed)
+        resumed = CutoverResult(
+            Status.DONE,
+            functions_checked=len(plan.found),
+            reason=request.reason,
+            observation_days=ctx.migration.cutover.observation_days,
+            precheck=pre,
+        )
+        at = datetime.fromtimestamp(pending[-1].at, UTC)
+        return check_switch(
+            ctx, journal, plan, pending, pre, repointed, at, resumed, post_switch, observer
+        )
+    # a smoke test may name a function a killed cutover re-pointed before this run
+    repointed = plan.repointed | applied_functions(active)
+    pre = precheck_plan(ctx, plan.pairs, repointed)  # ConfigError: nothing changed
     decision = gate(ctx, plan, ctx.clock(), pre)
     result = CutoverResult(
         Status.DONE,
@@ -228,19 +253,48 @@ def cutover(
     except ApplyError as exc:
         failure = ApplyFailure(str(exc), tuple(exc.put_back), tuple(exc.stuck))
         return replace(result, status=Status.FAILED, failure=failure)
+    return check_switch(
+        ctx, journal, plan, [entry], pre, repointed, switched_at, result, post_switch, observer
+    )
+
+
+def applied_functions(active: Sequence[Entry]) -> frozenset[str]:
+    return frozenset(f.name for e in active for f in e.functions if f.applied)
+
+
+def check_switch(
+    ctx: CutoverContext,
+    journal: Journal,
+    plan: CutoverPlan,
+    entries: Sequence[Entry],
+    pre: PreCheck,
+    repointed: frozenset[str],
+    switched_at: datetime,
+    result: CutoverResult,
+    post_switch: Sequence[PostSwitchCheck] | None,
+    observer: Observer,
+) -> CutoverResult:
+    """The checks after the switch on the latest of `entries` (applied cutovers): all pass,
+    and each entry is marked `checked`; one fails, and every change is put back."""
     after, entry = guard_switch(
-        ctx, journal, entry, plan.pairs, pre, plan.repointed, switched_at, observer
+        ctx, journal, entries[-1], plan.pairs, pre, repointed, switched_at, observer
     )
     steps = configured_checks(ctx) if post_switch is None else post_switch
     checks = after_checks(after)
     if after.failure is None:  # a failed safeguard rolls back anyway
         checks += post_switch_checks(steps, Switched(ctx, plan, journal, entry))
-    result = replace(result, entry=entry, post_switch=checks, safeguards=after)
     if all(c.ok for c in checks):
-        return result
+        for earlier in entries[:-1]:
+            journal.save(replace(earlier, checked=True))
+        entry = journal.save(replace(entry, checked=True))
+        return replace(result, entry=entry, post_switch=checks, safeguards=after)
+    result = replace(result, entry=entry, post_switch=checks, safeguards=after)
     if after.failure is None:
         journal.save(replace(entry, error=failed_checks(checks)))
-    back = put_back(ctx, journal)
+    try:
+        back = put_back(ctx, journal)
+    except DualwriteError as exc:  # a function could not be restored: say so, as JSON too
+        return replace(result, status=Status.FAILED, failure=ApplyFailure(str(exc), (), ()))
     status = Status.FAILED if back.safeguards.failed else Status.ROLLED_BACK
     return replace(result, status=status, rollback=back)
 

@@ -80,13 +80,16 @@ def guard_switch(
     saved (parameters and clones in it)."""
     current = entry
 
+    # a re-run (checks resumed after a kill) may journal the same change again
     def parameter(change: ParameterChange) -> None:
         nonlocal current
-        current = journal.save(replace(current, parameters=(*current.parameters, change)))
+        if change not in current.parameters:
+            current = journal.save(replace(current, parameters=(*current.parameters, change)))
 
     def clone(made: AlarmClone) -> None:
         nonlocal current
-        current = journal.save(replace(current, alarm_clones=(*current.alarm_clones, made)))
+        if all(c.name != made.name for c in current.alarm_clones):
+            current = journal.save(replace(current, alarm_clones=(*current.alarm_clones, made)))
 
     config = ctx.migration.cutover
     after = after_switch(

@@ -16,7 +16,11 @@ Before anything changes (`alarm_problems`, `firing_alarms`): a watched alarm tha
 exist is bad configuration (exit 2); one already in ALARM refuses the cutover (exit 4).
 
 CloudWatch keeps Lambda metrics per minute, so in AWS the minute of the switch may count on
-both sides, and the newest minute may be published after the watch ended. The waiting loop
+both sides, and the newest minute may be published after the watch ended. Metrics also
+arrive a minute or more late, so the baseline (the span before the switch) is read again at
+each check, not once at the start: errors from before the switch that are published late
+then raise the baseline as they raise the count after, and do not roll back a healthy
+cutover. The waiting loop
 takes an injected clock and sleeper, and reports its progress to a callback (the CLI draws a
 progress bar with the time left).
 """
@@ -193,19 +197,16 @@ def run_watch(
 ) -> WatchResult:
     """Check every poll_seconds until the watch is over or something breaches."""
     start = plan.switched_at - timedelta(seconds=plan.seconds)
-    before = {
-        (fn, m): probe.metric_sum(fn, m, start, plan.switched_at)
-        for fn in plan.functions
-        for m in METRICS
-    }
     checks = 0
     while True:
         t = min(now(), plan.ends_at)
+        # the baseline is past data, yet read again at each check: Lambda metrics arrive a
+        # minute or more late, and errors from before the switch must not count only after
         counts = tuple(
             MetricCount(
                 fn,
                 m,
-                before[(fn, m)],
+                probe.metric_sum(fn, m, start, plan.switched_at),
                 probe.metric_sum(fn, m, plan.switched_at, t) if t > plan.switched_at else 0.0,
             )
             for fn in plan.functions

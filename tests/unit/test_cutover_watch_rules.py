@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,6 +20,7 @@ from dualwrite.cutover.watch import (
     firing_alarms,
     metric_breaches,
     period_for,
+    run_watch,
 )
 from dualwrite.errors import ConfigError
 
@@ -68,3 +71,42 @@ def test_plan_and_progress() -> None:
     assert plan.ends_at == datetime(2026, 1, 1, 12, 1, 30, tzinfo=UTC)
     assert WatchProgress(30, 90, 2).remaining == 60
     assert WatchProgress(95, 90, 4).remaining == 0
+
+
+@dataclass
+class LateMetrics:
+    """CloudWatch as in AWS: errors of the switch minute from before the switch are
+    published only after the first check, in the span before (the baseline) and, since a
+    minute's datapoint straddles the switch, in the span after too."""
+
+    switched_at: datetime
+    published: bool = False
+    calls: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
+        return {}
+
+    def metric_sum(self, function: str, metric: str, start: datetime, end: datetime) -> float:
+        self.calls.append((start, end))
+        return 3.0 if self.published and metric == "Errors" else 0.0
+
+
+def test_the_baseline_is_read_again_at_each_check_so_late_metrics_count_on_both_sides() -> None:
+    at = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    probe = LateMetrics(at)
+    clock = [at + timedelta(seconds=30)]
+
+    def sleep(seconds: float) -> None:
+        probe.published = True  # the late datapoint arrives while the watch waits
+        clock[0] += timedelta(seconds=seconds)
+
+    result = run_watch(
+        probe, WatchPlan(("api",), (), 90, at, 30), now=lambda: clock[0], sleep=sleep
+    )
+
+    assert result.ok, result.reason
+    assert result.checks == 3
+    errors = [c for c in result.counts if c.metric == "Errors"]
+    assert [(c.before, c.after) for c in errors] == [(3.0, 3.0)]
+    baseline_reads = [c for c in probe.calls if c[1] == at]
+    assert len(baseline_reads) == 2 * result.checks  # Errors and Throttles at each check

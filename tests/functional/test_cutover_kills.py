@@ -1,0 +1,258 @@
+"""A cutover or rollback killed (or failing) half way, on Docker-less moto: a kill is a
+BaseException raised at the worst moment, as a process killed there would leave things.
+Whatever it left, the journal knows of every change and a re-run finishes the job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from dualwrite.aws import tables
+from dualwrite.aws.clients import AwsSettings, Clients
+from dualwrite.config import parse_migration
+from dualwrite.control import control_table_definition
+from dualwrite.cutover import functions as function_adapter
+from dualwrite.cutover import repoint, smoke
+from dualwrite.cutover.context import CutoverContext
+from dualwrite.cutover.journal import Journal
+from dualwrite.cutover.results import Status
+from dualwrite.cutover.rollback import rollback
+from dualwrite.cutover.ssm import SsmParameters
+from dualwrite.cutover.switch import CutoverRequest, cutover
+from tests.cutover_world import FakeClock, alarms_by_name, make_function, put_alarm, value
+from tests.functional.test_cutover_facts import make_table
+from tests.functional.test_cutover_functions import env_of
+
+FORCED = CutoverRequest(force=True, reason="test: no reconcile here")
+
+
+class Kill(BaseException):
+    """The process dies here (not an Exception: nothing may catch it)."""
+
+
+@pytest.fixture
+def moto(aws_env: None) -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        yield
+
+
+def world(
+    fns: tuple[str, ...] = ("api",), smoke_on: tuple[str, ...] = ("api",)
+) -> tuple[Clients, CutoverContext]:
+    c = Clients(AwsSettings(region="us-east-1"))
+    make_table(c, "old-t")
+    make_table(c, "new-t")
+    tables.create_table(c.dynamodb, control_table_definition("ctl"))
+    for f in fns:
+        make_function(c, f)
+        c.lambda_.update_function_configuration(
+            FunctionName=f, Environment={"Variables": {"TABLE": "old-t"}}
+        )
+    c.client("ssm").put_parameter(Name="/app/table", Value="old-t", Type="String")
+    put_alarm(c, "old-t-throttles", "old-t")
+    migration = parse_migration(
+        {
+            "control_table": "ctl",
+            "routes": [{"name": "r", "source": "old-t", "target": "new-t", "mapping": "identity"}],
+            "cutover": {
+                "functions": list(fns),
+                "smoke_tests": [
+                    {"function": s, "event": {"a": 1}, "expect": {"a": 1}} for s in smoke_on
+                ],
+                "watch_seconds": 0,
+            },
+        }
+    )
+    clock = FakeClock()
+    ctx = CutoverContext.open(
+        migration, c, clock=lambda: clock.now().timestamp(), sleep=clock.sleep
+    )
+    return c, ctx
+
+
+def kill_after(client: Any, event: str) -> Callable[[], None]:
+    """Kill the process right after the AWS call `event` succeeded; returns the revival
+    (the next process makes the same calls and lives)."""
+
+    def die(**_kwargs: Any) -> None:
+        raise Kill
+
+    client.meta.events.register(f"after-call.{event}", die)
+    return lambda: client.meta.events.unregister(f"after-call.{event}", die)
+
+
+def killed(run: Callable[[], object]) -> None:
+    with pytest.raises(Kill):
+        run()
+
+
+# --- D2: the journal hears of a change before it is made ----------------------------------
+
+
+def test_a_kill_right_after_put_parameter_leaves_it_journaled_and_rollback_restores_it(
+    moto: None,
+) -> None:
+    c, ctx = world()
+    revive = kill_after(c.client("ssm"), "ssm.PutParameter")
+    killed(lambda: cutover(ctx, FORCED))
+    revive()
+    assert value(c, "/app/table") == "new-t"
+
+    back = rollback(ctx)
+
+    assert back.status is Status.DONE
+    assert value(c, "/app/table") == "old-t"
+    assert env_of(c, "api") == {"TABLE": "old-t"}
+
+
+def test_a_kill_right_after_put_metric_alarm_leaves_the_clone_journaled_and_rollback_deletes_it(
+    moto: None,
+) -> None:
+    c, ctx = world()
+    revive = kill_after(c.cloudwatch, "monitoring.PutMetricAlarm")
+    killed(lambda: cutover(ctx, FORCED))
+    revive()
+    assert "new-t-throttles" in alarms_by_name(c)
+
+    back = rollback(ctx)
+
+    assert back.status is Status.DONE
+    assert "new-t-throttles" not in alarms_by_name(c)
+    assert value(c, "/app/table") == "old-t"
+
+
+def test_a_kill_between_journaling_a_parameter_and_putting_it_is_harmless(moto: None) -> None:
+    c, ctx = world()
+    with mock.patch.object(SsmParameters, "put", side_effect=Kill):
+        killed(lambda: cutover(ctx, FORCED))
+    assert value(c, "/app/table") == "old-t"
+    assert Journal(ctx.store).entries()[-1].parameters  # type: ignore[arg-type]
+
+    back = rollback(ctx)
+
+    assert back.status is Status.DONE
+    assert value(c, "/app/table") == "old-t"
+
+
+# --- D3: a rollback is closed only once everything is back --------------------------------
+
+
+def test_a_rollback_killed_before_the_parameters_and_clones_go_back_can_be_run_again(
+    moto: None,
+) -> None:
+    c, ctx = world()
+    assert cutover(ctx, FORCED).status is Status.DONE
+    assert value(c, "/app/table") == "new-t"
+    with mock.patch("dualwrite.cutover.rollback.undo", side_effect=Kill):
+        killed(lambda: rollback(ctx))
+
+    again = rollback(ctx)
+
+    assert again.status is Status.DONE
+    assert again.to_json()["already_rolled_back"] is False
+    assert value(c, "/app/table") == "old-t"
+    assert "new-t-throttles" not in alarms_by_name(c)
+    assert rollback(ctx).to_json()["already_rolled_back"] is True
+
+
+def test_a_rollback_whose_parameters_fail_to_go_back_is_retried_by_the_next(moto: None) -> None:
+    c, ctx = world()
+    cutover(ctx, FORCED)
+    with mock.patch.object(SsmParameters, "put", side_effect=RuntimeError("throttled")):
+        failed = rollback(ctx)
+    assert failed.status is Status.FAILED
+    assert value(c, "/app/table") == "new-t"
+
+    again = rollback(ctx)
+
+    assert again.status is Status.DONE
+    assert again.to_json()["already_rolled_back"] is False
+    assert value(c, "/app/table") == "old-t"
+
+
+# --- D1: a cutover killed before its checks finished runs them on a re-run ----------------
+
+
+def test_a_cutover_killed_after_the_switch_runs_its_checks_on_a_re_run(moto: None) -> None:
+    c, ctx = world()
+    with mock.patch("dualwrite.cutover.switch.guard_switch", side_effect=Kill):
+        killed(lambda: cutover(ctx, FORCED))
+    assert env_of(c, "api") == {"TABLE": "new-t"}
+    assert value(c, "/app/table") == "old-t"
+
+    again = cutover(ctx, FORCED)
+
+    assert again.status is Status.DONE
+    assert again.already_cut_over is False
+    assert value(c, "/app/table") == "new-t"
+    assert "new-t-throttles" in alarms_by_name(c)
+    assert [s.function for s in again.safeguards.smoke] == ["api"]  # type: ignore[union-attr]
+    assert Journal(ctx.store).entries()[-1].checked  # type: ignore[arg-type]
+    assert cutover(ctx, FORCED).already_cut_over is True
+
+
+def test_a_re_run_whose_resumed_checks_fail_rolls_everything_back(moto: None) -> None:
+    c, ctx = world()
+    with mock.patch("dualwrite.cutover.switch.guard_switch", side_effect=Kill):
+        killed(lambda: cutover(ctx, FORCED))
+    bad = smoke.SmokeResult("api", False, "boom")
+    with mock.patch.object(smoke.SmokeRunner, "run", return_value=[bad]):
+        again = cutover(ctx, FORCED)
+
+    assert again.status is Status.ROLLED_BACK
+    assert env_of(c, "api") == {"TABLE": "old-t"}
+    assert value(c, "/app/table") == "old-t"
+    assert "new-t-throttles" not in alarms_by_name(c)
+
+
+# --- D5b: a function that cannot be restored in the automatic rollback -------------------
+
+
+def test_a_failed_function_restore_in_the_automatic_rollback_is_a_failed_result(
+    moto: None,
+) -> None:
+    c, ctx = world()
+    bad = smoke.SmokeResult("api", False, "boom")
+    with (
+        mock.patch.object(smoke.SmokeRunner, "run", return_value=[bad]),
+        mock.patch.object(repoint, "_restore", side_effect=RuntimeError("lambda down")),
+    ):
+        result = cutover(ctx, FORCED)
+
+    assert result.status is Status.FAILED
+    assert result.status.exit_code == 1
+    document = result.to_json()
+    assert document["status"] == "failed"
+    assert "lambda down" in str(document)
+    assert env_of(c, "api") == {"TABLE": "new-t"}  # not restored: rollback must be run again
+
+
+# --- D5a: a smoke test on a function re-pointed before a kill -----------------------------
+
+
+def test_a_cutover_killed_between_functions_finishes_with_a_smoke_test_on_the_first(
+    moto: None,
+) -> None:
+    c, ctx = world(fns=("a-api", "b-api"), smoke_on=("a-api",))
+    original = function_adapter.LambdaFunctions.set_environment
+
+    def set_environment(self: Any, name: str, transform: Any) -> Any:
+        if name == "b-api":
+            raise Kill
+        return original(self, name, transform)
+
+    with mock.patch.object(function_adapter.LambdaFunctions, "set_environment", set_environment):
+        killed(lambda: cutover(ctx, FORCED))
+    assert env_of(c, "a-api") == {"TABLE": "new-t"}
+    assert env_of(c, "b-api") == {"TABLE": "old-t"}
+
+    again = cutover(ctx, FORCED)
+
+    assert again.status is Status.DONE
+    assert env_of(c, "b-api") == {"TABLE": "new-t"}
+    assert [s.function for s in again.safeguards.smoke] == ["a-api"]  # type: ignore[union-attr]
