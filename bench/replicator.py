@@ -69,8 +69,11 @@ class MemoryDynamoDB:
     """The DynamoDB data-plane calls the replicator makes, in memory, counted. Items are held
     per hash key, so a Query costs what it returns (as in DynamoDB, unlike moto)."""
 
+    #: the tables it holds, with their key schemas (a subclass may hold more)
+    schemas: dict[str, tuple[tuple[str, str], ...]] = SCHEMAS
+
     def __init__(self, latency: float = 0.0) -> None:
-        self.tables: dict[str, dict[str, dict[str, Item]]] = {name: {} for name in SCHEMAS}
+        self.tables: dict[str, dict[str, dict[str, Item]]] = {n: {} for n in self.schemas}
         self.calls: Counter[str] = Counter()
         #: seconds each request takes (a network round trip), 0 for pure CPU figures
         self.latency = latency
@@ -80,9 +83,8 @@ class MemoryDynamoDB:
         if self.latency:
             time.sleep(self.latency)
 
-    @staticmethod
-    def _kid(table: str, item: Item) -> tuple[str, str]:
-        schema = SCHEMAS[table]
+    def _kid(self, table: str, item: Item) -> tuple[str, str]:
+        schema = self.schemas[table]
         return item[schema[0][0]]["S"], item[schema[1][0]]["S"] if len(schema) > 1 else ""
 
     def put(self, table: str, item: Item) -> None:
@@ -98,7 +100,7 @@ class MemoryDynamoDB:
 
     def describe_table(self, TableName: str) -> Any:
         self._hit("DescribeTable")
-        schema = SCHEMAS[TableName]
+        schema = self.schemas[TableName]
         return {
             "Table": {
                 "TableName": TableName,

@@ -55,30 +55,7 @@ class MemoryDynamoDB(rp.MemoryDynamoDB):
     """bench.replicator's in-memory DynamoDB, with the renamed table, BatchGetItem and
     UpdateItem (the expressions the reverse writer makes)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables.setdefault("ServersRenamed", {})
-
-    @staticmethod
-    def _kid(table: str, item: Item) -> tuple[str, str]:
-        schema = SCHEMAS[table]
-        return item[schema[0][0]]["S"], item[schema[1][0]]["S"] if len(schema) > 1 else ""
-
-    def describe_table(self, TableName: str) -> Any:
-        self._hit("DescribeTable")
-        schema = SCHEMAS[TableName]
-        return {
-            "Table": {
-                "TableName": TableName,
-                "KeySchema": [
-                    {"AttributeName": n, "KeyType": "HASH" if i == 0 else "RANGE"}
-                    for i, (n, _) in enumerate(schema)
-                ],
-                "AttributeDefinitions": [
-                    {"AttributeName": n, "AttributeType": t} for n, t in schema
-                ],
-            }
-        }
+    schemas = SCHEMAS
 
     def batch_get_item(self, RequestItems: dict[str, Any], **_kw: Any) -> Any:
         self._hit("BatchGetItem")
