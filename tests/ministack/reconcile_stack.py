@@ -13,15 +13,13 @@ from dataclasses import dataclass
 
 from dualwrite.aws.clients import Clients
 from tests.ministack.stack import (
-    ACCOUNT,
-    REGION,
-    ROLE,
-    STACK,
     code_zip,
-    resolve,
-    state_machine_definition,
+    create_functions,
+    create_state_machine,
+    name_functions,
+    template_refs,
 )
-from tests.unit.test_infra_template import INFRA, load_template
+from tests.unit.test_infra_template import load_template
 
 FUNCTIONS = (
     "ReconcilePlanFunction",
@@ -44,45 +42,9 @@ def deploy_reconcile(
     environment: Mapping[str, Mapping[str, str]] | None = None,
 ) -> ReconcileStack:
     template = load_template()
-    resources = template["Resources"]
-    refs: dict[str, str] = {
-        name: str(p["Default"]) for name, p in template["Parameters"].items() if "Default" in p
-    }
-    refs.update({"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT})
-    refs["AWS::StackName"] = STACK
-    refs.update(parameters or {})
-    for logical in FUNCTIONS:
-        name = f"{STACK}-{logical}"
-        refs[logical] = name
-        refs[f"{logical}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-    lam = clients.lambda_
-    globals_ = template["Globals"]["Function"]
+    refs = template_refs(template, parameters)
+    name_functions(refs, FUNCTIONS)
     package = code_zip("reconciler")
-    for logical in FUNCTIONS:
-        props = resources[logical]["Properties"]
-        variables = {
-            **resolve(globals_["Environment"]["Variables"], refs),
-            **resolve(props.get("Environment", {}).get("Variables", {}), refs),
-            **(environment or {}).get(logical, {}),
-        }
-        lam.create_function(
-            FunctionName=refs[logical],
-            Runtime=globals_["Runtime"],
-            Handler=props["Handler"],
-            Role=ROLE,
-            Code={"ZipFile": package},
-            Timeout=int(props.get("Timeout", globals_["Timeout"])),
-            MemorySize=int(props.get("MemorySize", globals_["MemorySize"])),
-            Environment={"Variables": variables},
-        )
-    machine = resources["ReconcileStateMachine"]["Properties"]
-    substitutions = {
-        k: str(resolve(v, refs)) for k, v in machine["DefinitionSubstitutions"].items()
-    }
-    created = clients.client("stepfunctions").create_state_machine(
-        name=resolve(machine["Name"], refs),
-        type=machine["Type"],
-        definition=state_machine_definition(INFRA / machine["DefinitionUri"], substitutions),
-        roleArn=f"arn:aws:iam::{ACCOUNT}:role/{STACK}-reconcile",
-    )
-    return ReconcileStack(created["stateMachineArn"], {k: refs[k] for k in FUNCTIONS})
+    create_functions(clients, template, refs, dict.fromkeys(FUNCTIONS, package), environment)
+    arn = create_state_machine(clients, template, "ReconcileStateMachine", refs, "reconcile")
+    return ReconcileStack(arn, {k: refs[k] for k in FUNCTIONS})

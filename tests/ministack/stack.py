@@ -14,7 +14,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,46 +110,22 @@ def deploy(
     environment: extra variables per function logical id, on top of the template's."""
     template = load_template()
     resources = template["Resources"]
-    refs: dict[str, str] = {
-        name: str(p["Default"]) for name, p in template["Parameters"].items() if "Default" in p
-    }
-    refs.update({"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT})
-    refs["AWS::StackName"] = STACK
-    refs.update(parameters or {})
+    refs = template_refs(template, parameters)
     for route in migration.routes:
         desc = tables.describe(clients.dynamodb, route.source)
         assert desc is not None and desc.get("LatestStreamArn"), f"{route.source}: no stream"
         refs[STREAM_PARAMETERS[route.name]] = desc["LatestStreamArn"]
-    for logical in COMPONENTS:
-        name = f"{STACK}-{logical}"
-        refs[logical] = name
-        refs[f"{logical}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+    name_functions(refs, COMPONENTS)
     sqs = clients.client("sqs")
     queue = sqs.create_queue(QueueName=f"{STACK}-replication-failures")["QueueUrl"]
     refs["ReplicationFailureQueue.Arn"] = sqs.get_queue_attributes(
         QueueUrl=queue, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
 
-    lam = clients.lambda_
-    globals_ = template["Globals"]["Function"]
     zips = {component: code_zip(component) for component in set(COMPONENTS.values())}
-    for logical, component in COMPONENTS.items():
-        props = resources[logical]["Properties"]
-        variables = {
-            **resolve(globals_["Environment"]["Variables"], refs),
-            **resolve(props.get("Environment", {}).get("Variables", {}), refs),
-            **(environment or {}).get(logical, {}),
-        }
-        lam.create_function(
-            FunctionName=refs[logical],
-            Runtime=globals_["Runtime"],
-            Handler=props["Handler"],
-            Role=ROLE,
-            Code={"ZipFile": zips[component]},
-            Timeout=int(props.get("Timeout", globals_["Timeout"])),
-            MemorySize=int(props.get("MemorySize", globals_["MemorySize"])),
-            Environment={"Variables": variables},
-        )
+    lam = create_functions(
+        clients, template, refs, {k: zips[c] for k, c in COMPONENTS.items()}, environment
+    )
     mappings: dict[str, str] = {}
     for route, logical in MAPPINGS.items():
         props = resolve(resources[logical]["Properties"], refs)
@@ -169,7 +145,69 @@ def deploy(
         )
         mappings[route] = esm["UUID"]
 
-    machine = resources["BackfillStateMachine"]["Properties"]
+    arn = create_state_machine(clients, template, "BackfillStateMachine", refs, "backfill")
+    return BackfillStack(arn, {k: refs[k] for k in COMPONENTS}, mappings)
+
+
+def template_refs(
+    template: Mapping[str, Any], parameters: Mapping[str, str] | None
+) -> dict[str, str]:
+    """What Ref and Sub resolve to: the parameters' defaults (or the given values) and the
+    pseudo parameters; deployers add their resources' names."""
+    refs: dict[str, str] = {
+        name: str(p["Default"]) for name, p in template["Parameters"].items() if "Default" in p
+    }
+    refs.update({"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT})
+    refs["AWS::StackName"] = STACK
+    refs.update(parameters or {})
+    return refs
+
+
+def name_functions(refs: dict[str, str], logicals: Iterable[str]) -> None:
+    for logical in logicals:
+        name = f"{STACK}-{logical}"
+        refs[logical] = name
+        refs[f"{logical}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+def create_functions(
+    clients: Clients,
+    template: Mapping[str, Any],
+    refs: Mapping[str, str],
+    code: Mapping[str, bytes],
+    environment: Mapping[str, Mapping[str, str]] | None,
+) -> Any:
+    """Each function (logical id -> its zip) with the template's handler, timeout, memory and
+    environment (Globals, then its own, then the test's extra variables). Returns the client."""
+    lam = clients.lambda_
+    resources = template["Resources"]
+    globals_ = template["Globals"]["Function"]
+    for logical, package in code.items():
+        props = resources[logical]["Properties"]
+        variables = {
+            **resolve(globals_["Environment"]["Variables"], refs),
+            **resolve(props.get("Environment", {}).get("Variables", {}), refs),
+            **(environment or {}).get(logical, {}),
+        }
+        lam.create_function(
+            FunctionName=refs[logical],
+            Runtime=globals_["Runtime"],
+            Handler=props["Handler"],
+            Role=ROLE,
+            Code={"ZipFile": package},
+            Timeout=int(props.get("Timeout", globals_["Timeout"])),
+            MemorySize=int(props.get("MemorySize", globals_["MemorySize"])),
+            Environment={"Variables": variables},
+        )
+    return lam
+
+
+def create_state_machine(
+    clients: Clients, template: Mapping[str, Any], logical: str, refs: Mapping[str, str], role: str
+) -> str:
+    """The state machine from its ASL file, DefinitionSubstitutions replaced as text (as
+    CloudFormation does); returns its ARN."""
+    machine = template["Resources"][logical]["Properties"]
     substitutions = {
         k: str(resolve(v, refs)) for k, v in machine["DefinitionSubstitutions"].items()
     }
@@ -177,6 +215,6 @@ def deploy(
         name=resolve(machine["Name"], refs),
         type=machine["Type"],
         definition=state_machine_definition(INFRA / machine["DefinitionUri"], substitutions),
-        roleArn=f"arn:aws:iam::{ACCOUNT}:role/{STACK}-backfill",
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{role}",
     )
-    return BackfillStack(created["stateMachineArn"], {k: refs[k] for k in COMPONENTS}, mappings)
+    return str(created["stateMachineArn"])
