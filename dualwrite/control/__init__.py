@@ -14,6 +14,11 @@ layout of keys is the one place to read to know what dualwrite remembers:
     BACKUP               <table>                      the on-demand backup prepare took
     RISK#RETENTION       <iso time>#<route>           a backfill run despite its retention
                                                       estimate (--accept-retention-risk)
+    ROUTE#<route>        DIRECTION                    forward / reverse, latest switch
+    OWN#<route>          <at>#<id>                    reverse replication's own writes
+                                                      (fingerprints; expire)
+    FOREIGN#<route>      <key id>                     a write to an old table after cutover
+                                                      that reverse replication did not make
     CUTOVER              <iso time>#<action>          cutover / rollback journal entries
     DECOMMISSION         <table>                      what decommission did
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dualwrite.control.directions import DirectionRecords
 from dualwrite.control.phases import Phase, PhaseRecords, RoutePhase
 from dualwrite.control.quarantine import QuarantineEntry, QuarantineRecords
 from dualwrite.control.reconcile_results import ReconcileRecord, ReconcileRecords
@@ -49,5 +55,12 @@ __all__ = [
 
 
 @dataclass
-class ControlStore(PhaseRecords, SegmentRecords, ShardRecords, QuarantineRecords, ReconcileRecords):
+class ControlStore(
+    PhaseRecords,
+    SegmentRecords,
+    ShardRecords,
+    QuarantineRecords,
+    ReconcileRecords,
+    DirectionRecords,
+):
     """Reads and writes the control table. The clock is injected (tests move it)."""

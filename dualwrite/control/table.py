@@ -66,11 +66,14 @@ class ControlTable:
         *,
         expires_at: float | None = None,
         only_if_absent: bool = False,
+        if_data: JsonObject | None = None,
     ) -> None:
+        """Write one item. only_if_absent: fail (ConditionFailedError) when it exists;
+        if_data: fail unless the stored data is exactly this (an optimistic update)."""
         item: Item = {
             PK: {"S": pk},
             SK: {"S": sk},
-            "data": {"S": json.dumps(data, separators=(",", ":"), default=str)},
+            "data": {"S": _text(data)},
             "updated_at": {"N": repr(self.clock())},
         }
         if expires_at is not None:
@@ -78,6 +81,10 @@ class ControlTable:
         kwargs: dict[str, Any] = {"TableName": self.table, "Item": item}
         if only_if_absent:
             kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
+        elif if_data is not None:
+            kwargs["ConditionExpression"] = "#d = :expected"
+            kwargs["ExpressionAttributeNames"] = {"#d": "data"}
+            kwargs["ExpressionAttributeValues"] = {":expected": {"S": _text(if_data)}}
         with aws_call(f"PutItem {self.table}"):
             self.client.put_item(**kwargs)
 
@@ -93,14 +100,24 @@ class ControlTable:
         with aws_call(f"DeleteItem {self.table}"):
             self.client.delete_item(TableName=self.table, Key={PK: {"S": pk}, SK: {"S": sk}})
 
-    def query(self, pk: str, prefix: str = "") -> Iterator[Record]:
+    def query(
+        self, pk: str, prefix: str = "", *, between: tuple[str, str] | None = None
+    ) -> Iterator[Record]:
+        """The items of one pk, by sort key: all, those beginning with `prefix`, or those
+        `between` two sort keys (inclusive)."""
+        condition = "pk = :pk"
+        values: dict[str, Any] = {":pk": {"S": pk}}
+        if between is not None:
+            condition += " AND sk BETWEEN :lo AND :hi"
+            values |= {":lo": {"S": between[0]}, ":hi": {"S": between[1]}}
+        elif prefix:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = {"S": prefix}
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "ConsistentRead": True,
-            "KeyConditionExpression": "pk = :pk"
-            + (" AND begins_with(sk, :prefix)" if prefix else ""),
-            "ExpressionAttributeValues": {":pk": {"S": pk}}
-            | ({":prefix": {"S": prefix}} if prefix else {}),
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
         }
         while True:
             with aws_call(f"Query {self.table}"):
@@ -114,6 +131,10 @@ class ControlTable:
 
     def now(self) -> float:
         return self.clock()
+
+
+def _text(data: JsonObject) -> str:
+    return json.dumps(data, separators=(",", ":"), default=str)
 
 
 def _record(item: Mapping[str, Any]) -> Record:

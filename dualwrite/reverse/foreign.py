@@ -145,15 +145,26 @@ class ForeignWrite:
     key: Key
     #: ApproximateCreationDateTime of the change
     at: float | None
+    #: when forward replication, live again after a rollback, carried the key's source item
+    #: to the target (None: not yet)
+    remapped_at: float | None = None
 
     def to_json(self) -> JsonObject:
-        return {"route": self.route, "key": to_lambda_json(self.key), "at": self.at}
+        return {
+            "route": self.route,
+            "key": to_lambda_json(self.key),
+            "at": self.at,
+            "remapped_at": self.remapped_at,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ForeignWrite:
-        at = data.get("at")
+        at, remapped = data.get("at"), data.get("remapped_at")
         return cls(
-            str(data["route"]), decode_json_item(data["key"]), float(at) if at is not None else None
+            str(data["route"]),
+            decode_json_item(data["key"]),
+            float(at) if at is not None else None,
+            float(remapped) if remapped is not None else None,
         )
 
 

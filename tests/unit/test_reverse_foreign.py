@@ -74,7 +74,12 @@ def test_reverse_replications_own_writes_never_count_even_after_the_target_moved
         "memberships", STATE, [*ours, SourceChange(key, stray, AFTER + 2)], journal
     )
     assert found == [ForeignWrite("memberships", key, AFTER + 2)]
-    assert found[0].to_json() == {"route": "memberships", "key": key, "at": AFTER + 2}
+    assert found[0].to_json() == {
+        "route": "memberships",
+        "key": key,
+        "at": AFTER + 2,
+        "remapped_at": None,
+    }
 
 
 def test_a_write_outside_the_journaled_span_is_foreign() -> None:
