@@ -65,7 +65,7 @@ def _get(clients: Clients, table: str, key: dict[str, Any]) -> dict[str, Any] | 
 
 
 def _by_key(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {json.dumps(i, sort_keys=True): i for i in items}
+    return {json.dumps(i, sort_keys=True, default=repr): i for i in items}
 
 
 # --- CoreTable ----------------------------------------------------------------------------
@@ -272,6 +272,11 @@ def test_stripe_rename_cutover_writes_rollback_loses_nothing(
     clients, ddb = emulator_clients, emulator_clients.dynamodb
     config = _config(tmp_path, "stripe-rename.yaml")
     create_stripe_tables(clients)
+    for n in range(10):  # enough customers to update five and delete two
+        ddb.put_item(
+            TableName=OLD + "customers",
+            Item={"customerId": _s(f"cus_extra_{n:02}"), "email": _s(f"extra{n}@example.com")},
+        )
     create_functions(clients)
     assert cli.run(config, "prepare", "--no-backup").code == 0
     assert cli.run(config, "backfill").code == 0
@@ -286,7 +291,8 @@ def test_stripe_rename_cutover_writes_rollback_loses_nothing(
     ddb.update_item(  # a late write through the old environment, inside the overlap
         TableName=customers_old,
         Key=late_key,
-        UpdateExpression="SET plan = :p",
+        UpdateExpression="SET #p = :p",
+        ExpressionAttributeNames={"#p": "plan"},
         ExpressionAttributeValues={":p": _s("late")},
     )
 
