@@ -66,7 +66,7 @@ class RunSummary:
     unrepresentable: int = 0
     #: records settled without a write (the other direction's, or applied already)
     skipped: int = 0
-    #: reports of records held until the old direction drains (not in `failed`'s meaning)
+    #: reports of records held until the old direction drains (not in `failed`)
     waiting: int = 0
     #: routes whose switch's drain this run completed
     drained_routes: list[str] = field(default_factory=list)

@@ -264,7 +264,8 @@ class StreamRunner:
         # records waiting for a drain are not a failure: read them again each poll interval,
         # and never give the shard up for them
         marks = dict(zip(processed.result.sequence_numbers, processed.result.marks, strict=True))
-        waiting = bool(failures) and all(marks.get(f) is Mark.WAITING for f in failures)
+        held = sum(1 for f in failures if marks.get(f) is Mark.WAITING)
+        waiting = bool(failures) and held == len(failures)
         batch = Batch(
             settled=cut,
             last_sequence_number=str(last["SequenceNumber"]) if last is not None else None,
@@ -283,7 +284,7 @@ class StreamRunner:
         )
         if waiting:
             cursor.failures_in_row = 0
-        self.tally.add_batch(processed.settled(), len(failures), step.lag_ms)
+        self.tally.add_batch(processed.settled(), len(failures) - held, step.lag_ms)
         if step.gave_up:
             self.notify(
                 f"route {cursor.route}: shard {cursor.shard_id} keeps failing at sequence "
