@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from dualwrite.aws.dynamo import RequestCounter
-from dualwrite.errors import DualwriteError
+from dualwrite.errors import ConfigError, DualwriteError
 from dualwrite.reverse.direction import Direction
 from dualwrite.reverse.foreign import SourceChange, foreign_writes
 from dualwrite.reverse.model import KeyId, TargetChange, kid
@@ -71,20 +71,27 @@ def apply_target(
     if not decoded:
         _count(changes, result, counts)
         return
-    writer = ReverseWriter(
-        rep.dynamodb,
-        route,
-        ctx.route.source,
-        ctx.route.target,
-        ctx.mapping,
-        backoff=rep.backoff,
-        counter=rep.counter if rep.counter is not None else RequestCounter(),
-        clock=rep.clock,
-        has_time=has_time,
-        journal=rep.store.record_own_writes,
-        name_for=rep.name_for if rep.migration.cognito_user_pool_id else None,
-        write_span_s=WRITE_SPAN_S,
-    )
+    try:
+        writer = ReverseWriter(
+            rep.dynamodb,
+            route,
+            ctx.route.source,
+            ctx.route.target,
+            ctx.mapping,
+            backoff=rep.backoff,
+            counter=rep.counter if rep.counter is not None else RequestCounter(),
+            clock=rep.clock,
+            has_time=has_time,
+            journal=rep.store.record_own_writes,
+            name_for=rep.name_for if rep.migration.cognito_user_pool_id else None,
+            write_span_s=WRITE_SPAN_S,
+        )
+    except ConfigError as exc:  # no inverse: the old schema cannot take any of it
+        for c, _ in decoded:
+            reason = f"unrepresentable: {exc}"
+            _quarantine(rep, route, c, reason, Mark.UNREPRESENTABLE, result)
+        _count(changes, result, counts)
+        return
     failed: set[int] = set()
     try:
         done = writer.apply([t for _, t in decoded])

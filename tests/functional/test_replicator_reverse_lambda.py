@@ -287,3 +287,41 @@ def test_an_unrepresentable_target_change_is_quarantined_and_counted(world: Worl
     assert got["Item"] == {"id": {"S": "s7"}, "name": {"S": "seven"}}
     none = w.ddb.scan(TableName="UserMembershipTable")["Items"]
     assert none == []
+
+
+def test_a_route_without_an_inverse_quarantines_what_reaches_it_in_reverse(
+    moto_clients: Clients,
+) -> None:
+    tables.create_table(
+        moto_clients.dynamodb,
+        {
+            "TableName": "tagged-old",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+    )
+    migration = parse_migration(
+        {
+            "control_table": "tagged-control",
+            "routes": [
+                {
+                    "name": "tagged",
+                    "source": "tagged-old",
+                    "target": "tagged-new",
+                    "mapping": "tests.unit.sample_mapping:TaggedCopy",
+                }
+            ],
+        }
+    )
+    w = prepared(moto_clients, migration)
+    state = switch(Direction(), Flow.REVERSE, time.time() - 100, 10.0)
+    assert w.store.save_direction("tagged", state, expected=Direction())
+    item = {"pk": {"S": "k1"}, "migrated": {"BOOL": True}}
+    record = Records().record("tagged-new", "INSERT", {"pk": item["pk"]}, item, time.time())
+    done = process_records(w.replicator(), [record])
+    assert done.failures == []
+    assert done.settled()["tagged"].unrepresentable == 1
+    (entry,) = w.store.quarantined("tagged")
+    assert entry.reason.startswith("unrepresentable") and "no inverse" in entry.reason
+    assert w.ddb.scan(TableName="tagged-old")["Items"] == []

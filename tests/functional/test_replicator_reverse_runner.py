@@ -6,6 +6,7 @@ resumes, and the foreign write is re-mapped into the new table."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -19,6 +20,7 @@ from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import KeySchema
 from dualwrite.reverse.direction import Flow
 from dualwrite.wire import Item, items_equal
+from stream_replicator.run_summary import RunSummary
 from tests.conftest import MIGRATIONS
 from tests.functional.test_replicator_runner import assert_target_is_mapping_of_source
 from tests.reverse_world import World, prepared
@@ -267,3 +269,30 @@ def test_coretable_reverse_servers_and_memberships_then_rollback(core: World) ->
     assert srv3 is not None and srv3["status"] == {"S": "foreign"}
     (listed,) = w.store.foreign_writes("servers")
     assert listed.remapped_at is not None
+
+
+def test_a_running_runner_picks_up_a_switch_without_a_restart(identity: World) -> None:
+    w = identity
+    route = "customers"
+    stop = threading.Event()
+    switched: list[float] = []
+
+    def on_progress(summary: RunSummary) -> None:
+        if not switched and summary.applied:
+            # the cutover happens while the runner runs: switch, then the application
+            # writes the new table
+            switched.append(time.time())
+            w.switch(route, Flow.REVERSE, switched[0])
+            w.ddb.put_item(TableName=NEW, Item=customer(30, plan="live"))
+        elif summary.reverse_replicated:
+            stop.set()
+
+    runner = w.runner()
+    w.ddb.put_item(TableName=OLD, Item=customer(29))  # forward has something to apply first
+    summary = runner.run(stop=stop, on_progress=on_progress, duration=120)
+    assert switched and stop.is_set()
+    assert summary.drained_routes == [route] and summary.reverse_replicated >= 1
+    assert w.store.direction(route).old_drained
+    old = w.ddb.get_item(TableName=OLD, Key={"customerId": {"S": "c30"}}, ConsistentRead=True)
+    assert old["Item"]["plan"] == {"S": "live"}
+    assert any("direction reverse" in n for n in w.notes)
