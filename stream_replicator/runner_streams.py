@@ -139,12 +139,13 @@ class StreamSet:
 
     def _read_target(self, route: Route) -> None:
         label = target_label(route.target)
-        if label in self.active or label in self._unreadable:
+        if label in self.active:
             return
         reader, why = discover_target(self.replicator.dynamodb, self.streams_client(), route.target)
-        if reader is None:
-            self._unreadable.add(label)
-            self.notify(f"route {route.name}: cannot replicate in reverse: {why}")
+        if reader is None:  # said once; looked for again at each check (it may be enabled)
+            if route.name not in self._unreadable:
+                self._unreadable.add(route.name)
+                self.notify(f"route {route.name}: cannot replicate in reverse: {why}")
             return
         self.streams[label] = RunStream(label, Side.TARGET, route.target, reader)
         self.activate(label)

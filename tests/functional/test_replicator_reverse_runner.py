@@ -296,3 +296,24 @@ def test_a_running_runner_picks_up_a_switch_without_a_restart(identity: World) -
     old = w.ddb.get_item(TableName=OLD, Key={"customerId": {"S": "c30"}}, ConsistentRead=True)
     assert old["Item"]["plan"] == {"S": "live"}
     assert any("direction reverse" in n for n in w.notes)
+
+
+def test_a_switched_route_whose_target_has_no_stream_is_named_and_not_read(
+    moto_clients: Clients,
+) -> None:
+    seed.ensure_tables(moto_clients)
+    w = prepared(moto_clients, load_migration(MIGRATIONS / "coretable.yaml"))
+    t = time.time()
+    for route in ("servers", "memberships"):
+        w.switch(route, Flow.REVERSE, t)
+    summary = w.runner().run(until_caught_up=True)
+    # forward's drain is exact on the source streams; the new table's stream is not there
+    assert summary.caught_up and sorted(summary.drained_routes) == ["memberships", "servers"]
+    assert summary.shards == 2
+    assert (
+        sum(
+            "cannot replicate in reverse: target table CoreTable has no stream" in n
+            for n in w.notes
+        )
+        == 2
+    )
