@@ -291,6 +291,7 @@ class Replicator:
         """Each record as the route's direction says (reverse-wiring decision 5)."""
         now: list[Change] = []
         check: list[Change] = []
+        late = 0
         for c in changes:
             verdict = decide(state, side, c.created_at)
             if verdict is Verdict.APPLY:
@@ -304,13 +305,14 @@ class Replicator:
             else:  # SKIP; or a target-stream record after a rollback's drain: forward owns it
                 result.mark(c.index, SKIPPED, None, None)
                 counts.skipped += 1
-                if verdict is Verdict.CHECK_FOREIGN:
-                    log.info(
-                        "route %s: a write to %s after the rollback's drain is left to "
-                        "forward replication",
-                        ctx.route.name,
-                        ctx.route.target,
-                    )
+                late += verdict is Verdict.CHECK_FOREIGN
+        if late:
+            log.info(
+                "route %s: %d write(s) to %s after the rollback's drain left to forward",
+                ctx.route.name,
+                late,
+                ctx.route.target,
+            )
         if now and side is Side.SOURCE:
             self.apply_forward(ctx, now, result, counts, has_time)
         elif now:
