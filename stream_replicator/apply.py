@@ -1,16 +1,15 @@
-"""The adapter that applies a batch of stream records to the targets (the I/O around planning).
+"""The adapter that applies a batch of stream records (the I/O around planning).
 
-Per route, in this order:
-1. hold: a route whose backfill is not complete is not written; its records are reported
-   failed (the stream keeps them) - DESIGN.md section 2, step 3;
-2. quarantine: records the mapping cannot migrate go to the control table with the full
-   record and the reason (once per record, even when the stream delivers it again);
-3. derived items: each affected group (user) is recomputed once from a strongly consistent
-   Query of the source, and deleted when no member remains;
-4. writes: one write per target key, 25 per BatchWriteItem, UnprocessedItems retried with
-   backoff and jitter while the invocation has time left;
-5. failures: whatever could not be done fails its records and every later record of the same
-   source key, and nothing of those is written.
+A record's table is a route's source (side SOURCE) or a route's target (side TARGET; a target
+shared by routes, such as CoreTable, is dispatched by key: the route whose mapping owns it).
+Per route:
+1. hold: a route whose backfill is not complete is not written; its source records are
+   reported failed (the stream keeps them) - DESIGN.md section 2, step 3;
+2. direction (DESIGN.md section 8): per record `decide(direction, side, created_at)`: apply
+   forward (forward_apply) or in reverse (reverse_apply), wait for the old direction's drain
+   (HELD), skip, or check a source write for a foreign one. The Lambda, which cannot see the
+   old direction's shards, counts a drain done by time (drained_by_time); the local runner
+   marks it exactly. After a rollback's drain, forward re-maps the foreign writes (remap).
 """
 
 from __future__ import annotations
@@ -24,34 +23,34 @@ from typing import Any
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.aws.cognito import CognitoNames
-from dualwrite.aws.dynamo import RequestCounter, query_all
+from dualwrite.aws.dynamo import RequestCounter
 from dualwrite.backoff import Backoff
 from dualwrite.config import Migration, Route
 from dualwrite.control import ControlStore
 from dualwrite.errors import ConfigError, DualwriteError
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import Mapping
-from dualwrite.wire import AttributeValue
-from stream_replicator.planning import (
-    QUARANTINE,
-    KeyIdentity,
-    TargetWrite,
-    classify,
-    close_failures,
-    coalesce,
-    fast_key_id,
+from dualwrite.reverse.direction import (
+    Direction,
+    Flow,
+    Side,
+    Verdict,
+    decide,
+    drained_by_time,
 )
-from stream_replicator.quarantine import quarantine_record
+from dualwrite.wire import AttributeValue, decode_json_item
+from stream_replicator import forward_apply, reverse_apply
+from stream_replicator.directions import DirectionBook
 from stream_replicator.records import Change, StreamRecord, parse
+from stream_replicator.remap import remap_foreign
 from stream_replicator.results import (
     APPLIED,
-    FAILED,
     HELD,
-    QUARANTINED,
+    SKIPPED,
     BatchResult,
+    Mark,
     RouteCounts,
 )
-from stream_replicator.target_writes import TargetWriter
 
 log = logging.getLogger("dualwrite-replicator.apply")
 
@@ -68,14 +67,17 @@ class Replicator:
     local runner). Clients, mappings and source key schemas (DescribeTable) are resolved lazily
     and cached.
 
-    apply(records, remaining_ms) -> BatchResult: per record APPLIED, QUARANTINED, FAILED or
-    HELD (route not backfilled), per route counts. remaining_ms is the Lambda context's
-    get_remaining_time_in_millis: every write is tried once, and UnprocessedItems are retried
-    with backoff only while more than `time_margin_ms` is left; what is still unprocessed then
-    fails (and is redelivered) instead of timing the invocation out.
+    apply(records, remaining_ms) -> BatchResult: per record APPLIED, QUARANTINED, FAILED,
+    HELD (route not backfilled, or waiting for a drain) or SKIPPED, per route counts.
+    remaining_ms is the Lambda context's get_remaining_time_in_millis: every write is tried
+    once, and UnprocessedItems are retried with backoff only while more than `time_margin_ms`
+    is left; what is still unprocessed then fails (and is redelivered) instead of timing the
+    invocation out.
 
-    phase_ttl: how long a route seen as backfilled is trusted without reading its phase again
-    (0, the Lambda default: read once per batch). dynamodb: a client to use instead of
+    phase_ttl: how long a route seen as backfilled, and a route's direction, are trusted
+    without reading them again (0, the Lambda default: read once per batch). drain_by_time:
+    count an old direction drained by the clock (Lambda); the local runner, which sees the
+    shards, sets it False and marks drains itself. dynamodb: a client to use instead of
     clients.dynamodb (tests inject faults, the benchmark an in-memory table).
     """
 
@@ -110,6 +112,10 @@ class Replicator:
         self._backfilled_at: dict[str, float] = {}
         self._tables: dict[str, str] = {}
         self._names: CognitoNames | None = None
+        self.directions = DirectionBook(store, monotonic, phase_ttl)
+        self.drain_by_time = True
+        #: route -> switched_at of the rollback whose foreign writes this process re-mapped
+        self._remapped: dict[str, float] = {}
 
     # --- configuration ------------------------------------------------------------------
     @property
@@ -124,6 +130,27 @@ class Replicator:
                 f"(sources: {', '.join(r.source for r in self.migration.routes)})"
             )
         return route
+
+    def route_for_target(self, table: str, change: Change) -> Route:
+        """The route of a target-stream record: the one whose mapping owns its key (for a key
+        no route owns, the first route of the table: its planner quarantines it)."""
+        routes = [r for r in self.migration.routes if r.target == table]
+        if not routes:
+            self.route_for_table(table)  # raises: no route reads or writes this table
+        if len(routes) == 1:
+            return routes[0]
+        keys_json = change.body.get("Keys")
+        try:
+            keys = decode_json_item(keys_json) if isinstance(keys_json, dict) else {}
+        except reverse_apply.DECODE_ERRORS:
+            return routes[0]
+        mappings = [(r, self.context(r).mapping) for r in routes]
+        for route, mapping in mappings:
+            if mapping.source_key_for(keys) is not None:
+                return route
+            if mapping.group_for_target(keys) is not None:
+                return route
+        return next((r for r, m in mappings if m.owns(keys)), routes[0])
 
     def context(self, route: Route) -> RouteContext:
         ctx = self._contexts.get(route.name)
@@ -147,7 +174,37 @@ class Replicator:
         self._backfilled_at.pop(route, None)
         return False
 
-    def _name_for(self, group: AttributeValue) -> str | None:
+    def direction(self, ctx: RouteContext, has_time: Callable[[], bool]) -> Direction:
+        """The route's direction now; a drain the clock says is over is marked (Lambda), and
+        after a rollback's drain the foreign writes are re-mapped once per process."""
+        route = ctx.route.name
+        state = self.directions.get(route)
+        if self.drain_by_time and not state.old_drained and drained_by_time(state, self.clock()):
+            try:
+                state = self.directions.mark_drained(route, state)
+            except DualwriteError as exc:
+                log.warning("route %s: could not record the drain (%s)", route, exc)
+        if (
+            state.direction is Flow.FORWARD
+            and state.switched_at is not None
+            and state.old_drained
+            and self._remapped.get(route) != state.switched_at
+        ):
+            self.remap(ctx, state, has_time)
+        return state
+
+    def remap(self, ctx: RouteContext, state: Direction, has_time: Callable[[], bool]) -> int:
+        """Re-map the route's foreign writes into its target (after a rollback's drain)."""
+        try:
+            done, left = remap_foreign(self, ctx, has_time)
+        except DualwriteError as exc:
+            log.warning("route %s: re-mapping foreign writes failed (%s)", ctx.route.name, exc)
+            return 0
+        if not left and state.switched_at is not None:
+            self._remapped[ctx.route.name] = state.switched_at
+        return done
+
+    def name_for(self, group: AttributeValue) -> str | None:
         pool = self.migration.cognito_user_pool_id
         if not pool:
             return None
@@ -168,15 +225,28 @@ class Replicator:
         for change in changes:
             by_table.setdefault(change.table, []).append(change)
         # every table is resolved before anything is applied: an unknown one fails the batch
-        routes = {table: self.route_for_table(table) for table in by_table}
+        work: dict[tuple[str, Side], list[Change]] = {}
+        owner: dict[int, str] = {}
+        for table, table_changes in by_table.items():
+            route = self.migration.route_for_source(table)
+            if route is not None:
+                work[(route.name, Side.SOURCE)] = table_changes
+                owner.update((c.index, route.name) for c in table_changes)
+                continue
+            for c in table_changes:
+                name = self.route_for_target(table, c).name
+                work.setdefault((name, Side.TARGET), []).append(c)
+                owner[c.index] = name
+        n = len(changes)
         result = BatchResult(
             [c.sequence_number for c in changes],
-            [APPLIED] * len(changes),
-            [None] * len(changes),
-            unknown_roles=[False] * len(changes),
-            ttl_deletes=[False] * len(changes),
-            route_names=[routes[c.table].name for c in changes],
+            [APPLIED] * n,
+            [None] * n,
+            unknown_roles=[False] * n,
+            ttl_deletes=[False] * n,
+            route_names=[owner[c.index] for c in changes],
             streams=[c.raw["eventSourceARN"] for c in changes],
+            marks=[None] * n,
         )
 
         def has_time() -> bool:
@@ -186,12 +256,10 @@ class Replicator:
             # a context that does not know (a test double) does not stop anything
             return not isinstance(left, int | float) or left > self.time_margin_ms
 
-        for table, route_changes in by_table.items():
-            route = routes[table]
-            route_name = route.name
-            counts = RouteCounts(records=len(route_changes))
-            result.routes[route_name] = counts
-            if not self.is_backfilled(route_name):
+        for (route_name, side), route_changes in work.items():
+            counts = result.routes.setdefault(route_name, RouteCounts())
+            counts.records += len(route_changes)
+            if side is Side.SOURCE and not self.is_backfilled(route_name):
                 log.warning(
                     "route %s is not backfilled yet: %d record(s) held for redelivery",
                     route_name,
@@ -200,12 +268,59 @@ class Replicator:
                 for c in route_changes:
                     result.outcomes[c.index] = HELD
                     result.reasons[c.index] = "route not backfilled yet"
-                counts.held = len(route_changes)
+                counts.held += len(route_changes)
                 continue
-            self._apply_route(self.context(route), route_changes, result, counts, has_time)
+            ctx = self.context(self.migration.route(route_name))
+            state = self.direction(ctx, has_time)
+            if state.switched_at is None and side is Side.SOURCE:  # forward, never switched
+                self.apply_forward(ctx, route_changes, result, counts, has_time)
+                continue
+            self._follow(ctx, state, side, route_changes, result, counts, has_time)
         return result
 
-    def _apply_route(
+    def _follow(
+        self,
+        ctx: RouteContext,
+        state: Direction,
+        side: Side,
+        changes: Sequence[Change],
+        result: BatchResult,
+        counts: RouteCounts,
+        has_time: Callable[[], bool],
+    ) -> None:
+        """Each record as the route's direction says (reverse-wiring decision 5)."""
+        now: list[Change] = []
+        check: list[Change] = []
+        late = 0
+        for c in changes:
+            verdict = decide(state, side, c.created_at)
+            if verdict is Verdict.APPLY:
+                now.append(c)
+            elif verdict is Verdict.WAIT:
+                why = f"waiting for the {state.applying.value} direction to drain"
+                result.mark(c.index, HELD, Mark.WAITING, why)
+                counts.waiting += 1
+            elif verdict is Verdict.CHECK_FOREIGN and side is Side.SOURCE:
+                check.append(c)
+            else:  # SKIP; or a target-stream record after a rollback's drain: forward owns it
+                result.mark(c.index, SKIPPED, None, None)
+                counts.skipped += 1
+                late += verdict is Verdict.CHECK_FOREIGN
+        if late:
+            log.info(
+                "route %s: %d write(s) to %s after the rollback's drain left to forward",
+                ctx.route.name,
+                late,
+                ctx.route.target,
+            )
+        if now and side is Side.SOURCE:
+            self.apply_forward(ctx, now, result, counts, has_time)
+        elif now:
+            reverse_apply.apply_target(self, ctx, now, result, counts, has_time)
+        if check:
+            reverse_apply.check_foreign(self, ctx, state, check, result, counts)
+
+    def apply_forward(
         self,
         ctx: RouteContext,
         changes: Sequence[Change],
@@ -213,112 +328,4 @@ class Replicator:
         counts: RouteCounts,
         has_time: Callable[[], bool],
     ) -> None:
-        items = [classify(ctx.mapping, c, ctx.target_key_names) for c in changes]
-        failed: set[int] = set()
-        quarantined: set[int] = set()
-
-        # 2. quarantine first: a record whose quarantine cannot be written must fail, and then
-        # later records of its key must not be applied either
-        for c in items:
-            if c.kind != QUARANTINE:
-                continue
-            if self._quarantine(ctx, c.change, c.reason or "unmappable"):
-                quarantined.add(c.change.index)
-            else:
-                failed.add(c.change.index)
-                result.reasons[c.change.index] = "could not write the quarantine entry"
-
-        # 3. derived items from the source's current state (a consistent Query per group)
-        plan = coalesce(items, failed, ctx.target_key_names)
-        derived: dict[KeyIdentity, TargetWrite] = {}
-        for gkid, work in plan.groups.items():
-            try:
-                members = query_all(
-                    self.dynamodb,
-                    ctx.route.source,
-                    ctx.mapping.group_attr or "",
-                    work.value,
-                    consistent=True,
-                    counter=self.counter,
-                )
-                name = self._name_for(work.value) if members else None
-            except DualwriteError as exc:
-                log.warning(
-                    "route %s: recomputing a derived item failed (%s); %d record(s) retried",
-                    ctx.route.name,
-                    type(exc).__name__,
-                    len(work.contributors),
-                )
-                failed.update(work.contributors)
-                for i in work.contributors:
-                    result.reasons[i] = f"derived item: {exc}"
-                continue
-            key = ctx.mapping.derived_key(work.value)
-            derived[gkid] = TargetWrite(key, ctx.mapping.derive(work.value, members, name))
-
-        # 4. the writes of everything still standing
-        if failed:
-            plan = coalesce(items, failed, ctx.target_key_names)
-        writes: dict[KeyIdentity, TargetWrite] = dict(plan.writes)
-        for gkid, work in plan.groups.items():
-            write = derived.get(gkid)
-            if write is None:
-                continue
-            write.contributors = list(work.contributors)
-            dkid = fast_key_id(write.key, ctx.target_key_names)
-            clash = writes.get(dkid)
-            if clash is not None:  # a custom mapping may derive onto a direct key
-                write.contributors = sorted({*clash.contributors, *write.contributors})
-            writes[dkid] = write
-        writer = TargetWriter(self.backoff, self.max_write_attempts, self.counter)
-        written = writer.write(
-            self.dynamodb, ctx.route.target, ctx.target_key_names, list(writes.values()), has_time
-        )
-        for write, why in written.lost:
-            failed.update(write.contributors)
-            for i in write.contributors:
-                result.reasons[i] = why
-        for write, reason in written.rejected:
-            culprit = max(write.contributors)
-            item = next(c for c in items if c.change.index == culprit)
-            if self._quarantine(ctx, item.change, reason):
-                quarantined.add(culprit)
-            else:
-                failed.update(write.contributors)
-
-        # 5. outcomes
-        final_failed = close_failures(items, failed | plan.blocked)
-        now_ms = self.clock() * 1000.0
-        newest: float | None = None
-        for c in items:
-            index = c.change.index
-            if index in final_failed:
-                result.outcomes[index] = FAILED
-                if result.reasons[index] is None:
-                    result.reasons[index] = "an earlier record of the same key failed"
-                counts.failed += 1
-            elif index in quarantined:
-                result.outcomes[index] = QUARANTINED
-                counts.quarantined += 1
-            else:
-                result.outcomes[index] = APPLIED
-                counts.applied += 1
-                counts.unknown_role += int(c.unknown_role)
-                result.unknown_roles[index] = c.unknown_role
-                counts.ttl_deletes += int(c.change.ttl_delete)
-                result.ttl_deletes[index] = c.change.ttl_delete
-                created = c.change.created_at
-                if created is not None and (newest is None or created > newest):
-                    newest = created
-        if newest is not None:
-            counts.lag_ms = max(0, int(now_ms - newest * 1000.0))
-        if counts.failed:
-            log.warning(
-                "route %s: %d of %d record(s) failed and will be redelivered",
-                ctx.route.name,
-                counts.failed,
-                counts.records,
-            )
-
-    def _quarantine(self, ctx: RouteContext, change: Change, reason: str) -> bool:
-        return quarantine_record(self.store, ctx.route.name, change, reason, now=self.clock())
+        forward_apply.apply_forward(self, ctx, changes, result, counts, has_time)

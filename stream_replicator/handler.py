@@ -4,8 +4,10 @@ Configuration comes from the container's environment, read once at the first inv
 (dualwrite.runtime: `DUALWRITE_CONFIG`, `DUALWRITE_CONTROL_TABLE`, boto3's own
 `AWS_ENDPOINT_URL`); tests and benchmarks pass `runtime=` instead.
 
-The route of each record comes from its eventSourceARN's table name; a record of a table no
-route reads fails the whole invocation (loudly, never a silent skip). The response is the
+The route of each record comes from its eventSourceARN's table name (a route's source, or a
+route's target after a cutover: reverse replication, by key when routes share the target); a
+record of a table no route reads or writes fails the whole invocation (loudly, never a silent
+skip). The response is the
 partial batch response of ReportBatchItemFailures.
 
 Powertools Logger, Metrics (EMF, through dualwrite.metrics) and Tracer live here, at the
@@ -62,6 +64,11 @@ def lambda_handler(
                 "held": counts.held,
                 "quarantined": counts.quarantined,
                 "ttl_deletes": counts.ttl_deletes,
+                "reverse_replicated": counts.reverse_replicated,
+                "foreign_writes": counts.foreign_writes,
+                "unrepresentable": counts.unrepresentable,
+                "waiting": counts.waiting,
+                "skipped": counts.skipped,
                 "lag_ms": counts.lag_ms,
             },
         )

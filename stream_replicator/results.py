@@ -21,14 +21,31 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     QUARANTINED = "quarantined"
     FAILED = "failed"
-    #: the route is not backfilled yet: reported failed, the stream keeps the record
+    #: the route is not backfilled yet, or its direction waits for a drain: reported
+    #: failed, the stream keeps the record
     HELD = "held"
+    #: the other direction owns it (or applied it already): settled, nothing written
+    SKIPPED = "skipped"
 
 
 APPLIED = Outcome.APPLIED
 QUARANTINED = Outcome.QUARANTINED
 FAILED = Outcome.FAILED
 HELD = Outcome.HELD
+SKIPPED = Outcome.SKIPPED
+
+
+class Mark(StrEnum):
+    """What else a record's outcome means (counted apart, DESIGN.md section 8)."""
+
+    #: APPLIED in reverse (target stream -> source)
+    REVERSE = "reverse"
+    #: QUARANTINED because the old schema cannot hold it
+    UNREPRESENTABLE = "unrepresentable"
+    #: SKIPPED, and listed as a foreign write
+    FOREIGN = "foreign"
+    #: HELD until the old direction has drained (not a failure)
+    WAITING = "waiting"
 
 
 @dataclass
@@ -42,8 +59,30 @@ class RouteCounts:
     held: int = 0
     unknown_role: int = 0
     ttl_deletes: int = 0
+    #: applied in reverse (not in `applied`, which is forward)
+    reverse_replicated: int = 0
+    #: settled without a write (the other direction's, or applied already)
+    skipped: int = 0
+    #: source-stream records listed as foreign writes (also in `skipped`)
+    foreign_writes: int = 0
+    #: quarantined because the old schema cannot hold them (also in `quarantined`)
+    unrepresentable: int = 0
+    #: held until the old direction drains (reported failed, not counted in `held`)
+    waiting: int = 0
     #: now - ApproximateCreationDateTime of the newest applied record, when applied
     lag_ms: int | None = None
+
+    @property
+    def switched(self) -> bool:
+        """Whether any record was decided by a switched direction (reverse, waiting, skipped,
+        or checked for foreign writes)."""
+        return bool(
+            self.reverse_replicated
+            or self.skipped
+            or self.foreign_writes
+            or self.unrepresentable
+            or self.waiting
+        )
 
     def add(self, other: RouteCounts) -> None:
         self.records += other.records
@@ -53,6 +92,11 @@ class RouteCounts:
         self.held += other.held
         self.unknown_role += other.unknown_role
         self.ttl_deletes += other.ttl_deletes
+        self.reverse_replicated += other.reverse_replicated
+        self.skipped += other.skipped
+        self.foreign_writes += other.foreign_writes
+        self.unrepresentable += other.unrepresentable
+        self.waiting += other.waiting
         if other.lag_ms is not None:
             self.lag_ms = other.lag_ms
 
@@ -66,6 +110,11 @@ class RouteCounts:
             held=self.held - before.held,
             unknown_role=self.unknown_role - before.unknown_role,
             ttl_deletes=self.ttl_deletes - before.ttl_deletes,
+            reverse_replicated=self.reverse_replicated - before.reverse_replicated,
+            skipped=self.skipped - before.skipped,
+            foreign_writes=self.foreign_writes - before.foreign_writes,
+            unrepresentable=self.unrepresentable - before.unrepresentable,
+            waiting=self.waiting - before.waiting,
             lag_ms=self.lag_ms,
         )
 
@@ -81,6 +130,11 @@ def metric_values(counts: RouteCounts) -> dict[str, float]:
         metric_names.UNKNOWN_ROLE: counts.unknown_role,
         metric_names.TTL_DELETES: counts.ttl_deletes,
     }
+    if counts.switched:
+        # only once a route has switched: a forward-only route's metrics stay as they were
+        values[metric_names.REVERSE_REPLICATED_RECORDS] = counts.reverse_replicated
+        values[metric_names.FOREIGN_WRITES] = counts.foreign_writes
+        values[metric_names.UNREPRESENTABLE] = counts.unrepresentable
     if counts.lag_ms is not None:
         values[metric_names.REPLICATION_LAG_MS] = counts.lag_ms
     return values
@@ -101,6 +155,14 @@ class BatchResult:
     #: per record: its route, and its stream (eventSourceARN: one shard per Lambda batch)
     route_names: list[str] = field(default_factory=list)
     streams: list[str] = field(default_factory=list)
+    #: per record: what else its outcome means (None: nothing)
+    marks: list[Mark | None] = field(default_factory=list)
+
+    def mark(self, index: int, outcome: Outcome, mark: Mark | None, reason: str | None) -> None:
+        self.outcomes[index] = outcome
+        self.marks[index] = mark
+        if reason is not None:
+            self.reasons[index] = reason
 
 
 def first_failure(sequence_numbers: list[str], failed: Collection[str]) -> int:
@@ -115,9 +177,9 @@ def settle(result: BatchResult, failed: Collection[str]) -> dict[str, RouteCount
     """Per route, the records of this batch whose outcome is final, and the failure reports.
 
     failed: the batch item failures reported (sequence numbers). records, applied,
-    quarantined, unknown_role and ttl_deletes count only records before the lowest failed one
-    of their stream; failed and held count every report (a record failing twice counts
-    twice); lag_ms is the one apply measured."""
+    quarantined, unknown_role, ttl_deletes and the reverse counts count only records before
+    the lowest failed one of their stream; failed, held and waiting count every report (a
+    record failing twice counts twice); lag_ms is the one apply measured."""
     if not failed:  # the common case: every record is final, apply's counts are the counts
         return {route: replace(counts) for route, counts in result.routes.items()}
     lowest: dict[str, tuple[int, int, str]] = {}
@@ -134,18 +196,29 @@ def settle(result: BatchResult, failed: Collection[str]) -> dict[str, RouteCount
         if counts is None:
             applied = result.routes.get(route)
             counts = out[route] = RouteCounts(lag_ms=applied.lag_ms if applied else None)
+        mark = result.marks[i] if result.marks else None
         if outcome == FAILED:
             counts.failed += 1
         elif outcome == HELD:
-            counts.held += 1
+            if mark is Mark.WAITING:
+                counts.waiting += 1
+            else:
+                counts.held += 1
         cut = lowest.get(result.streams[i])
         if cut is not None and sequence_order(result.sequence_numbers[i]) >= cut:
             continue  # redelivered: counted when it is final
         counts.records += 1
         if outcome == APPLIED:
+            if mark is Mark.REVERSE:
+                counts.reverse_replicated += 1
+                continue
             counts.applied += 1
             counts.unknown_role += int(result.unknown_roles[i])
             counts.ttl_deletes += int(result.ttl_deletes[i])
         elif outcome == QUARANTINED:
             counts.quarantined += 1
+            counts.unrepresentable += int(mark is Mark.UNREPRESENTABLE)
+        elif outcome == SKIPPED:
+            counts.skipped += 1
+            counts.foreign_writes += int(mark is Mark.FOREIGN)
     return out

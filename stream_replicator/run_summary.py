@@ -3,11 +3,12 @@ demo reads, and the tally it is made from."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from dualwrite.config import Migration
 from dualwrite.jsondoc import JsonObject
+from dualwrite.reverse.direction import Direction
 from stream_replicator.cursor import ShardCursor
 from stream_replicator.results import RouteCounts
 
@@ -23,6 +24,15 @@ class RouteSummary:
     quarantined: int
     unknown_role: int
     shards: int
+    #: the route's direction as last read ("forward" / "reverse")
+    direction: str = "forward"
+    #: a switch's old direction still drains
+    drain_pending: bool = False
+    reverse_replicated: int = 0
+    foreign_writes: int = 0
+    unrepresentable: int = 0
+    waiting: int = 0
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,20 @@ class RunSummary:
     duration_s: float = 0.0
     #: every shard of every backfilled route drained (until_caught_up runs)
     caught_up: bool = False
+    #: applied in reverse (target streams -> sources), apart from `applied` (forward)
+    reverse_replicated: int = 0
+    #: source writes listed as foreign writes in this run
+    foreign_writes: int = 0
+    #: target changes the old schema cannot hold (quarantined; also in `quarantined`)
+    unrepresentable: int = 0
+    #: records settled without a write (the other direction's, or applied already)
+    skipped: int = 0
+    #: reports of records held until the old direction drains (not in `failed`)
+    waiting: int = 0
+    #: routes whose switch's drain this run completed
+    drained_routes: list[str] = field(default_factory=list)
+    #: routes whose switch still owes a drain
+    drain_pending_routes: list[str] = field(default_factory=list)
 
     def to_json(self) -> JsonObject:
         return asdict(self)
@@ -64,12 +88,12 @@ class RunTally:
     renewed: int = 0
 
     def add_batch(
-        self, route: str, settled: Iterable[RouteCounts], failures: int, lag_ms: int | None
+        self, settled: Mapping[str, RouteCounts], failures: int, lag_ms: int | None
     ) -> None:
-        counts = self.counts.setdefault(route, RouteCounts())
-        for part in settled:
+        """settled: per route (a target stream shared by two routes carries both)."""
+        for route, part in settled.items():
             part.lag_ms = lag_ms
-            counts.add(part)
+            self.counts.setdefault(route, RouteCounts()).add(part)
         if lag_ms is not None:
             self.max_lag_ms = lag_ms if self.max_lag_ms is None else max(self.max_lag_ms, lag_ms)
         self.failed += failures
@@ -79,11 +103,15 @@ class RunTally:
         migration: Migration,
         cursors: Mapping[str, Sequence[ShardCursor]],
         held: Mapping[str, str],
+        directions: Mapping[str, Direction],
+        drained: Sequence[str],
         *,
         duration_s: float,
         caught_up: bool,
     ) -> RunSummary:
-        """cursors: per route; held: route -> its phase, for routes not backfilled yet."""
+        """cursors: per stream (a source stream by its route's name); held: route -> its
+        phase, for routes not backfilled yet; directions: route -> as last read; drained:
+        routes whose drain this run marked."""
         total = RouteCounts()
         for counts in self.counts.values():
             total.add(counts)
@@ -102,6 +130,13 @@ class RunTally:
                     quarantined=counts.quarantined,
                     unknown_role=counts.unknown_role,
                     shards=len(cursors.get(route.name, ())),
+                    direction=directions.get(route.name, Direction()).direction.value,
+                    drain_pending=not directions.get(route.name, Direction()).old_drained,
+                    reverse_replicated=counts.reverse_replicated,
+                    foreign_writes=counts.foreign_writes,
+                    unrepresentable=counts.unrepresentable,
+                    waiting=counts.waiting,
+                    skipped=counts.skipped,
                 )
             )
         return RunSummary(
@@ -120,4 +155,11 @@ class RunTally:
             stuck_shards=[f"{c.route}:{c.shard_id}" for c in every if c.stuck],
             duration_s=round(duration_s, 3),
             caught_up=caught_up,
+            reverse_replicated=total.reverse_replicated,
+            foreign_writes=total.foreign_writes,
+            unrepresentable=total.unrepresentable,
+            skipped=total.skipped,
+            waiting=total.waiting,
+            drained_routes=list(drained),
+            drain_pending_routes=[r.route for r in routes if r.drain_pending],
         )

@@ -7,39 +7,35 @@ table, renews expired iterators, builds events exactly as Lambda does, hands bat
 same inner function the Lambda calls (batch.process_records), honours batchItemFailures by
 reading again from the lowest failed sequence number, and checkpoints only what succeeded.
 
-The parts: ShardReader (the Streams calls), ShardCursor (where a shard stands; pure),
-Checkpointer (the control table), MetricsPublisher (PutMetricData); this module is the loop.
+It follows each route's direction (DESIGN.md section 8): besides the source streams it reads
+the target stream of every route that has switched, and marks a switch's drain once the old
+direction's stream has been read to its end past T+O (runner_streams).
+
+The parts: StreamSet (which streams, phases, directions, drains), ShardReader (the Streams
+calls), ShardCursor (where a shard stands; pure), Checkpointer (the control table),
+MetricsPublisher (PutMetricData); this module is the loop.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from dualwrite.aws.clients import Clients
-from dualwrite.config import Migration, Route
+from dualwrite.config import Migration
 from dualwrite.control import ControlStore
-from dualwrite.errors import ConfigError, NotFoundError
 from stream_replicator.apply import Replicator
 from stream_replicator.batch import process_records
 from stream_replicator.checkpointer import Checkpointer
 from stream_replicator.cursor import Batch, ShardCursor, Step
-from stream_replicator.events import ready_shards
 from stream_replicator.metrics_publisher import MetricsPublisher
 from stream_replicator.records import sequence_order
-from stream_replicator.results import first_failure
+from stream_replicator.results import Mark, first_failure
 from stream_replicator.run_summary import RunSummary, RunTally
 from stream_replicator.runner_settings import Clock, RunnerSettings
-from stream_replicator.shard_reader import ReadProblem, ShardReader, discover
-
-
-@dataclass
-class _Stream:
-    route: Route
-    reader: ShardReader
-    cursors: dict[str, ShardCursor] = field(default_factory=dict)
+from stream_replicator.runner_streams import StreamSet
+from stream_replicator.shard_reader import ReadProblem, ShardReader
 
 
 class StreamRunner:
@@ -50,15 +46,17 @@ class StreamRunner:
         summary = runner.run(until_caught_up=True)   # a RunSummary
 
     run(until_caught_up=False, duration=None, stop=None, on_progress=None):
-    - until_caught_up: return once every shard of every backfilled route is drained (closed
-      and read, or read up to its tip). A route whose backfill is not complete is not read at
-      all: it is named in "held_routes" (and to `notify`), its records stay in the stream.
+    - until_caught_up: return once every shard of every stream read is drained (closed and
+      read, or read up to its tip) in the direction that is live, and no switch still owes a
+      drain this run can see. A route whose backfill is not complete is not read at all: it
+      is named in "held_routes" (and to `notify`), its records stay in the stream.
     - duration: return after that many seconds.
     - stop: a threading.Event; setting it stops cleanly: the batch in hand is finished and
       checkpointed first.
     - on_progress: called with the running summary after each batch.
     Without until_caught_up, duration or stop it runs until interrupted, re-reading the phase
-    of held routes every `phase_interval` seconds and picking them up once backfilled.
+    of held routes and every route's direction every `phase_interval` seconds, picking up a
+    backfill or a switch without a restart.
 
     Counts (RunSummary): a record counts once, when its outcome is final (results.settle).
     Shard checkpoints (ControlStore.save_shard) hold lag_ms of the newest applied record, 0
@@ -97,6 +95,8 @@ class StreamRunner:
             monotonic=self.clock.mono,
             phase_ttl=self.settings.phase_interval,
         )
+        # this runner sees the shards: it marks drains exactly, never by the clock
+        self.replicator.drain_by_time = False
         self.notify = notify or (lambda _message: None)
         self._streams_client = streams
         self._clients = clients
@@ -106,9 +106,16 @@ class StreamRunner:
             migration.metrics_namespace,
             self.notify,
         )
-        self._streams: dict[str, _Stream] = {}
-        self._active: set[str] = set()
-        self._held: dict[str, str] = {}
+        self.reading = StreamSet(
+            migration,
+            store,
+            self.replicator,
+            lambda: self.streams,
+            self.checkpointer,
+            self.rules,
+            self.settings.phase_interval,
+            self.notify,
+        )
         self.tally = RunTally()
         self._started = 0.0
 
@@ -129,8 +136,8 @@ class StreamRunner:
         stop = stop or threading.Event()
         self._started = mono()
         deadline = self._started + duration if duration is not None else None
-        self._discover()
-        self._check_phases(announce_waiting=not until_caught_up)
+        self.reading.discover()
+        self.reading.check(announce_waiting=not until_caught_up)
         next_phase = self._started + s.phase_interval
         next_refresh = self._started + s.shard_refresh_interval
         next_metrics = self._started + s.metrics_interval
@@ -141,13 +148,13 @@ class StreamRunner:
                 if deadline is not None and now >= deadline:
                     break
                 if now >= next_phase:
-                    self._check_phases(announce_waiting=False)
+                    self.reading.check(announce_waiting=False)
                     next_phase = now + s.phase_interval
                 if now >= next_refresh:
-                    self._refresh_active()
+                    self.reading.refresh_active()
                     next_refresh = now + s.shard_refresh_interval
                 got = 0
-                for cursor in self._ready():
+                for cursor in self.reading.ready():
                     if stop.is_set() or (deadline is not None and mono() >= deadline):
                         break
                     if cursor.waiting(mono()):
@@ -155,15 +162,16 @@ class StreamRunner:
                     n = self._poll(cursor, may_give_up=until_caught_up)
                     got += n
                     if cursor.done:
-                        self._refresh(self._streams[cursor.route])
+                        self.reading.refresh(self.reading.streams[cursor.route])
                     if n and on_progress is not None:
                         on_progress(self.summary())
+                self.reading.settle_drains()
                 if s.publish_metrics and mono() >= next_metrics:
                     self.publisher.publish(self.tally.counts)
                     next_metrics = mono() + s.metrics_interval
                 if until_caught_up and self._all_caught_up():
                     # a split may just have added shards: look once more before leaving
-                    self._refresh_active()
+                    self.reading.refresh_active()
                     if self._all_caught_up():
                         caught_up = True
                         break
@@ -180,7 +188,7 @@ class StreamRunner:
 
     def _wait(self, until_caught_up: bool, deadline: float | None) -> float:
         now = self.clock.mono()
-        ready = self._ready()
+        ready = self.reading.ready()
         wait = self.settings.poll_interval
         if until_caught_up and any(not c.idle(self.rules) and not c.waiting(now) for c in ready):
             wait = 0.0
@@ -195,76 +203,18 @@ class StreamRunner:
     def summary(self, *, caught_up: bool = False) -> RunSummary:
         return self.tally.summary(
             self.migration,
-            {name: list(st.cursors.values()) for name, st in self._streams.items()},
-            self._held,
+            {name: list(st.cursors.values()) for name, st in self.reading.streams.items()},
+            self.reading.held,
+            self.reading.directions,
+            self.reading.drained,
             duration_s=self.clock.mono() - self._started,
             caught_up=caught_up,
         )
 
-    # --- streams, shards, phases --------------------------------------------------------
-    def _discover(self) -> None:
-        readers = discover(self.migration, self.replicator.dynamodb, self.streams)
-        self._streams = {r.name: _Stream(r, readers[r.name]) for r in self.migration.routes}
-
-    def _check_phases(self, *, announce_waiting: bool) -> None:
-        for route in self.migration.routes:
-            if route.name in self._active:
-                continue
-            try:
-                phase = self.store.phase(route.name).phase.value
-            except NotFoundError:
-                raise ConfigError(
-                    f"control table {self.store.table} does not exist; run `dualwrite prepare`"
-                ) from None
-            if phase == "backfilled":
-                if route.name in self._held:
-                    self.notify(f"route {route.name} is backfilled now: replicating it")
-                self._held.pop(route.name, None)
-                self._active.add(route.name)
-                self._refresh(self._streams[route.name])
-                continue
-            if route.name not in self._held:
-                self._held[route.name] = phase
-                if announce_waiting:
-                    self.notify(
-                        f"route {route.name} is not backfilled yet (phase {phase}): its changes "
-                        f"stay in the stream; waiting for its backfill (checking every "
-                        f"{self.settings.phase_interval:g}s)"
-                    )
-                else:
-                    self.notify(
-                        f"route {route.name} is not backfilled yet (phase {phase}): nothing to "
-                        f"do for it yet, its changes stay in the stream; run `dualwrite "
-                        f"backfill --route {route.name}` first"
-                    )
-
-    def _refresh_active(self) -> None:
-        for name in sorted(self._active):
-            self._refresh(self._streams[name])
-
-    def _refresh(self, stream: _Stream) -> None:
-        for shard in stream.reader.shards():
-            cursor = stream.cursors.get(shard.shard_id)
-            if cursor is not None:
-                cursor.shard = shard
-                continue
-            stream.cursors[shard.shard_id] = self.checkpointer.resume(
-                stream.route.name, stream.reader.stream_arn, shard
-            )
-
-    def _ready(self) -> list[ShardCursor]:
-        out: list[ShardCursor] = []
-        for name in sorted(self._active):
-            cursors = self._streams[name].cursors
-            done = [sid for sid, c in cursors.items() if c.done]
-            for shard in ready_shards([c.shard for c in cursors.values()], done):
-                cursor = cursors[shard.shard_id]
-                if not cursor.stuck:
-                    out.append(cursor)
-        return out
-
     def _all_caught_up(self) -> bool:
-        return all(c.idle(self.rules) for c in self._ready())
+        """Caught up in the direction that is live: every shard idle, no drain owed."""
+        idle = all(c.idle(self.rules) for c in self.reading.ready())
+        return idle and not self.reading.drain_pending()
 
     # --- one shard ----------------------------------------------------------------------
     def _apply(self, cursor: ShardCursor, step: Step) -> None:
@@ -290,7 +240,7 @@ class StreamRunner:
         """One GetRecords on a shard and, when it returned records, one batch. Returns the
         number of records checkpointed. With may_give_up (--until-caught-up), a shard whose
         batch failed max_retries times in a row is left alone for the rest of the run."""
-        reader = self._streams[cursor.route].reader
+        reader = self.reading.streams[cursor.route].reader
         if cursor.iterator is None and not self._start(cursor, reader):
             return 0
         assert cursor.iterator is not None
@@ -311,6 +261,11 @@ class StreamRunner:
         cut = first_failure([e["dynamodb"]["SequenceNumber"] for e in events], failures)
         last = events[cut - 1]["dynamodb"] if cut else None
         created = last.get("ApproximateCreationDateTime") if last is not None else None
+        # records waiting for a drain are not a failure: read them again each poll interval,
+        # and never give the shard up for them
+        marks = dict(zip(processed.result.sequence_numbers, processed.result.marks, strict=True))
+        held = sum(1 for f in failures if marks.get(f) is Mark.WAITING)
+        waiting = bool(failures) and held == len(failures)
         batch = Batch(
             settled=cut,
             last_sequence_number=str(last["SequenceNumber"]) if last is not None else None,
@@ -322,10 +277,14 @@ class StreamRunner:
             batch,
             self.clock.now(),
             self.rules,
-            self.settings.retry_backoff.delay,
-            may_give_up=may_give_up,
+            (lambda _n: self.settings.poll_interval)
+            if waiting
+            else self.settings.retry_backoff.delay,
+            may_give_up=may_give_up and not waiting,
         )
-        self.tally.add_batch(cursor.route, processed.settled().values(), len(failures), step.lag_ms)
+        if waiting:
+            cursor.failures_in_row = 0
+        self.tally.add_batch(processed.settled(), len(failures) - held, step.lag_ms)
         if step.gave_up:
             self.notify(
                 f"route {cursor.route}: shard {cursor.shard_id} keeps failing at sequence "
@@ -337,6 +296,6 @@ class StreamRunner:
 
     def _flush(self, *, force: bool) -> None:
         now = self.clock.now()
-        for stream in self._streams.values():
+        for stream in self.reading.streams.values():
             for cursor in stream.cursors.values():
                 self._apply(cursor, cursor.flush(now, self.rules, force=force))

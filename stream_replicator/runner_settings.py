@@ -19,7 +19,9 @@ class RunnerSettings:
     batch_size: int = 100
     #: pause between reads of an idle stream
     poll_interval: float = 1.0
-    #: how often a held route's phase is read again (and how long "backfilled" is trusted)
+    #: how often a held route's phase and every route's direction are read again (and how
+    #: long "backfilled" and a direction are trusted): a backfill or a switch is picked up
+    #: within this long
     phase_interval: float = 5.0
     shard_refresh_interval: float = 30.0
     checkpoint_interval: float = 10.0

@@ -131,3 +131,19 @@ def discover(migration: Migration, dynamodb: Any, streams: Any) -> dict[str, Sha
         region = arn.split(":")[3] if arn.count(":") >= 5 else ""
         readers[route.name] = ShardReader(streams, arn, region)
     return readers
+
+
+def discover_target(dynamodb: Any, streams: Any, table: str) -> tuple[ShardReader | None, str]:
+    """A reader for a target table's stream (reverse replication reads it after a switch),
+    or None and why not (no table, no stream, or not NEW_AND_OLD_IMAGES)."""
+    desc = tables.describe(dynamodb, table)
+    if desc is None:
+        return None, f"target table {table} does not exist"
+    view = tables.stream_view(desc)
+    arn = desc.get("LatestStreamArn")
+    if view is None or not arn:
+        return None, f"target table {table} has no stream"
+    if view != tables.STREAM_VIEW:
+        return None, f"the stream on {table} has view type {view}, not {tables.STREAM_VIEW}"
+    region = arn.split(":")[3] if arn.count(":") >= 5 else ""
+    return ShardReader(streams, arn, region), ""
