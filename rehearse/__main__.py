@@ -1,0 +1,127 @@
+"""`python -m rehearse` (`make rehearse`): the AWS deployment rehearsed on a private ministack.
+
+Exit 0 only when every step ran and the reconcile found parity; 1 when a step failed (its
+logs are kept and named); 2 when a tool could not be installed. Every process it starts
+(ministack and its Lambda workers, sam) is ended on the way out, Ctrl-C included."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from rehearse import flow
+from rehearse.context import Options, Rehearsal
+from rehearse.steps import Step, StepResult, run_steps, summary_table
+from rehearse.tools import (
+    BENCH,
+    MINISTACK_EXTRA,
+    MINISTACK_VENV_SUFFIX,
+    ToolUnavailable,
+    ensure_sam,
+    terminated_as_interrupt,
+)
+from tests.ministack_harness import VENV, Ministack, MinistackUnavailable
+
+
+def options_of(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
+    defaults = Options()
+    p = argparse.ArgumentParser(prog="python -m rehearse", description=__doc__)
+    p.add_argument("--servers", type=int, default=defaults.servers)
+    p.add_argument("--memberships", type=int, default=defaults.memberships)
+    p.add_argument(
+        "--route", action="append", dest="routes", help="backfill only this route (repeatable)"
+    )
+    p.add_argument("--traffic-rate", type=float, default=defaults.traffic_rate)
+    p.add_argument("--after-backfill-s", type=float, default=defaults.after_backfill_s)
+    p.add_argument("--workdir", type=Path, help="keep the build and logs here")
+    a = p.parse_args(argv)
+    options = Options(
+        servers=a.servers,
+        memberships=a.memberships,
+        routes=tuple(a.routes or defaults.routes),
+        traffic_rate=a.traffic_rate,
+        after_backfill_s=a.after_backfill_s,
+    )
+    return options, a.workdir
+
+
+def rehearse(
+    options: Options, workdir: Path, console: Console, steps: Sequence[Step[Rehearsal]]
+) -> tuple[Rehearsal, list[StepResult]]:
+    """Start ministack, run the steps against it, stop everything started."""
+    sam = ensure_sam()
+    server = Ministack(
+        log_path=workdir / "ministack.log",
+        venv=VENV.with_name(VENV.name + MINISTACK_VENV_SUFFIX),
+        extra_requirements=MINISTACK_EXTRA,
+    )
+    server.start()
+    rehearsal = Rehearsal(options, server.endpoint, workdir, sam)
+    try:
+        console.print(f"ministack at {server.endpoint}; commands log: {rehearsal.log}")
+
+        def report(r: StepResult) -> None:
+            mark = "ok" if r.ok else "FAILED"
+            console.print(f"  {r.section:<13} {r.action}: {mark} {r.detail} ({r.seconds:.1f}s)")
+
+        results = run_steps(steps, rehearsal, report)
+    finally:
+        flow.stop_traffic(rehearsal)
+        server.stop()
+    return rehearsal, results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options, given = options_of(argv)
+    # a log or a pipe gets the whole table, not 80 columns of it
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 180)
+    workdir = given or Path(tempfile.mkdtemp(prefix="dualwrite-rehearse-"))
+    started = time.monotonic()
+    steps = flow.STEPS
+    try:
+        with terminated_as_interrupt():
+            rehearsal, results = rehearse(options, workdir, console, steps)
+    except (ToolUnavailable, MinistackUnavailable) as exc:
+        console.print(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.print(f"interrupted: every process started was stopped; logs in {workdir}")
+        return 130
+    ok = len(results) == len(steps) and all(r.ok for r in results)
+    console.print(
+        summary_table(
+            steps,
+            results,
+            f"Rehearsal of the AWS deployment on ministack ({time.monotonic() - started:.0f}s)",
+        ),
+    )
+    for a in [*rehearsal.adaptations, *flow.NOT_EXERCISED, *flow.NOT_YET]:
+        console.print(a.line(), soft_wrap=True)
+    if ok:
+        routes = rehearsal.parity["routes"]
+        console.print(
+            "parity: "
+            + ", ".join(
+                f"{x['route']} {x['parity_percent']}% "
+                f"({x['expected_target_items']} expected, {x['missing']} missing, "
+                f"{x['extra']} extra, {x['mismatched']} mismatched)"
+                for x in routes
+            )
+        )
+        if given is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return 0
+    console.print(f"rehearsal FAILED: logs kept in {workdir}")
+    return 1
+
+
+if __name__ == "__main__":
+    BENCH.mkdir(exist_ok=True)
+    sys.exit(main())
