@@ -17,17 +17,11 @@ from pathlib import Path
 from rich.console import Console
 
 from rehearse import flow
-from rehearse.context import Options, Rehearsal
-from rehearse.steps import Step, StepResult, run_steps, summary_table
-from rehearse.tools import (
-    BENCH,
-    MINISTACK_EXTRA,
-    MINISTACK_VENV_SUFFIX,
-    ToolUnavailable,
-    ensure_sam,
-    terminated_as_interrupt,
-)
-from tests.ministack_harness import VENV, Ministack, MinistackUnavailable
+from rehearse.context import Options
+from rehearse.session import rehearse
+from rehearse.steps import summary_table
+from rehearse.tools import BENCH, ToolUnavailable, terminated_as_interrupt
+from tests.ministack_harness import MinistackUnavailable
 
 
 def options_of(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
@@ -50,32 +44,6 @@ def options_of(argv: Sequence[str] | None) -> tuple[Options, Path | None]:
         after_backfill_s=a.after_backfill_s,
     )
     return options, a.workdir
-
-
-def rehearse(
-    options: Options, workdir: Path, console: Console, steps: Sequence[Step[Rehearsal]]
-) -> tuple[Rehearsal, list[StepResult]]:
-    """Start ministack, run the steps against it, stop everything started."""
-    sam = ensure_sam()
-    server = Ministack(
-        log_path=workdir / "ministack.log",
-        venv=VENV.with_name(VENV.name + MINISTACK_VENV_SUFFIX),
-        extra_requirements=MINISTACK_EXTRA,
-    )
-    server.start()
-    rehearsal = Rehearsal(options, server.endpoint, workdir, sam)
-    try:
-        console.print(f"ministack at {server.endpoint}; commands log: {rehearsal.log}")
-
-        def report(r: StepResult) -> None:
-            mark = "ok" if r.ok else "FAILED"
-            console.print(f"  {r.section:<13} {r.action}: {mark} {r.detail} ({r.seconds:.1f}s)")
-
-        results = run_steps(steps, rehearsal, report)
-    finally:
-        flow.stop_traffic(rehearsal)
-        server.stop()
-    return rehearsal, results
 
 
 def main(argv: Sequence[str] | None = None) -> int:

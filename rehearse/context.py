@@ -56,6 +56,8 @@ class Rehearsal:
     stop_traffic: threading.Event = field(default_factory=threading.Event)
     traffic_thread: threading.Thread | None = None
     writes_before_backfill_end: int = 0
+    writes: dict[str, int] = field(default_factory=dict)  # source table -> live writes
+    writes_at_backfill_end: dict[str, int] = field(default_factory=dict)
     parity: dict[str, Any] = field(default_factory=dict)  # the last `reconcile --json`
 
     def __post_init__(self) -> None:
