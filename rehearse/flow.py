@@ -37,9 +37,11 @@ def plan(r: Rehearsal) -> str:
 
 
 def prepare(r: Rehearsal) -> str:
-    r.dualwrite("prepare")
+    first = r.dualwrite_json("prepare")
     again = r.dualwrite_json("prepare")  # idempotent: a second run changes nothing
-    return f"backups, streams, PITR, control table, CoreTable; re-run: {len(again)} keys"
+    if again["changed"]:
+        raise StepFailed(f"a second prepare changed things: {_short(again['actions'], 300)}")
+    return f"{len(first['actions'])} actions (backups, streams, PITR, tables); a re-run: none"
 
 
 def harden(r: Rehearsal) -> str:
@@ -293,7 +295,11 @@ def reconcile_state_machine(r: Rehearsal) -> str:
     output = json.loads(desc["output"])
     if output.get("skip"):
         raise StepFailed(f"the reconcile execution found the lock held: {output}")
-    return f"SUCCEEDED (input {{}}): {_short(output)}"
+    routes = output.get("routes") or []
+    if output.get("parity") is not True or not routes:
+        raise StepFailed(f"the reconcile execution found no parity: {_short(output, 300)}")
+    shown = ", ".join(f"{x['route']} {x['parity_percent']}%" for x in routes)
+    return f"SUCCEEDED (input {{}}, the schedule's): {shown}"
 
 
 def _short(value: Any, limit: int = 100) -> str:

@@ -25,7 +25,11 @@ def rehearse(
         venv=VENV.with_name(VENV.name + MINISTACK_VENV_SUFFIX),
         extra_requirements=MINISTACK_EXTRA,
     )
-    server.start()
+    try:
+        server.start()
+    except BaseException:  # interrupted while it comes up: its group goes down too
+        server.stop()
+        raise
     rehearsal = Rehearsal(options, server.endpoint, workdir, sam)
     try:
         console.print(f"ministack at {server.endpoint}; commands log: {rehearsal.log}")

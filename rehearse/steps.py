@@ -51,6 +51,8 @@ def run_steps(
             detail, ok = step.run(context), True
         except StepFailed as exc:
             detail, ok = str(exc), False
+        except Exception as exc:  # an AWS error, say: the rehearsal still reports and cleans up
+            detail, ok = f"{type(exc).__name__}: {exc}", False
         result = StepResult(
             step.section, step.action, step.against, ok, detail, time.monotonic() - started
         )

@@ -119,12 +119,14 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def terminated_as_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) raise KeyboardInterrupt, so every `finally` runs as on Ctrl-C."""
+    """SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt, so every `finally` runs as on
+    Ctrl-C (SIGINT too: a shell starts a background job with it ignored)."""
 
     def interrupt(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, interrupt) for s in signals}
     try:
         yield
     finally:
