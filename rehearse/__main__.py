@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rehearse import flow
+from rehearse import flow, gaps
 from rehearse.context import Options
 from rehearse.session import rehearse
 from rehearse.steps import summary_table
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Rehearsal of the AWS deployment on ministack ({time.monotonic() - started:.0f}s)",
         ),
     )
-    for a in [*rehearsal.adaptations, *flow.NOT_EXERCISED, *flow.NOT_YET]:
+    for a in [*rehearsal.adaptations, *gaps.NOT_EXERCISED, *gaps.NOT_YET]:
         console.print(a.line(), soft_wrap=True)
     if ok:
         routes = rehearsal.parity["routes"]

@@ -1,25 +1,23 @@
 """The README's "Deploy to AWS" order of operations, step by step, against the stack that
 `sam deploy` created on the private ministack. STEPS is the order; a later part of the
 README (cutover with reverse replication, rollback) is one more entry there, and until then
-one more line in NOT_YET."""
+one more line in gaps.NOT_YET."""
 
 from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 from typing import Any
 
 import yaml
 
-from dualwrite import seed as seeding
-from dualwrite.traffic import TrafficPlan, run_traffic
 from rehearse import adapt
 from rehearse.adapt import Adaptation
 from rehearse.context import REGION, STACK, Rehearsal
 from rehearse.steps import Step, StepFailed
 from rehearse.tools import ROOT
+from rehearse.traffic import start_traffic, stop_traffic
 
 STREAM_PARAMETERS = {"servers": "ServersStreamArn", "memberships": "MembershipsStreamArn"}
 INFRA = ROOT / "infra"
@@ -155,44 +153,11 @@ def mappings_disabled(r: Rehearsal) -> str:
     return f"{', '.join(wanted)}: Disabled, as the template creates them"
 
 
-class _CountingWrites:
-    """The application's DynamoDB client, counting its writes per table."""
-
-    def __init__(self, client: Any, counts: dict[str, int]) -> None:
-        self.client, self.counts = client, counts
-
-    def put_item(self, **kwargs: Any) -> Any:
-        self.counts[kwargs["TableName"]] = self.counts.get(kwargs["TableName"], 0) + 1
-        return self.client.put_item(**kwargs)
-
-    def delete_item(self, **kwargs: Any) -> Any:
-        self.counts[kwargs["TableName"]] = self.counts.get(kwargs["TableName"], 0) + 1
-        return self.client.delete_item(**kwargs)
-
-
-def _start_traffic(r: Rehearsal) -> None:
-    o = r.options
-    plan = TrafficPlan(seeding.generate(o.servers, o.memberships, seed=1), seed=5)
-    client = _CountingWrites(r.clients.client("dynamodb"), r.writes)
-
-    def traffic() -> None:
-        run_traffic(client, plan, r.stop_traffic, rate=o.traffic_rate, stats=r.traffic)
-
-    r.traffic_thread = threading.Thread(target=traffic, name="traffic", daemon=True)
-    r.traffic_thread.start()
-
-
-def stop_traffic(r: Rehearsal) -> None:
-    r.stop_traffic.set()
-    if r.traffic_thread is not None:
-        r.traffic_thread.join(timeout=30)
-
-
 def backfill(r: Rehearsal) -> str:
     """One execution per route, as the README starts them, while live traffic runs."""
     sfn = r.clients.client("stepfunctions")
     machine = r.outputs["BackfillStateMachineArn"]
-    _start_traffic(r)
+    start_traffic(r)
     started = {
         route: sfn.start_execution(
             stateMachineArn=machine,
@@ -365,36 +330,4 @@ REDUCED: list[Step[Rehearsal]] = [
     for s in STEPS
     if s.run
     in (seed, prepare, stream_arns, sam_build, sam_deploy, mappings_disabled, backfill, replication)
-]
-
-#: what the README's order holds that is not built yet: one more STEPS entry each, later
-NOT_YET = [
-    Adaptation(
-        "cutover/rollback",
-        "reverse replication is being built: the real cutover enabling the reverse mappings "
-        "with their time filter, application writes to the new tables, rollback",
-        "the rehearsal stops at cutover --dry-run",
-    ),
-]
-
-#: what ministack creates but does not exercise, whatever the template says
-NOT_EXERCISED = [
-    Adaptation(
-        "IAM roles and policies", "ministack creates them, never enforces them", "unchecked"
-    ),
-    Adaptation(
-        "the alarms, the SNS email subscription and the dashboard",
-        "created, never evaluated, delivered or rendered",
-        "only their creation is rehearsed",
-    ),
-    Adaptation(
-        "the reconcile schedule firing (EventBridge Scheduler)",
-        "the rehearsal is shorter than ReconcileSchedule",
-        "an execution with the schedule's input {} is started by hand",
-    ),
-    Adaptation(
-        "sam deploy --guided",
-        "it asks questions",
-        "its answers given with --parameter-overrides and --no-confirm-changeset",
-    ),
 ]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rehearse import flow
 from rehearse.context import Options, Rehearsal
 from rehearse.steps import Step, StepResult, run_steps
 from rehearse.tools import MINISTACK_EXTRA, MINISTACK_VENV_SUFFIX, ensure_sam
+from rehearse.traffic import stop_traffic
 from tests.ministack_harness import VENV, Ministack
 
 
@@ -40,6 +40,6 @@ def rehearse(
 
         results = run_steps(steps, rehearsal, report)
     finally:
-        flow.stop_traffic(rehearsal)
+        stop_traffic(rehearsal)
         server.stop()
     return rehearsal, results
