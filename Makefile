@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench rehearse clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The SAM stack deployed to a private ministack and driven through the README's "Deploy to
+# AWS" order (rehearse/); aws-sam-cli and ministack get virtualenvs of their own in .bench/.
+rehearse: $(STAMP)
+	$(BIN)/python -m rehearse
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -44,17 +44,20 @@ def runtime_requirements() -> list[str]:
     return [str(d) for d in data["project"]["dependencies"]]
 
 
-def ensure_venv() -> Path:
-    """The interpreter of the ministack virtualenv, made (or brought up to date) first."""
-    wanted = "\n".join([f"ministack=={VERSION}", *runtime_requirements()])
-    if PYTHON.exists() and STAMP.exists() and STAMP.read_text(encoding="utf-8") == wanted:
-        return PYTHON
-    VENV.parent.mkdir(exist_ok=True)
-    print(f"installing ministack {VERSION} into {VENV} (first use) ...", file=sys.stderr)
+def ensure_venv(venv: Path = VENV, extra: tuple[str, ...] = ()) -> Path:
+    """The interpreter of the ministack virtualenv, made (or brought up to date) first.
+
+    extra: more requirements (the rehearsal's aws-sam-translator), in a venv of their own."""
+    python, stamp = venv / "bin" / "python", venv / ".installed"
+    wanted = "\n".join([f"ministack=={VERSION}", *runtime_requirements(), *extra])
+    if python.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == wanted:
+        return python
+    venv.parent.mkdir(exist_ok=True)
+    print(f"installing ministack {VERSION} into {venv} (first use) ...", file=sys.stderr)
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run(
-            [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
              *wanted.splitlines()],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -64,8 +67,8 @@ def ensure_venv() -> Path:
     except subprocess.CalledProcessError as exc:
         detail = (exc.stderr or "").strip().splitlines()[-1:] or [str(exc)]
         raise MinistackUnavailable(f"cannot install ministack {VERSION}: {detail[0]}") from None
-    STAMP.write_text(wanted, encoding="utf-8")
-    return PYTHON
+    stamp.write_text(wanted, encoding="utf-8")
+    return python
 
 
 def _healthy(url: str) -> bool:
@@ -83,6 +86,8 @@ class Ministack:
     log_path: Path
     startup_timeout: float = 60.0
     port: int = 0
+    venv: Path = VENV
+    extra_requirements: tuple[str, ...] = ()
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -105,7 +110,7 @@ class Ministack:
         return env
 
     def start(self) -> str:
-        python = ensure_venv()
+        python = ensure_venv(self.venv, self.extra_requirements)
         self.port = self.port or free_port()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
