@@ -78,6 +78,9 @@ class Direction:
     #: the old direction has applied every change made before T+O
     old_drained: bool = True
     margin_s: float = DEFAULT_MARGIN_S
+    #: the Lambda, which sees no shards, takes the old direction as drained this long after
+    #: T+O (the cutover gate bounded the replication lag by cutover.max_lag_seconds)
+    drain_grace_s: float = 0.0
 
     @property
     def drain_until(self) -> float | None:
@@ -107,6 +110,7 @@ class Direction:
             "overlap_s": self.overlap_s,
             "old_drained": self.old_drained,
             "margin_s": self.margin_s,
+            "drain_grace_s": self.drain_grace_s,
         }
 
     @classmethod
@@ -118,11 +122,17 @@ class Direction:
             overlap_s=float(data.get("overlap_s", 0.0)),
             old_drained=bool(data.get("old_drained", True)),
             margin_s=float(data.get("margin_s", DEFAULT_MARGIN_S)),
+            drain_grace_s=float(data.get("drain_grace_s", 0.0)),
         )
 
 
 def switch(
-    state: Direction, to: Flow, at: float, overlap_s: float, margin_s: float | None = None
+    state: Direction,
+    to: Flow,
+    at: float,
+    overlap_s: float,
+    margin_s: float | None = None,
+    drain_grace_s: float = 0.0,
 ) -> Direction:
     """The state after a switch to `to` journaled at T=`at`. Running the same switch again
     (a killed cutover or rollback run again) gives the same state. A switch while the
@@ -141,6 +151,7 @@ def switch(
         overlap_s=float(overlap_s),
         old_drained=False,
         margin_s=state.margin_s if margin_s is None else float(margin_s),
+        drain_grace_s=float(drain_grace_s),
     )
 
 
