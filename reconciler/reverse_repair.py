@@ -60,6 +60,9 @@ def reverse_repair(
         counter=sides.counter or RequestCounter(),
         name_for=route.name_for,
     )
+    report.notes.append(
+        f"route {route.name} replicates in reverse: {route.source} was repaired from {route.target}"
+    )
     changes = [synthetic_change(d) for d in differences]
     found = writer.read(Reads.union(planner.reverse_reads(c) for c in changes))
     plan = plan_batch(planner, changes, found, mapping.group_attr)

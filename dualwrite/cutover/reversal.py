@@ -16,7 +16,7 @@ loses the writes made to the new tables.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from dualwrite.config import Migration
@@ -27,12 +27,12 @@ from dualwrite.cutover.gate import Check
 from dualwrite.cutover.reverse_journal import ROLLBACK_LOSES_WRITES, DirectionSwitch, RouteSwitch
 from dualwrite.errors import DualwriteError
 from dualwrite.mapping import build_mapping
-from dualwrite.mapping.base import Mapping
+from dualwrite.mapping.base import Mapping as RouteMapping
 from dualwrite.reverse.direction import Flow, SwitchPendingError, overlap_seconds, switch
 from dualwrite.reverse.plan import planner_for
 
 
-def route_mapping(migration: Migration, r: RouteTables) -> Mapping | None:
+def route_mapping(migration: Migration, r: RouteTables) -> RouteMapping | None:
     """The route's mapping on its source's key schema (None: the source is gone)."""
     route = next(x for x in migration.routes if x.name == r.route)
     if r.source_table is None:
@@ -110,9 +110,10 @@ def save_directions(
     plan: DirectionSwitch,
     grace_s: float,
     journal: Callable[[DirectionSwitch], DirectionSwitch],
+    why: Mapping[str, str] | None = None,
 ) -> DirectionSwitch:
     """Save every route's direction not yet saved; a route whose previous switch still
-    drains stays pending (journaled with the reason; a re-run saves it)."""
+    drains stays pending (journaled with the reason, `why` when known; a re-run saves it)."""
     for rs in plan.routes:
         if rs.saved:
             continue
@@ -122,7 +123,8 @@ def save_directions(
             try:
                 new = switch(state, to, rs.switched_at, rs.overlap_s, drain_grace_s=grace_s)
             except SwitchPendingError as exc:
-                plan = journal(plan.with_route(replace(rs, pending=str(exc))))
+                reason = (why or {}).get(rs.route) or str(exc)
+                plan = journal(plan.with_route(replace(rs, pending=reason)))
                 break
             if new == state or store.save_direction(rs.route, new, expected=state):
                 plan = journal(plan.with_route(replace(rs, saved=True, pending=None)))

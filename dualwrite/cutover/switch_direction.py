@@ -115,6 +115,6 @@ def rollback_switch(ctx: CutoverContext, journal: Journal, rollback: Entry) -> E
     if not todo:
         return saving.entry
     routes = [r for r in describe_routes(ctx.migration, ctx.clients) if r.route in todo]
-    settle_drains(ctx, routes, reverse_since=reverse_since(entries), wait=True)
-    save_directions(store, plan, ctx.migration.cutover.max_lag_seconds, saving)
+    why = settle_drains(ctx, routes, reverse_since=reverse_since(entries), wait=True)
+    save_directions(store, plan, ctx.migration.cutover.max_lag_seconds, saving, why)
     return saving.entry
