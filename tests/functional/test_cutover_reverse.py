@@ -215,3 +215,32 @@ def test_a_reverse_drain_with_a_real_change_left_refuses_the_next_cutover(moto: 
     dry = cutover(w.ctx, CutoverRequest(dry_run=True))
     assert dry.gate is not None
     assert all(c.ok for c in dry.gate.checks if c.name == "direction")
+
+
+def test_a_failed_function_restore_is_a_failed_result_with_its_json(moto: None) -> None:
+    from dualwrite.cutover import repoint
+
+    w = build()
+    cutover(w.ctx, FORCED)
+    with mock.patch.object(repoint, "_restore", side_effect=RuntimeError("lambda down")):
+        failed = rollback(w.ctx)
+
+    assert failed.status is Status.FAILED and failed.status.exit_code == 1
+    document = failed.to_json()
+    assert document["status"] == "failed" and document["rolled_back"] is False
+    assert "lambda down" in document["error"]
+    assert rollback(w.ctx).status is Status.DONE  # run again: it finishes
+
+
+def test_a_corrupt_journal_entry_is_skipped_and_named(moto: None) -> None:
+    w = build()
+    cutover(w.ctx, FORCED)
+    w.store.put("CUTOVER", "0000-garbage#cutover", {"action": "nonsense", "status": 3})
+
+    back = rollback(w.ctx)
+
+    assert back.status is Status.DONE
+    assert env_of(w.clients, "api") == {"TABLE": "old-t"}
+    assert any(
+        "0000-garbage#cutover" in n and "could not be read" in n for n in back.to_json()["notes"]
+    )
