@@ -104,6 +104,7 @@ def _same_key(a: KeySchema, b: KeySchema) -> bool:
 def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> Plan:
     """What prepare would do. Reads only; raises ConfigError on anything that cannot work."""
     ddb = clients.dynamodb
+    reverse = migration.cutover.reverse
     plan = Plan()
     control = tables.describe(ddb, migration.control_table)
     backups_taken: set[str] = set()
@@ -204,9 +205,17 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
                     f"{have.describe()}, but mapping {route.mapping} writes {wanted.describe()}"
                 )
             plan.actions.append(Action(route.target, "create target", False, "exists"))
+            if reverse:
+                plan.actions.append(_target_stream(route.name, route.target, tgt))
             continue
         if declared is not None:
-            plan.target_defs[route.target] = tables.declared_definition(route.target, declared)
+            definition = tables.declared_definition(route.target, declared)
+            if reverse:  # reverse replication reads the target's stream after cutover
+                definition["StreamSpecification"] = {
+                    "StreamEnabled": True,
+                    "StreamViewType": tables.STREAM_VIEW,
+                }
+            plan.target_defs[route.target] = definition
             plan.actions.append(
                 Action(
                     route.target,
@@ -219,7 +228,8 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
         elif is_identity(route.mapping):
             tags = tables.tags_of(ddb, src["TableArn"])
             definition = tables.clone_definition(route.target, src, tags)
-            # the clone carries the stream dualwrite is about to turn on at the source
+            # the clone carries the stream dualwrite is about to turn on at the source (and
+            # reverse replication reads it after cutover)
             definition["StreamSpecification"] = {
                 "StreamEnabled": True,
                 "StreamViewType": tables.STREAM_VIEW,
@@ -247,6 +257,22 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
             )
         plan.actions.append(Action(route.target, "enable point-in-time recovery", True, ""))
     return plan
+
+
+def _target_stream(route: str, target: str, desc: Any) -> Action:
+    """An existing target needs the stream reverse replication reads after cutover."""
+    view = tables.stream_view(desc)
+    if view is not None and view != tables.STREAM_VIEW:
+        raise ConfigError(
+            f"route {route}: the stream on target {target} has view type {view}; reverse "
+            f"replication needs {tables.STREAM_VIEW} (or set cutover.reverse: false)"
+        )
+    return Action(
+        target,
+        f"enable target stream ({tables.STREAM_VIEW})",
+        view is None,
+        "already on" if view else "read by reverse replication after cutover",
+    )
 
 
 def references(migration: Migration, clients: Clients) -> Discovery:
@@ -292,6 +318,12 @@ def apply(
             say(f"enabling point-in-time recovery on {src}")
             tables.enable_pitr(ddb, src)
             done.append(Action(src, "enable point-in-time recovery", True, ""))
+    for target in dict.fromkeys(r.target for r in migration.routes):
+        if (target, f"enable target stream ({tables.STREAM_VIEW})") in needed:
+            say(f"enabling the stream on {target} (reverse replication reads it after cutover)")
+            tables.enable_stream(ddb, target)
+            tables.wait_active(ddb, target)
+            done.append(Action(target, "enable target stream", True, tables.STREAM_VIEW))
     for name, definition in plan.target_defs.items():
         say(f"creating target {name}")
         tables.create_table(ddb, definition)

@@ -192,6 +192,15 @@ def rollback(
         show_rollback(app, decide_rollback(_context(app, now)), json_out)
 
 
+def rollback_flow(app: AppContext) -> int:
+    """`rollback` as the demo runs it: shown, and its exit code."""
+    try:
+        show_rollback(app, decide_rollback(_context(app, None)), False)
+    except typer.Exit as stop:
+        return int(stop.exit_code)
+    return 0
+
+
 def show_rollback(app: AppContext, result: RollbackResult, json_out: bool) -> None:
     if result.failure is not None:
         if json_out:

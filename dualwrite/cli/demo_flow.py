@@ -5,8 +5,10 @@ the backfill while traffic continues, let replication catch up, stop traffic, re
 the parity metrics back from CloudWatch, show a cutover dry run of sample functions, then
 cut over with the safeguards of DESIGN.md section 10: an SSM parameter re-pointed, an alarm
 cloned, a smoke test (the emulator's Docker-less Lambda answers with the event it is sent,
-so `expect` matches the event) and a short watch with its progress bar.
-Exit 0 only at 100% parity and a cutover that is done.
+so `expect` matches the event) and a short watch with its progress bar. Then the
+observation window (demo_reverse.py): the application writes CoreTable, reverse replication
+carries those writes to the old tables, a rollback, and each write is found in the old tables.
+Exit 0 only at 100% parity, a cutover that is done and a rollback that lost nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from rich.table import Table
 from dualwrite import prepare as preparing
 from dualwrite import seed as seeding
 from dualwrite.cli.context import AppContext
+from dualwrite.cli.demo_reverse import observation_window
 from dualwrite.emulator import Emulator
 from dualwrite.traffic import TrafficPlan, TrafficStats, run_traffic
 
@@ -309,5 +312,13 @@ def run_demo(parent: AppContext, options: DemoOptions) -> int:
         if code != 0:
             out.print(f"[bold red]cutover not done (exit {code})[/] - the demo took {elapsed:.0f}s")
             return code
-        out.print(f"[bold green]100% parity, cut over[/] - the demo took {elapsed:.0f}s")
+        code = observation_window(app, data, _phase)
+        elapsed = time.monotonic() - started
+        if code != 0:
+            out.print(f"[bold red]rollback lost writes (exit {code})[/] - took {elapsed:.0f}s")
+            return code
+        out.print(
+            f"[bold green]100% parity, cut over, rolled back losing nothing[/] - the demo took "
+            f"{elapsed:.0f}s"
+        )
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from dualwrite import prepare as preparing
 from dualwrite.aws import tables
@@ -33,6 +34,7 @@ def test_coretable_prepare_creates_everything_then_changes_nothing(moto_clients:
     ddb = moto_clients.dynamodb
     core = ddb.describe_table(TableName="CoreTable")["Table"]
     assert tables.key_schema_of(core).names == ("PK", "SK")
+    assert tables.stream_view(core) == "NEW_AND_OLD_IMAGES"  # read in reverse after cutover
     [gsi] = core["GlobalSecondaryIndexes"]
     assert gsi["IndexName"] == "GSI1"
     assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["SK", "PK"]
@@ -141,3 +143,37 @@ def test_undeclared_target_of_a_non_identity_route_is_refused(moto_clients: Clie
     )
     with pytest.raises(ConfigError, match="not declared under targets"):
         preparing.analyze(undeclared, moto_clients)
+
+
+def test_an_existing_target_gets_the_stream_reverse_replication_reads(
+    moto_clients: Clients,
+) -> None:
+    ensure_tables(moto_clients)
+    ddb = moto_clients.dynamodb
+    ddb.create_table(
+        TableName="CoreTable",
+        KeySchema=[
+            {"AttributeName": "PK", "KeyType": "HASH"},
+            {"AttributeName": "SK", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    action = f"enable target stream ({tables.STREAM_VIEW})"
+    plan = preparing.analyze(CORE, moto_clients, backup=False)
+    assert ("CoreTable", action) in {(a.table, a.action) for a in plan.changes}
+    preparing.apply(CORE, moto_clients, plan, backup=False)
+    core = ddb.describe_table(TableName="CoreTable")["Table"]
+    assert tables.stream_view(core) == "NEW_AND_OLD_IMAGES"
+    assert preparing.analyze(CORE, moto_clients, backup=False).changes == []
+    # without reverse replication the target's stream is not needed
+    data = yaml.safe_load((MIGRATIONS / "coretable.yaml").read_text(encoding="utf-8"))
+    data["cutover"]["reverse"] = False
+    no_reverse = parse_migration(data)
+    ddb.update_table(TableName="CoreTable", StreamSpecification={"StreamEnabled": False})
+    assert ("CoreTable", action) not in {
+        (a.table, a.action) for a in preparing.analyze(no_reverse, moto_clients).changes
+    }
