@@ -14,7 +14,7 @@ from dualwrite.cutover.gate import Decision
 from dualwrite.cutover.iam import AccessWarning
 from dualwrite.cutover.references import references_table
 from dualwrite.cutover.results import DRAIN_ADVICE, CutoverResult, RollbackResult
-from dualwrite.cutover.reverse_journal import DirectionSwitch
+from dualwrite.cutover.reverse_journal import ROLLBACK_LOSES_WRITES, DirectionSwitch
 from dualwrite.cutover.safeguard_views import parameters_table, smoke_table, watch_summary
 
 
@@ -51,6 +51,9 @@ def say_warnings(app: AppContext, warnings: tuple[AccessWarning, ...]) -> None:
 
 
 def gate_summary(app: AppContext, decision: Decision) -> None:
+    for c in decision.checks:
+        if c.ok and c.detail == ROLLBACK_LOSES_WRITES:
+            app.err.print(f"warning: {c.detail}")
     if decision.ok:
         app.out.print(f"gate: passed ({len(decision.checks)} checks)")
     else:

@@ -245,6 +245,8 @@ class RollbackResult:
     failure: str | None = None
     #: quarantined target changes the old schema cannot hold, since the cutover
     unrepresentable: tuple[QuarantineEntry, ...] = ()
+    #: routes whose reverse direction still drains (forward live once it has)
+    draining: tuple[str, ...] = ()
 
     @property
     def pending(self) -> tuple[str, ...]:
@@ -256,11 +258,8 @@ class RollbackResult:
 
     @property
     def drain_pending(self) -> bool:
-        """The reverse direction drains (a rollback that switched to forward)."""
-        switch = self.outcome.switch if self.outcome else None
-        return switch is not None and any(
-            r.saved and r.direction == "forward" for r in switch.routes
-        )
+        """The reverse direction still drains on some route (forward waits for it)."""
+        return bool(self.draining)
 
     @property
     def already(self) -> bool:
@@ -280,6 +279,7 @@ class RollbackResult:
         return {
             "reverse": switch_json(o.switch),
             "drain_pending": self.drain_pending,
+            "draining": list(self.draining),
             "drain": DRAIN_ADVICE if self.drain_pending else None,
             "switch_pending": list(self.pending),
             "unrepresentable": [

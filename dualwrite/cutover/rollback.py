@@ -22,6 +22,7 @@ from dualwrite.cutover.results import RollbackResult, Status
 from dualwrite.cutover.safeguards import Undone, undo
 from dualwrite.cutover.switch_direction import rollback_switch
 from dualwrite.errors import DualwriteError, SafetyGateError
+from dualwrite.reverse.direction import Flow
 
 
 def deleted_tables(ctx: CutoverContext) -> list[str]:
@@ -60,10 +61,29 @@ def rollback(ctx: CutoverContext) -> RollbackResult:
     notes = tuple(
         f"journal entry {sk} could not be read (skipped): {why}" for sk, why in journal.unreadable
     )
+    if any(e.reverse is not None and not e.reverse.reverse for e in outcome.undone):
+        notes += (
+            "reverse replication was off for this cutover (cutover.reverse: false): the writes "
+            "made to the new tables since are not in the old tables",
+        )
     return RollbackResult(
         Status.FAILED if failed else Status.DONE,
         replace(outcome, notes=outcome.notes + notes),
         unrepresentable=unrepresentable_since(ctx, journal, outcome),
+        draining=draining(ctx),
+    )
+
+
+def draining(ctx: CutoverContext) -> tuple[str, ...]:
+    """Routes forward again whose reverse direction still drains."""
+    store = ctx.store
+    if store is None:
+        return ()
+    states = {r.name: store.direction(r.name) for r in ctx.migration.routes}
+    return tuple(
+        name
+        for name, state in states.items()
+        if state.direction is Flow.FORWARD and not state.old_drained
     )
 
 

@@ -129,6 +129,7 @@ def test_rollback_json() -> None:
         "reverse": None,
         "drain_pending": False,
         "drain": None,
+        "draining": [],
         "switch_pending": [],
         "unrepresentable": [],
     }
