@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from rich.console import Console
 
+from dualwrite.cli.cmd_status import _print_status
 from dualwrite.cutover.decommission import run_decommission
 from dualwrite.cutover.results import Status
 from dualwrite.cutover.rollback import rollback
@@ -75,6 +77,13 @@ def test_status_shows_the_direction_its_drain_and_the_foreign_writes(moto: None)
     listed = route_status(w)
     assert listed["foreign_writes"] == 2 and listed["drain_pending"] is False
     assert sorted(k["key"]["id"]["S"] for k in listed["foreign_keys"]) == ["f1", "f2"]  # type: ignore[attr-defined, index]
+    console = Console(record=True, width=200)
+    _print_status(console, gather(w.ctx.migration, w.clients, w.store, now=w.now).to_json())
+    text = console.export_text()
+    (row,) = [line for line in text.splitlines() if line.strip().startswith("direction")]
+    assert row.split() == ["direction", "reverse"]
+    assert "foreign writes on r (old-t): 2 key(s)" in text
+    assert "id=f1" in text and "id=f2" in text
     rollback(w.ctx)
     back = route_status(w)
     assert back["direction"] == "forward" and back["foreign_writes"] == 2
