@@ -22,6 +22,7 @@ from dualwrite.config import Migration
 from dualwrite.control import ControlStore, QuarantineEntry, RoutePhase
 from dualwrite.errors import AwsError, EndpointError
 from dualwrite.jsondoc import JsonObject
+from dualwrite.reverse.direction import Direction
 from dualwrite.status_report import (
     QuarantineView,
     RouteStatus,
@@ -45,6 +46,8 @@ READ_BACK: dict[str, str] = {
 METRIC_PERIOD_S = 60
 METRIC_WINDOW = timedelta(hours=3)
 LATEST_QUARANTINE = 10
+#: foreign writes listed per route (all are counted)
+FOREIGN_LISTED = 10
 
 
 # --- pure summaries (summarize_segments, summarize_shards: status_report) ----------------
@@ -222,6 +225,8 @@ def gather(
         recorded = store.last_reconcile(route.name) if control else None
         age = round(now() - recorded.at, 1) if recorded is not None and recorded.at > 0 else None
         values = read_back.get(route.name, {})
+        direction = store.direction(route.name) if control else Direction()
+        foreign = store.foreign_writes(route.name) if control else []
         routes.append(
             RouteStatus(
                 route=route.name,
@@ -243,6 +248,11 @@ def gather(
                 metrics_at={
                     name: values[name][1].isoformat() for name in READ_BACK if name in values
                 },
+                direction=direction.direction.value,
+                switched_at=direction.switched_at,
+                drain_pending=not direction.old_drained,
+                foreign_writes=len(foreign),
+                foreign_keys=tuple(w.to_json() for w in foreign[:FOREIGN_LISTED]),
             )
         )
     return StatusReport(

@@ -143,6 +143,14 @@ class RouteStatus:
     reconcile_age_s: float | None  # None: no reconcile, or one without a time
     metrics: Mapping[str, float | None]
     metrics_at: Mapping[str, str]
+    #: DESIGN.md section 8: the live direction and its latest switch
+    direction: str = "forward"
+    switched_at: float | None = None
+    #: the old direction of the latest switch still drains
+    drain_pending: bool = False
+    #: writes to the old table nobody re-pointed (all of them counted, a few listed)
+    foreign_writes: int = 0
+    foreign_keys: tuple[JsonObject, ...] = ()
 
     def last_reconcile_json(self) -> JsonObject | None:
         if self.last_reconcile is None:
@@ -168,6 +176,11 @@ class RouteStatus:
             "last_reconcile": self.last_reconcile_json(),
             "metrics": dict(self.metrics),
             "metrics_at": dict(self.metrics_at),
+            "direction": self.direction,
+            "switched_at": self.switched_at,
+            "drain_pending": self.drain_pending,
+            "foreign_writes": self.foreign_writes,
+            "foreign_keys": [dict(k) for k in self.foreign_keys],
         }
 
 

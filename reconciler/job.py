@@ -7,7 +7,8 @@ checks every route (or the names in `routes`) in both directions: first one scan
 table folded into per-bucket digests, then the exact item-by-item check (consistent
 BatchGetItem both ways) only in the buckets whose digests differ (`exact=True` checks every
 bucket item by item), re-reading both sides before judging;
-optionally repairs with conditional writes, stores each route's result with
+optionally repairs with conditional writes (while a route is reverse, DESIGN.md section 8:
+the source from the target, reverse_repair), stores each route's result with
 ControlStore.save_reconcile (a ReconcileRecord: the cutover gate reads parity and at),
 publishes ParityMissing/ParityExtra/ParityMismatched/ParityPercent per route (dimension Route)
 with PutMetricData, and returns a ReconcileResult whose `to_json()` `reconcile --json` prints:
@@ -43,6 +44,7 @@ from dualwrite.config import Migration
 from dualwrite.control import ControlStore, ReconcileRecord
 from dualwrite.errors import AwsError, ConfigError, EndpointError
 from dualwrite.jsondoc import JsonObject
+from dualwrite.reverse.direction import Flow
 from dualwrite.wire import key_id
 from reconciler.compare import Tally, count_kinds, route_result
 from reconciler.digest import DEFAULT_BUCKETS
@@ -50,6 +52,7 @@ from reconciler.passes import DEFAULT_PAGE_SIZE, Checker
 from reconciler.quarantine import resolve_moot
 from reconciler.reads import Sides
 from reconciler.repair import repair as repair_route
+from reconciler.reverse_repair import reverse_repair
 from reconciler.run import ReconcileRun
 from reconciler.spec import RouteSpec, resolve_routes
 
@@ -204,7 +207,10 @@ def _repair_route(
 ) -> ReconcileRecord:
     found_diffs = run.differences(spec.name)
     sides = Sides(clients, spec, requests)
-    report = repair_route(sides, found_diffs)
+    if store.direction(spec.name).direction is Flow.REVERSE:  # the target is the truth
+        report = reverse_repair(sides, found_diffs, store)
+    else:
+        report = repair_route(sides, found_diffs)
     repaired_ids = {key_id(d.target_key) for d in report.repaired}
     samples = [d.sample(key_id(d.target_key) in repaired_ids) for d in found_diffs]
     result = route_result(

@@ -172,6 +172,7 @@ def show_cutover(app: AppContext, result: CutoverResult, json_out: bool) -> None
         app.out.print("cutover changed:")
         views.wide(app).print(views.changes_table(result.changes))
     views.say_safeguards(app, result)
+    views.say_reverse(app, entry.reverse)
     app.out.print(
         f"cut over {len(result.functions)} function(s) at {iso(entry.at)}; observe for "
         f"{result.observation_days:g} day(s), then `dualwrite decommission` "
@@ -201,11 +202,17 @@ def rollback_flow(app: AppContext) -> int:
 
 
 def show_rollback(app: AppContext, result: RollbackResult, json_out: bool) -> None:
+    if result.failure is not None:
+        if json_out:
+            emit_json(result.to_json())
+        app.err.print(f"error: {result.failure}")
+        raise typer.Exit(result.status.exit_code)
     if result.outcome is None:  # one JSON object and one line, from _refusals_as_json
         raise SafetyGateError(result.refusal or "rollback refused")
     if json_out:
         emit_json(result.to_json())
         raise typer.Exit(result.status.exit_code)
+    views.say_rollback_direction(app, result)
     outcome = result.outcome
     for failed in outcome.safeguards.failed:
         app.err.print(f"error: COULD NOT put back {failed} (run dualwrite rollback again)")

@@ -145,6 +145,10 @@ def print_reconcile(app: AppContext, result: ReconcileResult) -> None:
             text = ", ".join(attrs[:6]) + (f" (+{len(attrs) - 6})" if len(attrs) > 6 else "")
             diffs.add_row(route, d.kind, key_text(d.key), text, "yes" if d.repaired else "-")
         app.out.print(diffs)
+    if repair:
+        for r in result.routes:
+            for note in r.notes:
+                app.err.print(f"note: {r.route}: {note}")
     resolved = sum(r.quarantine_resolved for r in result.routes)
     if resolved:
         app.out.print(f"{resolved} quarantine entr{'y' if resolved == 1 else 'ies'} resolved")

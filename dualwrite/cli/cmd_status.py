@@ -12,6 +12,7 @@ from rich.table import Table
 
 from dualwrite.cli.cmd_quarantine import key_text
 from dualwrite.cli.context import emit_json, get
+from dualwrite.control import iso
 from dualwrite.jsondoc import JsonObject
 
 
@@ -65,6 +66,31 @@ def _replication_text(rep: JsonObject) -> str:
     return f"{rep['records']} records, {open_shards}/{len(shards)} shards open"
 
 
+def _direction_text(r: JsonObject) -> str:
+    text = str(r["direction"])
+    return f"{text} (draining)" if r.get("drain_pending") else text
+
+
+def _print_foreign(out: Console, routes: list[JsonObject]) -> None:
+    """The foreign-written keys (writes to an old table nobody re-pointed): a few a route."""
+    for r in routes:
+        if not r["foreign_writes"]:
+            continue
+        listed = r.get("foreign_keys") or []
+        table = Table(
+            title=f"foreign writes on {r['route']} ({r['source']}): {r['foreign_writes']} key(s)"
+            + (f", {len(listed)} listed" if len(listed) < r["foreign_writes"] else ""),
+            title_justify="left",
+        )
+        for col in ("key", "at", "re-mapped"):
+            table.add_column(col)
+        for w in listed:
+            at = w.get("at")
+            when = iso(float(at))[:19].replace("T", " ") if at is not None else "-"
+            table.add_row(key_text(w.get("key")), when, "yes" if w.get("remapped_at") else "-")
+        out.print(table)
+
+
 def _vertical(title: str, routes: list[JsonObject], rows: list[tuple[str, Any]]) -> Table:
     """One column per route, one row per fact: readable on an 80-column terminal."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
@@ -99,9 +125,12 @@ def _print_status(out: Console, data: JsonObject) -> None:
                 ),
                 ("quarantined", lambda r: str(r["quarantined"])),
                 ("last reconcile", lambda r: _last_text(r["last_reconcile"])),
+                ("direction", _direction_text),
+                ("foreign writes", lambda r: str(r["foreign_writes"])),
             ],
         )
     )
+    _print_foreign(out, routes)
     out.print(
         _vertical(
             "parity metrics (CloudWatch, latest minute)",

@@ -8,11 +8,13 @@ from rich.console import Console
 from rich.table import Table
 
 from dualwrite.cli.context import AppContext
+from dualwrite.control import iso
 from dualwrite.cutover.functions import VariableChange
 from dualwrite.cutover.gate import Decision
 from dualwrite.cutover.iam import AccessWarning
 from dualwrite.cutover.references import references_table
-from dualwrite.cutover.results import CutoverResult
+from dualwrite.cutover.results import DRAIN_ADVICE, CutoverResult, RollbackResult
+from dualwrite.cutover.reverse_journal import ROLLBACK_LOSES_WRITES, DirectionSwitch
 from dualwrite.cutover.safeguard_views import parameters_table, smoke_table, watch_summary
 
 
@@ -49,6 +51,9 @@ def say_warnings(app: AppContext, warnings: tuple[AccessWarning, ...]) -> None:
 
 
 def gate_summary(app: AppContext, decision: Decision) -> None:
+    for c in decision.checks:
+        if c.ok and c.detail == ROLLBACK_LOSES_WRITES:
+            app.err.print(f"warning: {c.detail}")
     if decision.ok:
         app.out.print(f"gate: passed ({len(decision.checks)} checks)")
     else:
@@ -121,3 +126,34 @@ def say_before_switch(
         )
     if not json_out:
         say_warnings(app, result.warnings)
+
+
+def say_reverse(app: AppContext, switch: DirectionSwitch | None) -> None:
+    """The switch of direction a cutover made (DESIGN.md section 8)."""
+    if switch is None:
+        return
+    if not switch.reverse:
+        app.err.print(f"warning: {switch.note}")
+        return
+    for r in switch.routes:
+        app.out.print(
+            f"route {r.route}: {r.direction} from {iso(r.switched_at)} (the old direction "
+            f"drains until {iso(r.switched_at + r.overlap_s)}, O = {switch.overlap_s:g} s)"
+        )
+    for m in switch.mappings:
+        app.out.print(f"event source mapping {m.uuid} enabled from {iso(m.starts_at)}")
+
+
+def say_rollback_direction(app: AppContext, result: RollbackResult) -> None:
+    """What a rollback leaves to the replicator, and what it could not carry back."""
+    for pending in result.pending:
+        app.err.print(f"error: direction not switched yet, {pending}; run dualwrite rollback again")
+    if result.drain_pending:
+        app.out.print(f"note: {DRAIN_ADVICE}")
+    if result.unrepresentable:
+        app.err.print(
+            f"warning: {len(result.unrepresentable)} change(s) to the new tables cannot be "
+            "held by the old schema (quarantined as unrepresentable, not rolled back):"
+        )
+        for q in result.unrepresentable:
+            app.err.print(f"  - {q.route} {q.id}: {q.reason}")

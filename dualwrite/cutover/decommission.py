@@ -133,7 +133,9 @@ def run_decommission(
         return DecommissionResult(Status.DONE, already_gone=gone)
     at = ctx.clock()
     entries = Journal(ctx.store).entries()
-    facts = gather_decommission(ctx.migration, ctx.clients, ctx.functions, routes, entries, at)
+    facts = gather_decommission(
+        ctx.migration, ctx.clients, ctx.functions, routes, entries, at, ctx.store
+    )
     decision = decide_decommission(facts, at, ctx.migration.cutover.observation_days, yes=yes)
     if not decision.ok:
         return DecommissionResult(Status.REFUSED, already_gone=gone, gate=decision)

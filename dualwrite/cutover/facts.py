@@ -24,10 +24,12 @@ from dualwrite.cutover.functions import (
     plan_changes,
     table_arn,
 )
-from dualwrite.cutover.gate import DecommissionFacts, RouteFacts, TableFacts
+from dualwrite.cutover.gate import DecommissionFacts, ForeignFact, RouteFacts, TableFacts
 from dualwrite.cutover.journal import Entry, latest_cutover
 from dualwrite.cutover.lag import replication_fact
 from dualwrite.cutover.writes import writes_since
+from dualwrite.reverse.direction import Flow
+from dualwrite.wire import scalar_text
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,12 @@ def gather_decommission(
     routes: list[RouteTables],
     entries: list[Entry],
     now: float,
+    store: ControlStore | None = None,
 ) -> DecommissionFacts:
+    """`store` adds the facts of section 8 (directions, foreign writes)."""
     latest = latest_cutover(entries)
+    directions = {r.route: store.direction(r.route) for r in routes} if store else {}
+    foreign = tuple(foreign_fact(store, r) for r in routes) if store else ()
     renames = renames_of(routes)
     naming_old = names_of_old_tables(functions, migration, renames)
     facts: list[TableFacts] = []
@@ -127,13 +133,34 @@ def gather_decommission(
         if info is None:
             facts.append(TableFacts(r.source, exists=False))
             continue
-        writes = writes_since(info, clients, latest.at, now) if latest is not None else None
+        reverse = bool(directions) and all(
+            directions[x.route].direction is Flow.REVERSE and directions[x.route].old_drained
+            for x in routes
+            if x.source == r.source
+        )
+        writes = (
+            writes_since(info, clients, latest.at, now)
+            if latest is not None and not reverse
+            else None
+        )
         facts.append(
             TableFacts(
                 r.source,
                 exists=True,
                 deletion_protection=info.deletion_protection,
                 writes=writes,
+                reverse=reverse,
             )
         )
-    return DecommissionFacts(latest, naming_old, tuple(facts))
+    return DecommissionFacts(latest, naming_old, tuple(facts), foreign)
+
+
+FOREIGN_NAMED = 5
+
+
+def foreign_fact(store: ControlStore, r: RouteTables) -> ForeignFact:
+    writes = store.foreign_writes(r.route)
+    keys = tuple(
+        " ".join(f"{n}={scalar_text(v)}" for n, v in w.key.items()) for w in writes[:FOREIGN_NAMED]
+    )
+    return ForeignFact(r.route, r.source, len(writes), keys)

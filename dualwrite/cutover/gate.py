@@ -159,6 +159,19 @@ class TableFacts:
     exists: bool
     deletion_protection: bool = False
     writes: WritesFact | None = None
+    #: every route from it replicates in reverse (section 8): reverse replication writes it,
+    #: so the foreign-write list, not the stream, tells whether anyone else still does
+    reverse: bool = False
+
+
+@dataclass(frozen=True)
+class ForeignFact:
+    """A route's listed foreign writes (DESIGN.md section 8): keys as text, a few."""
+
+    route: str
+    table: str
+    count: int
+    keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,25 @@ class DecommissionFacts:
     latest: Entry | None
     naming_old: tuple[VariableChange, ...]
     tables: tuple[TableFacts, ...]
+    foreign: tuple[ForeignFact, ...] = ()
+
+
+def foreign_checks(foreign: Iterable[ForeignFact]) -> list[Check]:
+    """Decommission is refused while any route lists foreign writes, named."""
+    checks = [
+        Check(
+            "foreign writes",
+            f.route,
+            False,
+            f"{f.count} key(s) of {f.table} written after the cutover by something other than "
+            f"reverse replication (a writer nobody re-pointed): {', '.join(f.keys)}"
+            + (", ..." if f.count > len(f.keys) else "")
+            + " (dualwrite status lists them)",
+        )
+        for f in foreign
+        if f.count
+    ]
+    return checks or [Check("foreign writes", "routes", True, "no foreign write listed")]
 
 
 def observation_check(latest: Entry | None, now: float, observation_days: float) -> Check:
@@ -220,11 +252,15 @@ def decide_decommission(
         )
     if not facts.naming_old:
         checks.append(Check("functions", "functions", True, "no function names an old table"))
+    checks.extend(foreign_checks(facts.foreign))
     for t in facts.tables:
         if not t.exists:
             continue
         w = t.writes
-        if w is None or w.problem:
+        if t.reverse:
+            detail = "written by reverse replication since the cutover (foreign writes: above)"
+            checks.append(Check("writes", t.table, True, detail))
+        elif w is None or w.problem:
             detail = w.problem if w and w.problem else "writes since the cutover were not checked"
             checks.append(Check("writes", t.table, False, detail))
         elif w.first_write_after is not None:

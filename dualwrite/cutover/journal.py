@@ -24,6 +24,7 @@ from typing import Any
 
 from dualwrite.control import ControlStore, iso
 from dualwrite.cutover.alarms import AlarmClone
+from dualwrite.cutover.reverse_journal import DirectionSwitch
 from dualwrite.cutover.ssm import ParameterChange
 from dualwrite.jsondoc import JsonObject
 
@@ -95,6 +96,10 @@ class Entry:
     parameters: tuple[ParameterChange, ...] = ()
     alarm_clones: tuple[AlarmClone, ...] = ()
     checked: bool = False
+    #: when the last function was re-pointed (E of DESIGN.md section 8)
+    repointed_at: float | None = None
+    #: the switch of direction (section 8), journaled as it is made
+    reverse: DirectionSwitch | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -123,6 +128,8 @@ class Entry:
             "parameters": [p.to_json() for p in self.parameters],
             "alarm_clones": [c.to_json() for c in self.alarm_clones],
             "checked": self.checked,
+            "repointed_at": self.repointed_at,
+            "reverse": self.reverse.to_json() if self.reverse is not None else None,
             **dict(self.extra),
         }
 
@@ -145,12 +152,18 @@ class Entry:
             parameters=tuple(ParameterChange.from_json(p) for p in data.get("parameters") or ()),
             alarm_clones=tuple(AlarmClone.from_json(c) for c in data.get("alarm_clones") or ()),
             checked=bool(data.get("checked")),
+            repointed_at=_float_or_none(data.get("repointed_at")),
+            reverse=DirectionSwitch.from_json(data["reverse"]) if data.get("reverse") else None,
             extra={k: v for k, v in data.items() if k not in known},
         )
 
     def with_function(self, fn: FunctionEntry) -> Entry:
         functions = tuple(fn if f.name == fn.name else f for f in self.functions)
         return replace(self, functions=functions)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if value is not None else None
 
 
 # --- pure queries -------------------------------------------------------------------------
@@ -183,9 +196,19 @@ def latest_cutover(entries: Iterable[Entry]) -> Entry | None:
 @dataclass
 class Journal:
     store: ControlStore
+    #: entries that could not be read by the last `entries()` (sk, why): skipped, so that a
+    #: damaged entry does not stop a rollback; the results name them
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
     def entries(self) -> list[Entry]:
-        return ordered(Entry.from_json(r.sk, r.data) for r in self.store.query(PK))
+        out: list[Entry] = []
+        self.unreadable = []
+        for r in self.store.query(PK):
+            try:
+                out.append(Entry.from_json(r.sk, r.data))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                self.unreadable.append((r.sk, f"{type(exc).__name__}: {exc}"))
+        return ordered(out)
 
     def begin(self, action: Action, **fields: Any) -> Entry:
         at = self.store.now()

@@ -34,6 +34,7 @@ from dualwrite.cutover.journal import (
     Journal,
     active_cutovers,
 )
+from dualwrite.cutover.reverse_journal import DirectionSwitch
 from dualwrite.cutover.safeguards import Undone
 from dualwrite.errors import DualwriteError, SafetyGateError
 from dualwrite.jsondoc import JsonObject
@@ -88,7 +89,7 @@ def run_cutover(
     except ApplyError as exc:
         journal.save(replace(entry, status=FAILED if exc.stuck else REVERTED, error=str(exc)))
         raise
-    return journal.save(replace(entry, status=APPLIED))
+    return journal.save(replace(entry, status=APPLIED, repointed_at=journal.store.now()))
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ class RollbackOutcome:
     entry: Entry | None = None
     #: the SSM parameters restored and the alarm clones deleted (rollback.put_back)
     safeguards: Undone = field(default_factory=Undone)
+    #: the switch back to forward (section 8), as journaled (None: no control table, or
+    #: nothing was left to switch)
+    switch: DirectionSwitch | None = None
 
 
 def _restore(

@@ -19,13 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dualwrite.control import iso
+from dualwrite.control import QuarantineEntry, iso
 from dualwrite.cutover.functions import FunctionChange, VariableChange
 from dualwrite.cutover.gate import Check, Decision
 from dualwrite.cutover.iam import AccessWarning
 from dualwrite.cutover.journal import Entry
 from dualwrite.cutover.references import Reference, Skipped
 from dualwrite.cutover.repoint import RollbackOutcome
+from dualwrite.cutover.reverse_journal import DirectionSwitch
 from dualwrite.cutover.safeguards import AfterSwitch, PreCheck
 from dualwrite.jsondoc import JsonObject
 
@@ -183,6 +184,8 @@ class CutoverResult:
                 reason=self.entry.reason,
                 observation_days=self.observation_days,
             )
+        if self.entry is not None:
+            body["reverse"] = switch_json(self.entry.reverse)
         body.update(self._safeguards_json())
         if self.post_switch:
             body["post_switch"] = [c.to_json() for c in self.post_switch]
@@ -211,12 +214,52 @@ class CutoverResult:
         return out
 
 
+def switch_json(switch: DirectionSwitch | None) -> JsonObject | None:
+    """The switch of direction as `cutover --json` / `rollback --json` show it: whether
+    reverse replication is on, O, and per route T and the overlap saved."""
+    if switch is None:
+        return None
+    return {
+        "on": switch.reverse,
+        "overlap_s": switch.overlap_s,
+        "note": switch.note,
+        "routes": [r.to_json() for r in switch.routes],
+        "event_source_mappings": [m.to_json() for m in switch.mappings],
+    }
+
+
+DRAIN_ADVICE = (
+    "the reverse direction still drains the writes made to the new tables before the "
+    "rollback: `dualwrite replicate --until-caught-up` (or the deployed replicator) finishes "
+    "it, then forward resumes"
+)
+
+
 @dataclass(frozen=True)
 class RollbackResult:
     status: Status
     outcome: RollbackOutcome | None = None
     #: why nothing was rolled back (status refused)
     refusal: str | None = None
+    #: a function could not be restored (status failed; run rollback again)
+    failure: str | None = None
+    #: quarantined target changes the old schema cannot hold, since the cutover
+    unrepresentable: tuple[QuarantineEntry, ...] = ()
+    #: routes whose reverse direction still drains (forward live once it has)
+    draining: tuple[str, ...] = ()
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Routes whose switch to forward waits for the cutover's own drain."""
+        switch = self.outcome.switch if self.outcome else None
+        return (
+            tuple(f"{r.route}: {r.pending}" for r in switch.routes if r.pending) if switch else ()
+        )
+
+    @property
+    def drain_pending(self) -> bool:
+        """The reverse direction still drains on some route (forward waits for it)."""
+        return bool(self.draining)
 
     @property
     def already(self) -> bool:
@@ -228,10 +271,21 @@ class RollbackResult:
         return tuple(sorted({f.name for e in undone for f in e.functions}))
 
     def to_json(self) -> JsonObject:
+        if self.failure is not None:
+            return {"status": str(self.status), "rolled_back": False, "error": self.failure}
         if self.outcome is None:
             return {"status": str(self.status), "refused": True, "reason": self.refusal}
         o = self.outcome
         return {
+            "reverse": switch_json(o.switch),
+            "drain_pending": self.drain_pending,
+            "draining": list(self.draining),
+            "drain": DRAIN_ADVICE if self.drain_pending else None,
+            "switch_pending": list(self.pending),
+            "unrepresentable": [
+                {"id": q.id, "route": q.route, "reason": q.reason, "at": q.at}
+                for q in self.unrepresentable
+            ],
             "status": str(self.status),
             "rolled_back": not o.already,
             "already_rolled_back": o.already,

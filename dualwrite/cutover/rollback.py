@@ -10,14 +10,19 @@ says so.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dualwrite.aws import tables
+from dualwrite.control import QuarantineEntry, iso
 from dualwrite.cutover import decommission
 from dualwrite.cutover.context import CutoverContext
-from dualwrite.cutover.journal import Entry, Journal
+from dualwrite.cutover.journal import APPLIED, CUTOVER, ROLLBACK, Entry, Journal
 from dualwrite.cutover.repoint import RollbackOutcome, run_rollback
 from dualwrite.cutover.results import RollbackResult, Status
 from dualwrite.cutover.safeguards import Undone, undo
-from dualwrite.errors import SafetyGateError
+from dualwrite.cutover.switch_direction import rollback_switch
+from dualwrite.errors import DualwriteError, SafetyGateError
+from dualwrite.reverse.direction import Flow
 
 
 def deleted_tables(ctx: CutoverContext) -> list[str]:
@@ -49,7 +54,58 @@ def rollback(ctx: CutoverContext) -> RollbackResult:
         outcome = put_back(ctx, journal)
     except SafetyGateError as exc:
         return refused(str(exc))
-    return RollbackResult(Status.FAILED if outcome.safeguards.failed else Status.DONE, outcome)
+    except DualwriteError as exc:  # a function could not be restored: say so, as JSON too
+        return RollbackResult(Status.FAILED, failure=str(exc))
+    pending = outcome.switch is not None and any(r.pending for r in outcome.switch.routes)
+    failed = bool(outcome.safeguards.failed) or pending
+    notes = tuple(
+        f"journal entry {sk} could not be read (skipped): {why}" for sk, why in journal.unreadable
+    )
+    if any(e.reverse is not None and not e.reverse.reverse for e in outcome.undone):
+        notes += (
+            "reverse replication was off for this cutover (cutover.reverse: false): the writes "
+            "made to the new tables since are not in the old tables",
+        )
+    return RollbackResult(
+        Status.FAILED if failed else Status.DONE,
+        replace(outcome, notes=outcome.notes + notes),
+        unrepresentable=unrepresentable_since(ctx, journal, outcome),
+        draining=draining(ctx),
+    )
+
+
+def draining(ctx: CutoverContext) -> tuple[str, ...]:
+    """Routes forward again whose reverse direction still drains."""
+    store = ctx.store
+    if store is None:
+        return ()
+    states = {r.name: store.direction(r.name) for r in ctx.migration.routes}
+    return tuple(
+        name
+        for name, state in states.items()
+        if state.direction is Flow.FORWARD and not state.old_drained
+    )
+
+
+def unrepresentable_since(
+    ctx: CutoverContext, journal: Journal, outcome: RollbackOutcome
+) -> tuple[QuarantineEntry, ...]:
+    """Quarantined target changes the old schema cannot hold, since the cutover(s) rolled
+    back (DESIGN.md section 8: rollback names them)."""
+    if ctx.store is None:
+        return ()
+    undone = (
+        outcome.undone
+        or tuple(e for e in journal.entries() if e.action == CUTOVER and e.rolled_back_by)[-1:]
+    )
+    if not undone:
+        return ()
+    since = iso(min(e.at for e in undone))
+    return tuple(
+        q
+        for q in ctx.store.quarantined()
+        if q.reason.startswith("unrepresentable") and (q.at or "") >= since
+    )
 
 
 def put_back(ctx: CutoverContext, journal: Journal) -> RollbackOutcome:
@@ -67,7 +123,23 @@ def put_back(ctx: CutoverContext, journal: Journal) -> RollbackOutcome:
             return Undone()
         return undo(ctx.clients, parameters, clones)
 
-    return run_rollback(ctx.functions, journal, undo_rest)
+    outcome = run_rollback(ctx.functions, journal, undo_rest)
+    if ctx.store is None:
+        return outcome
+    # then the direction (section 8): FORWARD from the rollback's T, journaled; a re-run
+    # of a rollback killed before it finishes here
+    target = outcome.entry or latest_rollback(journal.entries())
+    if target is None or target.status != APPLIED:
+        return outcome
+    if target.reverse is not None and target.reverse.complete:
+        return replace(outcome, switch=target.reverse) if outcome.entry else outcome
+    entry = rollback_switch(ctx, journal, target)
+    return replace(outcome, entry=outcome.entry and entry, switch=entry.reverse)
+
+
+def latest_rollback(entries: list[Entry]) -> Entry | None:
+    rollbacks = [e for e in entries if e.action == ROLLBACK]
+    return rollbacks[-1] if rollbacks else None
 
 
 def refused(reason: str) -> RollbackResult:

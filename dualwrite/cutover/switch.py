@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from dualwrite.cutover.context import CutoverContext
+from dualwrite.cutover.drain import settle_drains
 from dualwrite.cutover.facts import RouteTables, describe_routes, gather_cutover, renames_of
 from dualwrite.cutover.facts import table_pairs as pairs_of
 from dualwrite.cutover.functions import (
@@ -46,8 +47,10 @@ from dualwrite.cutover.journal import Entry, Journal, active_cutovers, unchecked
 from dualwrite.cutover.references import discover_references
 from dualwrite.cutover.repoint import run_cutover
 from dualwrite.cutover.results import ApplyFailure, CutoverResult, Status
+from dualwrite.cutover.reversal import drain_checks, inverse_checks
 from dualwrite.cutover.rollback import put_back
 from dualwrite.cutover.safeguards import PreCheck
+from dualwrite.cutover.switch_direction import cutover_switch, reverse_since
 from dualwrite.cutover.switch_guards import (
     Observer,
     after_checks,
@@ -128,8 +131,22 @@ def configured_gate_checks(
     return alarm_checks(pre)
 
 
-def gate(ctx: CutoverContext, plan: CutoverPlan, at: float, pre: PreCheck) -> Decision:
-    extra = configured_gate_checks(ctx, plan, pre)
+def reverse_gate_checks(ctx: CutoverContext, plan: CutoverPlan, *, wait: bool) -> tuple[Check, ...]:
+    """Section 8: a route without an inverse refuses (unless cutover.reverse is false), and
+    so does one whose previous switch (a rollback) still drains (settled first: drain.py)."""
+    checks = inverse_checks(ctx.migration, plan.routes)
+    journal = ctx.journal
+    if journal is None:
+        return checks
+    since = reverse_since(journal.entries())
+    pending = settle_drains(ctx, plan.routes, reverse_since=since, wait=wait)
+    return (*checks, *drain_checks(pending, plan.routes))
+
+
+def gate(
+    ctx: CutoverContext, plan: CutoverPlan, at: float, pre: PreCheck, *, wait: bool = False
+) -> Decision:
+    extra = (*reverse_gate_checks(ctx, plan, wait=wait), *configured_gate_checks(ctx, plan, pre))
     if ctx.store is None:
         return Decision(
             (
@@ -215,7 +232,7 @@ def cutover(
     # a smoke test may name a function a killed cutover re-pointed before this run
     repointed = plan.repointed | applied_functions(active)
     pre = precheck_plan(ctx, plan.pairs, repointed)  # ConfigError: nothing changed
-    decision = gate(ctx, plan, ctx.clock(), pre)
+    decision = gate(ctx, plan, ctx.clock(), pre, wait=not request.dry_run)
     result = CutoverResult(
         Status.DONE,
         dry_run=request.dry_run,
@@ -284,6 +301,11 @@ def check_switch(
     if after.failure is None:  # a failed safeguard rolls back anyway
         checks += post_switch_checks(steps, Switched(ctx, plan, journal, entry))
     if all(c.ok for c in checks):
+        try:  # the checks passed: reverse replication takes over (section 8)
+            entry = cutover_switch(ctx, journal, entry, plan.routes)
+        except DualwriteError as exc:  # not `checked`: a re-run finishes it
+            failure = ApplyFailure(f"{exc} (run dualwrite cutover again)", (), ())
+            return replace(result, status=Status.FAILED, entry=entry, failure=failure)
         for earlier in entries[:-1]:
             journal.save(replace(earlier, checked=True))
         entry = journal.save(replace(entry, checked=True))

@@ -256,3 +256,102 @@ def test_a_cutover_killed_between_functions_finishes_with_a_smoke_test_on_the_fi
     assert again.status is Status.DONE
     assert env_of(c, "b-api") == {"TABLE": "new-t"}
     assert [s.function for s in again.safeguards.smoke] == ["a-api"]  # type: ignore[union-attr]
+
+
+# --- section 8: the switch of direction, killed at any step -------------------------------
+
+
+def _saves(store: Any) -> tuple[list[Any], Any]:
+    """Count the direction saves that changed something (patch DirectionRecords)."""
+    from dualwrite.control.directions import DirectionRecords
+
+    made: list[Any] = []
+    original = DirectionRecords.save_direction
+
+    def save(self: Any, route: str, state: Any, *, expected: Any) -> bool:
+        ok = original(self, route, state, expected=expected)
+        if ok and state != expected:
+            made.append(state)
+        return ok
+
+    return made, mock.patch.object(DirectionRecords, "save_direction", save)
+
+
+@pytest.mark.parametrize(
+    "event",
+    ["dynamodb.PutItem", "lambda.UpdateEventSourceMapping", "lambda.ListEventSourceMappings"],
+)
+def test_a_cutover_killed_while_switching_direction_finishes_with_the_journaled_T(
+    moto: None, event: str
+) -> None:
+    from tests.reverse_cutover_world import build
+
+    w = build()
+    first_at: list[float] = []
+    client = w.clients.lambda_ if event.startswith("lambda") else w.clients.dynamodb
+    made, counting = _saves(w.store)
+    with counting:
+        # die at the first such call after the checks passed (the direction step)
+        original = cutover_switch_hook()
+
+        def dying(ctx: Any, journal: Any, entry: Any, routes: Any) -> Any:
+            first_at.append(entry.at)
+            revive = kill_after(client, event)
+            try:
+                return original(ctx, journal, entry, routes)
+            finally:
+                revive()
+
+        with mock.patch("dualwrite.cutover.switch.cutover_switch", dying):
+            killed(lambda: cutover(w.ctx, FORCED))
+        w.clock.sleep(120)  # the re-run comes later: T must not move
+        again = cutover(w.ctx, FORCED)
+
+    assert again.status is Status.DONE
+    state = w.store.direction("r")
+    assert state.switched_at == first_at[0]
+    assert len(made) == 1 and made[0] == state  # saved exactly once
+    assert w.reverse_uuid is not None
+    assert w.mapping(w.reverse_uuid)["State"] == "Enabled"
+    entry = Journal(w.store).entries()[-1]
+    assert entry.checked and entry.reverse is not None and entry.reverse.complete
+    assert cutover(w.ctx, FORCED).already_cut_over is True
+
+
+def cutover_switch_hook() -> Any:
+    from dualwrite.cutover.switch_direction import cutover_switch
+
+    return cutover_switch
+
+
+@pytest.mark.parametrize("where", ["functions", "direction"])
+def test_a_rollback_killed_before_its_direction_is_saved_finishes_with_its_first_T(
+    moto: None, where: str
+) -> None:
+    from dualwrite.cutover.journal import ROLLBACK
+    from dualwrite.reverse.direction import Flow
+    from tests.reverse_cutover_world import build
+
+    w = build()
+    assert cutover(w.ctx, FORCED).status is Status.DONE
+    made, counting = _saves(w.store)
+    with counting:
+        if where == "functions":  # dies right after the first environment went back
+            revive = kill_after(w.clients.lambda_, "lambda.UpdateFunctionConfiguration")
+            killed(lambda: rollback(w.ctx))
+            revive()
+        else:  # functions back, journal closed, direction not switched yet
+            with mock.patch("dualwrite.cutover.rollback.rollback_switch", side_effect=Kill):
+                killed(lambda: rollback(w.ctx))
+        attempts = [e for e in Journal(w.store).entries() if e.action == ROLLBACK]
+        w.clock.sleep(300)
+        again = rollback(w.ctx)
+
+    assert again.status is Status.DONE
+    assert env_of(w.clients, "api") == {"TABLE": "old-t"}
+    state = w.store.direction("r")
+    assert state.direction is Flow.FORWARD and state.switched_at == attempts[0].at
+    assert len(made) == 2  # the cutover's forward drain, saved drained; then FORWARD
+    assert made[-1] == state
+    assert rollback(w.ctx).already
+    assert w.store.direction("r") == state

@@ -126,6 +126,12 @@ def test_rollback_json() -> None:
         "not_put_back": [],
         "notes": ["function api: X changed"],
         "journal": "2026-01-02T00:00:00.000000Z#rollback",
+        "reverse": None,
+        "drain_pending": False,
+        "drain": None,
+        "draining": [],
+        "switch_pending": [],
+        "unrepresentable": [],
     }
     already = RollbackResult(Status.DONE, RollbackOutcome(already=True)).to_json()
     assert already["already_rolled_back"] is True and already["rolled_back"] is False

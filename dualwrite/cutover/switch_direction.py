@@ -1,0 +1,120 @@
+"""The direction steps of `cutover` and `rollback` (DESIGN.md section 8; reversal.py has
+the rules): after a cutover's checks passed, REVERSE on every route and the reverse event
+source mappings enabled; after a rollback re-pointed the functions, FORWARD on every route
+(once the cutover's own drain is over). Everything is journaled in the entry's "reverse"
+as it is done, so a re-run after a kill finishes exactly what is left, with the journaled T.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from dualwrite.cutover.context import CutoverContext
+from dualwrite.cutover.drain import settle_drains
+from dualwrite.cutover.facts import RouteTables, describe_routes
+from dualwrite.cutover.journal import CUTOVER, ROLLBACK, Entry, Journal, active_cutovers
+from dualwrite.cutover.reversal import function_timeouts, plan_switch, save_directions
+from dualwrite.cutover.reverse_journal import DirectionSwitch
+from dualwrite.cutover.reverse_mappings import enable_reverse
+from dualwrite.errors import DualwriteError
+from dualwrite.reverse.direction import DEFAULT_MARGIN_S, Flow
+
+
+class _Journaling:
+    """Saves the entry each time its switch changes; `entry` is the latest saved."""
+
+    def __init__(self, journal: Journal, entry: Entry) -> None:
+        self.journal, self.entry = journal, entry
+
+    def __call__(self, switch: DirectionSwitch) -> DirectionSwitch:
+        self.entry = self.journal.save(replace(self.entry, reverse=switch))
+        return switch
+
+
+def reverse_since(entries: Sequence[Entry]) -> float | None:
+    """Where the reverse direction of the latest cutover started (T minus the margin)."""
+    cutovers = [e for e in entries if e.action == CUTOVER and e.reverse and e.reverse.routes]
+    if not cutovers:
+        return None
+    switch = cutovers[-1].reverse
+    assert switch is not None
+    return min(r.switched_at for r in switch.routes) - DEFAULT_MARGIN_S
+
+
+def cutover_switch(
+    ctx: CutoverContext, journal: Journal, entry: Entry, routes: Sequence[RouteTables]
+) -> Entry:
+    """REVERSE on every route from T (the earliest cutover still in effect: a killed one
+    re-pointed functions from its own T), then the reverse mappings; returns the entry."""
+    store = ctx.store
+    assert store is not None
+    saving = _Journaling(journal, entry)
+    plan = entry.reverse
+    if plan is None:
+        active = active_cutovers(journal.entries()) or [entry]
+        applied = {f.name for e in active for f in e.functions if f.applied}
+        plan = saving(
+            plan_switch(
+                ctx.migration,
+                Flow.REVERSE,
+                min(e.at for e in active),
+                entry.repointed_at if entry.repointed_at is not None else ctx.clock(),
+                function_timeouts(ctx.functions, applied),
+                [r.route for r in routes],
+            )
+        )
+    if not plan.reverse:
+        return saving.entry
+    plan = save_directions(store, plan, ctx.migration.cutover.max_lag_seconds, saving)
+    pending = [f"{r.route}: {r.pending}" for r in plan.routes if r.pending]
+    if pending:
+        raise DualwriteError(f"reverse replication could not be switched on: {'; '.join(pending)}")
+    starts = min(r.switched_at for r in plan.routes) - store.direction(routes[0].route).margin_s
+    enable_reverse(
+        ctx.clients.lambda_,
+        plan,
+        starts,
+        [r.source_table.stream_arn for r in routes if r.source_table and r.source_table.stream_arn],
+        [r.target_table.stream_arn for r in routes if r.target_table and r.target_table.stream_arn],
+        saving,
+    )
+    return saving.entry
+
+
+def rollback_start(entries: Sequence[Entry], rollback: Entry) -> float:
+    """T of a rollback: its first attempt's (a killed attempt re-pointed functions from then)."""
+    undoes = set(rollback.undoes)
+    attempts = [e.at for e in entries if e.action == ROLLBACK and undoes & set(e.undoes)]
+    return min([rollback.at, *attempts])
+
+
+def rollback_switch(ctx: CutoverContext, journal: Journal, rollback: Entry) -> Entry:
+    """FORWARD on every route, after the rollback re-pointed the functions: waits (bounded)
+    for the cutover's drain, else leaves the route pending (journaled: run it again)."""
+    store = ctx.store
+    assert store is not None
+    saving = _Journaling(journal, rollback)
+    entries = journal.entries()
+    plan = rollback.reverse
+    if plan is None:
+        undone = [e for e in entries if e.sk in set(rollback.undoes)]
+        functions = {f.name for e in undone for f in e.functions if f.applied}
+        at = rollback_start(entries, rollback)
+        plan = saving(
+            plan_switch(
+                ctx.migration,
+                Flow.FORWARD,
+                at,
+                ctx.clock(),
+                function_timeouts(ctx.functions, functions),
+                [r.name for r in ctx.migration.routes],
+            )
+        )
+    todo = {r.route for r in plan.routes if not r.saved}
+    if not todo:
+        return saving.entry
+    routes = [r for r in describe_routes(ctx.migration, ctx.clients) if r.route in todo]
+    why = settle_drains(ctx, routes, reverse_since=reverse_since(entries), wait=True)
+    save_directions(store, plan, ctx.migration.cutover.max_lag_seconds, saving, why)
+    return saving.entry
