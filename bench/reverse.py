@@ -4,6 +4,7 @@ changed records, side by side, for the identity and the CoreTable (servers, memb
 mappings.
 
     .venv/bin/python -m bench.reverse [--records N] [--keys K] [--batch 100] [--repeat 3]
+        [--routes identity,servers,memberships,memberships*]
 
 "The same records": the forward workload of bench.replicator (inserts, updates, ~5% deletes
 over K keys), and for reverse the same changes as the target's stream carries them (images
@@ -11,7 +12,9 @@ mapped; for identity the very same records from the renamed table). Forward appl
 to an empty target with Replicator.apply; reverse applies them to an empty source with
 ReverseWriter.apply (Lambda record parsing included on both sides). Both run on the
 in-memory DynamoDB of bench.replicator (extended with BatchGetItem and UpdateItem), so the
-figures are the code's own CPU cost. The request bound per batch is ceil(BatchWriteItem
+figures are the code's own CPU cost; forward and reverse runs alternate and the best of
+--repeat counts on each side (on a shared machine a run's figure moves by up to ~20%, so
+compare ratios within one run). The request bound per batch is ceil(BatchWriteItem
 writes / 25) + the UpdateItem calls + ceil(source keys / 100) BatchGetItem (+ for
 memberships ceil(users / 100) BatchGetItem of User items and one Query per User item change).
 """
