@@ -4,6 +4,7 @@ changed records, side by side, for the identity and the CoreTable (servers, memb
 mappings.
 
     .venv/bin/python -m bench.reverse [--records N] [--keys K] [--batch 100] [--repeat 3]
+        [--routes identity,servers,memberships,memberships*]
 
 "The same records": the forward workload of bench.replicator (inserts, updates, ~5% deletes
 over K keys), and for reverse the same changes as the target's stream carries them (images
@@ -11,7 +12,9 @@ mapped; for identity the very same records from the renamed table). Forward appl
 to an empty target with Replicator.apply; reverse applies them to an empty source with
 ReverseWriter.apply (Lambda record parsing included on both sides). Both run on the
 in-memory DynamoDB of bench.replicator (extended with BatchGetItem and UpdateItem), so the
-figures are the code's own CPU cost. The request bound per batch is ceil(BatchWriteItem
+figures are the code's own CPU cost; forward and reverse runs alternate and the best of
+--repeat counts on each side (on a shared machine a run's figure moves by up to ~20%, so
+compare ratios within one run). The request bound per batch is ceil(BatchWriteItem
 writes / 25) + the UpdateItem calls + ceil(source keys / 100) BatchGetItem (+ for
 memberships ceil(users / 100) BatchGetItem of User items and one Query per User item change).
 """
@@ -269,8 +272,15 @@ def measure(
             derived = mapping.derive({"S": user}, members)
             if derived is not None:
                 final[derived["PK"]["S"], derived["SK"]["S"]] = derived
-    fwd = forward(route, stream, size, repeat, ddb)
-    rev = reverse(route, stream, size, repeat, final, merge_updates)
+    # forward and reverse runs alternate, so that a busy machine slows both alike; the best
+    # run of each side counts
+    fwd = rev = None
+    for _ in range(repeat):
+        f = forward(route, stream, size, 1, ddb)
+        r = reverse(route, stream, size, 1, final, merge_updates)
+        fwd = f if fwd is None or f.seconds_cpu < fwd.seconds_cpu else fwd
+        rev = r if rev is None or r.seconds_cpu < rev.seconds_cpu else rev
+    assert fwd is not None and rev is not None
     return Figure(route, records, fwd, rev)
 
 
@@ -280,12 +290,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=2_000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--routes", default="identity,servers,memberships,memberships*", help="comma-separated"
+    )
     args = parser.parse_args(argv)
+    wanted = set(args.routes.split(","))
     print(f"{args.records} records over {args.keys} keys, batches of {args.batch}")
     head = f"{'route':<12} {'direction':<9} {'records/s/core':>15} {'req/1k records':>15}  detail"
     print(head)
     print("-" * len(head))
     for route, merge in [(r, False) for r in ROUTES] + [("memberships", True)]:
+        if (route + "*" if merge else route) not in wanted:
+            continue
         fig = measure(route, args.records, args.keys, args.batch, args.repeat, merge)
         if merge:
             route = "memberships*"  # merge_updates: UPDATEs sent as batched PUTs

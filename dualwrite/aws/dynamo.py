@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from dualwrite.aws.errors import aws_call
 from dualwrite.backoff import Backoff
 from dualwrite.errors import ThrottledError
 from dualwrite.wire import Item, Key, key_id
+
+K = TypeVar("K")
 
 BATCH_WRITE_MAX = 25
 BATCH_GET_MAX = 100
@@ -169,9 +171,33 @@ def batch_get(
     max_attempts: int = 12,
 ) -> dict[str, Item]:
     """Items by key (key_id -> item; absent keys are absent), 100 keys per call."""
+    return batch_get_by(
+        client,
+        table,
+        keys,
+        key_id,
+        consistent=consistent,
+        backoff=backoff,
+        counter=counter,
+        max_attempts=max_attempts,
+    )
+
+
+def batch_get_by(
+    client: Any,
+    table: str,
+    keys: Sequence[Key],
+    identity: Callable[[Key], K],
+    *,
+    consistent: bool = True,
+    backoff: Backoff | None = None,
+    counter: RequestCounter | None = None,
+    max_attempts: int = 12,
+) -> dict[K, Item]:
+    """batch_get with the caller's key identity (cheaper than key_id for string keys)."""
     backoff = backoff or Backoff()
-    found: dict[str, Item] = {}
-    unique = {key_id(k): k for k in keys}
+    found: dict[K, Item] = {}
+    unique = {identity(k): k for k in keys}
     names = list(next(iter(unique.values())).keys()) if unique else []
     chunks = list(unique.values())
     for start in range(0, len(chunks), BATCH_GET_MAX):
@@ -185,7 +211,7 @@ def batch_get(
             if counter is not None:
                 counter.add("BatchGetItem")
             for item in response.get("Responses", {}).get(table, []):
-                found[key_id({n: item[n] for n in names})] = item
+                found[identity({n: item[n] for n in names})] = item
             pending = list(response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", []))
             if pending:
                 attempt += 1

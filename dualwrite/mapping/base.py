@@ -35,8 +35,13 @@ class KeySchema:
     def range_name(self) -> str | None:
         return self.attributes[1][0] if len(self.attributes) > 1 else None
 
+    @cached_property
+    def types(self) -> dict[str, str]:
+        # cached: reverse replication asks for a key's types on every target-stream record
+        return dict(self.attributes)
+
     def type_of(self, name: str) -> str:
-        return dict(self.attributes)[name]
+        return self.types[name]
 
     def describe(self) -> str:
         return ", ".join(
@@ -57,6 +62,9 @@ class Mapping(ABC):
     group_attr: str | None = None
     #: whether `inverse` is implemented (reverse replication, DESIGN.md section 8)
     has_inverse: bool = False
+    #: whether `inverse` never takes anything from `current` (the forward mapping drops no
+    #: source attribute): reverse replication then writes whole items without a second look
+    inverse_ignores_current: bool = False
 
     def __init__(self, source_key: KeySchema) -> None:
         self.source_key = source_key
@@ -69,6 +77,9 @@ class Mapping(ABC):
         if "_transform" in own and "inverse" not in own and "has_inverse" not in own:
             cls.has_inverse = False
             cls.inverse = Mapping.inverse  # type: ignore[method-assign]
+        # an inverse of its own may keep what it likes of `current` unless it says otherwise
+        if "inverse" in own and "inverse_ignores_current" not in own:
+            cls.inverse_ignores_current = False
 
     # --- schema fit -------------------------------------------------------------------
     @property

@@ -11,6 +11,7 @@ from dualwrite.wire import Item, Key, key_of
 class IdentityMapping(Mapping):
     name = "identity"
     has_inverse = True
+    inverse_ignores_current = True
 
     @property
     def target_key(self) -> KeySchema:

@@ -16,6 +16,7 @@ RESERVED = ("PK", "SK", "Type")
 class ServersMapping(Mapping):
     name = "servers"
     has_inverse = True
+    inverse_ignores_current = True
 
     @property
     def target_key(self) -> KeySchema:
@@ -58,10 +59,15 @@ class ServersMapping(Mapping):
         return isinstance(pk, str) and pk.startswith(PREFIX) and sk == SK_VALUE
 
     def source_key_for(self, target_key: Key) -> Key | None:
-        if not self.owns(target_key):
+        # owns(), inlined: asked up to three times for every target-stream record
+        pk = target_key.get("PK")
+        sk = target_key.get("SK")
+        if pk is None or sk is None or sk.get("S") != SK_VALUE:
             return None
-        raw = target_key["PK"]["S"][len(PREFIX) :]
-        return {"id": {self.source_key.type_of("id"): raw}}
+        text = pk.get("S")
+        if not isinstance(text, str) or not text.startswith(PREFIX):
+            return None
+        return {"id": {self.source_key.type_of("id"): text[len(PREFIX) :]}}
 
     def key_space(self) -> KeySpace:
         return {"PK": Template.parse(PREFIX + "{id}"), "SK": Template.parse(SK_VALUE)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from dualwrite.reverse.model import KeyId, SourceWrite, WriteKind
+from dualwrite.reverse.model import KeyId, SourceWrite, WriteKind, leaves
 from dualwrite.reverse.plan import update_between
 from dualwrite.wire import Item, items_equal
 
@@ -35,27 +35,33 @@ def net_writes(planned: Sequence[SourceWrite], current: Mapping[KeyId, Item]) ->
     never rewritten from a stale read."""
     chains: dict[KeyId, list[SourceWrite]] = {}
     for write in planned:
-        chains.setdefault(write.kid, []).append(write)
+        chain = chains.get(write.kid)
+        if chain is None:
+            chains[write.kid] = [write]
+        else:
+            chain.append(write)
     out: list[SourceWrite] = []
     unchanged = 0
     for kid, chain in chains.items():
         before = current.get(kid)
         after = before
         for write in chain:
-            after = write.apply_to(after)
-        key = chain[0].key
+            after = leaves(write, after)
+        first = chain[0]
         if after is None:
             if before is None:
                 unchanged += len(chain)
             else:
-                out.append(SourceWrite.delete(key))
+                out.append(first if len(chain) == 1 else SourceWrite.delete(first.key))
             continue
         if before is not None and items_equal(before, after):
             unchanged += len(chain)
             continue
         replaces = any(w.kind is not WriteKind.UPDATE for w in chain)
         if before is None or replaces:
-            out.append(SourceWrite.put(key, after))
+            # a lone PUT is its own net write (no new record for the commonest case)
+            single = len(chain) == 1 and first.kind is WriteKind.PUT
+            out.append(first if single else SourceWrite.put(first.key, after))
         else:
-            out.append(update_between(key, before, after))
+            out.append(update_between(first.key, before, after))
     return Netted(tuple(out), unchanged)

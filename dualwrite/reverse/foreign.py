@@ -20,6 +20,7 @@ that raced a foreign one (and so left another image) is reported too.
 from __future__ import annotations
 
 import marshal
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal
@@ -28,7 +29,7 @@ from typing import Any
 
 from dualwrite.jsondoc import JsonObject
 from dualwrite.reverse.direction import Direction, Side, Verdict, decide
-from dualwrite.reverse.model import KeyId, SourceWrite, kid
+from dualwrite.reverse.model import KeyId, SourceWrite, kid, leaves
 from dualwrite.wire import Item, Key, decode_json_item, items_equal, to_lambda_json
 
 #: ApproximateCreationDateTime is rounded down to the second; clocks differ by a little
@@ -39,38 +40,63 @@ SPAN_SLACK_S = 2.0
 _NUMBERS = Context(prec=40)
 
 
+#: a number already in its one spelling: positional, no exponent, no leading or trailing
+#: zeros, no "-0" (most numbers are; the rest go through Decimal)
+_PLAIN_NUMBER = re.compile(r"-?[1-9][0-9]*(?:\.[0-9]*[1-9])?|-?0\.[0-9]*[1-9]|0")
+
+
 def _number(text: str) -> str:
-    """One spelling per numeric value (integers as integers, -0 as 0)."""
-    if text.lstrip("-").isdigit():  # the common case, without Decimal
-        return str(int(text))
+    """One spelling per numeric value: the positional form without needless zeros."""
+    if _PLAIN_NUMBER.fullmatch(text):
+        return text
     d = Decimal(text)
-    if d == d.to_integral_value():
-        return str(int(d))
-    return str(d.normalize(_NUMBERS))
+    if not d:
+        return "0"
+    return format(d.normalize(_NUMBERS), "f")
 
 
 def _canonical(value: Any) -> Any:
     """A form equal for values DynamoDB holds as equal (numbers by value, sets and map keys
-    unordered), made of what marshal writes. On the path of every reverse write: a value
-    already in its one spelling (a string, a plain integer) is used as it is."""
+    unordered), made of what marshal writes. A value already in its one spelling (a string,
+    a plain integer) is used as it is."""
     ((t, v),) = value.items()
     if t == "S" or t == "BOOL" or t == "NULL":
         return value
     if t == "N":
         if v.isdigit() and (v[0] != "0" or len(v) == 1):
             return value
-        return {"N": _number(v)}
-    if t == "B":
-        return value if isinstance(v, bytes) else {"B": _bytes(v)}
+        plain = _number(v)
+        return value if plain == v else {"N": plain}
     if t == "M":
-        return ("M", tuple(sorted((k, _canonical(x)) for k, x in v.items())))
+        return ("M", _body(v))
     if t == "L":
-        return ("L", tuple(_canonical(x) for x in v))
-    if t == "NS":
-        return ("NS", tuple(sorted(_number(x) for x in v)))
+        return ("L", [_canonical(x) for x in v])
+    if t == "B":
+        return value if v.__class__ is bytes else {"B": _bytes(v)}
     if t == "SS":
-        return ("SS", tuple(sorted(v)))
-    return (t, tuple(sorted(_bytes(x) for x in v)))
+        return ("SS", sorted(v))
+    if t == "NS":
+        return ("NS", sorted([_number(x) for x in v]))
+    return (t, sorted([_bytes(x) for x in v]))
+
+
+def _body(image: Item) -> list[Any]:
+    """An item's (or map's) attributes in name order, each value canonical: a flat list
+    [name, value, name, value, ...]. On the path of every reverse write and of every source
+    change checked for foreign writes, so strings (most values) skip the call."""
+    out: list[Any] = []
+    append = out.append
+    for name in sorted(image):
+        value = image[name]
+        append(name)
+        if "S" in value or "BOOL" in value:
+            append(value)
+        else:
+            n = value.get("N")
+            # a plain integer is its own spelling (most numbers): no call
+            plain = n is not None and n.isdigit() and (n[0] != "0" or len(n) == 1)
+            append(value if plain else _canonical(value))
+    return out
 
 
 def _bytes(value: Any) -> bytes:
@@ -79,8 +105,14 @@ def _bytes(value: Any) -> bytes:
 
 def fingerprint(key: Key, image: Item | None) -> str:
     """The fingerprint of a source item as a write leaves it (None: deleted)."""
-    body = None if image is None else tuple(sorted((k, _canonical(v)) for k, v in image.items()))
-    return sha256(marshal.dumps((kid(key), body), 2)).hexdigest()[:32]
+    return key_fingerprint(kid(key), image)
+
+
+def key_fingerprint(key: KeyId, image: Item | None) -> str:
+    """fingerprint() of a key already turned into its kid. marshal version 2 writes no
+    back-references, so equal canonical forms give equal bytes in every process."""
+    body = None if image is None else _body(image)
+    return sha256(marshal.dumps((key, body), 2)).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -124,7 +156,7 @@ def own_writes(
     until: float,
 ) -> OwnWrites:
     """The journal entry of netted writes (one per key) against the items read before."""
-    prints = frozenset(fingerprint(w.key, w.apply_to(current.get(w.kid))) for w in writes)
+    prints = frozenset(key_fingerprint(w.kid, leaves(w, current.get(w.kid))) for w in writes)
     return OwnWrites(route, at, until, prints)
 
 

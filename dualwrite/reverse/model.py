@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -46,14 +45,20 @@ class TargetChange:
         body = record.get("dynamodb") or {}
         new, old = body.get("NewImage"), body.get("OldImage")
         created = body.get("ApproximateCreationDateTime")
+        keys = body.get("Keys") or {}
         return cls(
             event_name=str(record.get("eventName", "")),
-            keys=decode_json_item(body.get("Keys") or {}),
+            # string keys (the usual) decode to themselves
+            keys=keys if _string_keys(keys) else decode_json_item(keys),
             new_image=decode_json_item(new) if new is not None else None,
             old_image=decode_json_item(old) if old is not None and old_image else None,
             created_at=float(created) if isinstance(created, int | float) else None,
             sequence_number=str(body.get("SequenceNumber", "")),
         )
+
+
+def _string_keys(keys: Mapping[str, Any]) -> bool:
+    return all(v.__class__ is dict and len(v) == 1 and "S" in v for v in keys.values())
 
 
 @dataclass(frozen=True)
@@ -75,10 +80,12 @@ class Reads:
         for r in reads:
             for k in r.source_keys:
                 source.setdefault(kid(k), k)
-            for g in r.groups:
-                groups.setdefault(group_id(g), g)
-            for k in r.target_keys:
-                target.setdefault(kid(k), k)
+            if r.groups:
+                for g in r.groups:
+                    groups.setdefault(group_id(g), g)
+            if r.target_keys:
+                for k in r.target_keys:
+                    target.setdefault(kid(k), k)
         return Reads(tuple(source.values()), tuple(groups.values()), tuple(target.values()))
 
 
@@ -155,6 +162,11 @@ class SourceWrite:
     item: Item | None = None
     set: Item = field(default_factory=dict)
     remove: tuple[str, ...] = ()
+    #: the key's identity (kid), made once: every step of a batch asks for it
+    kid: KeyId = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kid", kid(self.key))
 
     @classmethod
     def put(cls, key: Key, item: Item) -> SourceWrite:
@@ -168,10 +180,6 @@ class SourceWrite:
     def delete(cls, key: Key) -> SourceWrite:
         return cls(WriteKind.DELETE, key)
 
-    @cached_property
-    def kid(self) -> KeyId:
-        return kid(self.key)
-
     def apply_to(self, current: Item | None) -> Item | None:
         """The item this write leaves, given the item before it."""
         if self.kind is WriteKind.DELETE:
@@ -184,3 +192,13 @@ class SourceWrite:
             out.pop(name, None)
         out.update(self.set)
         return out
+
+
+def leaves(write: SourceWrite, before: Item | None) -> Item | None:
+    """write.apply_to(before), without copying what a PUT writes (nothing changes an item
+    once planned: the plan's views are read-only, netting makes new items)."""
+    if write.kind is WriteKind.PUT:
+        return write.item
+    if write.kind is WriteKind.DELETE:
+        return None
+    return write.apply_to(before)

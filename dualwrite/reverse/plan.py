@@ -23,6 +23,7 @@ from dualwrite.reverse.model import (
     SourceWrite,
     TargetChange,
     group_id,
+    leaves,
 )
 from dualwrite.wire import AttributeValue, Item, Key, items_equal, values_equal
 
@@ -87,7 +88,7 @@ class InversePlanner:
         if change.new_image is None:
             raise UnmappableError("unrepresentable: the record has no new image")
         current = view.current(source_key)
-        if current is None:
+        if current is None or m.inverse_ignores_current:
             return [SourceWrite.put(source_key, m.inverse(change.new_image, None))]
         full = m.inverse(change.new_image, current)
         if len(full) == len(m.inverse(change.new_image, None)):
@@ -182,7 +183,7 @@ def plan_batch(
             kid = write.kid
             if kid not in found.read:
                 raise ValueError(f"reverse plan writes source key {kid} it did not read")
-            after = write.apply_to(source.get(kid))
+            after = leaves(write, source.get(kid))
             if after is None:
                 source.pop(kid, None)
             else:

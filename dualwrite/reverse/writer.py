@@ -18,7 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dualwrite.aws.dynamo import BATCH_WRITE_MAX, RequestCounter, batch_get, batch_write, query_all
+from dualwrite.aws.dynamo import (
+    BATCH_WRITE_MAX,
+    RequestCounter,
+    batch_get_by,
+    batch_write,
+    query_all,
+)
 from dualwrite.aws.errors import aws_call
 from dualwrite.backoff import Backoff
 from dualwrite.errors import AwsError, ConfigError
@@ -166,14 +172,16 @@ class ReverseWriter:
         source: dict[KeyId, Item] = {}
         read: set[KeyId] = {kid(k) for k in reads.source_keys}
         if reads.source_keys:
-            found = batch_get(
-                self.client,
-                self.source_table,
-                reads.source_keys,
-                backoff=self.backoff,
-                counter=self.counter,
+            source.update(
+                batch_get_by(
+                    self.client,
+                    self.source_table,
+                    reads.source_keys,
+                    kid,
+                    backoff=self.backoff,
+                    counter=self.counter,
+                )
             )
-            source.update((kid(key_of(i, key_names)), i) for i in found.values())
         groups: dict[str, tuple[KeyId, ...]] = {}
         names: dict[str, str] = {}
         attr = self.mapping.group_attr
@@ -193,15 +201,16 @@ class ReverseWriter:
                     names[group_id(group)] = name
         target: dict[KeyId, Item] = {}
         if reads.target_keys:
-            found = batch_get(
-                self.client,
-                self.target_table,
-                reads.target_keys,
-                backoff=self.backoff,
-                counter=self.counter,
+            target.update(
+                batch_get_by(
+                    self.client,
+                    self.target_table,
+                    reads.target_keys,
+                    kid,
+                    backoff=self.backoff,
+                    counter=self.counter,
+                )
             )
-            target_names = self.mapping.target_key.names
-            target.update((kid(key_of(i, target_names)), i) for i in found.values())
         return ReadResult(
             source=source,
             read=frozenset(read),

@@ -41,6 +41,8 @@ RECONCILER = {
     names.PARITY_MISMATCHED,
     names.PARITY_PERCENT,
 }
+#: what the replicator emits for a target-stream record after cutover (issue 14 wiring)
+REVERSE = {names.REVERSE_REPLICATED_RECORDS, names.FOREIGN_WRITES, names.UNREPRESENTABLE}
 
 
 @dataclass
@@ -105,7 +107,7 @@ def assert_template_reads(route_values: dict[str, dict[str, float]], emits: set[
 
 def test_every_metric_the_template_reads_has_a_handler() -> None:
     read = {name for _ns, name, _dims in template_metrics()}
-    assert read <= REPLICATOR | BACKFILL | RECONCILER
+    assert read <= REPLICATOR | REVERSE | BACKFILL | RECONCILER
 
 
 def test_the_replicator_emits_final_counts_with_route_only(

@@ -37,6 +37,7 @@ def table_arn(table: str) -> str:
 REQUIRED = {
     "ServersStreamArn": stream_arn("ServersTable"),
     "MembershipsStreamArn": stream_arn("UserMembershipTable"),
+    "CoreStreamArn": stream_arn("CoreTable"),
     "AlarmEmail": "ops@example.com",
 }
 
@@ -263,7 +264,8 @@ def test_sam_transform_produces_the_whole_stack(transformed: dict[str, Any]) -> 
     assert {name: res["Properties"]["Handler"] for name, res in functions.items()} == (
         EXPECTED_HANDLERS
     )
-    assert len(of_type(resources, "AWS::Lambda::EventSourceMapping")) == 2
+    assert len(of_type(resources, "AWS::Lambda::EventSourceMapping")) == 3
+    assert "Rules" in transformed  # the transform keeps them (CoreStreamGiven)
     assert len(of_type(resources, "AWS::StepFunctions::StateMachine")) == 2
     assert len(of_type(resources, "AWS::Events::Rule")) == 1
     assert len(of_type(resources, "AWS::Scheduler::Schedule")) == 1
@@ -336,23 +338,38 @@ def test_backfill_completion_knows_the_replicator(resolved: dict[str, Any]) -> N
 
 
 # --- event source mappings -------------------------------------------------------------------
+#: the one mapping of the target's stream (reverse replication after cutover)
+REVERSE_MAPPING = "ReverseStreamMapping"
+
+
 def test_event_source_mappings(transformed: dict[str, Any], resolved: dict[str, Any]) -> None:
     mappings = of_type(resolved, "AWS::Lambda::EventSourceMapping")
-    seen = []
+    seen = {}
     for name, esm in mappings.items():
         props = esm["Properties"]
-        seen.append(props["EventSourceArn"])
+        seen[name] = props["EventSourceArn"]
         assert props["FunctionName"] == "ReplicatorFunction", name
         assert props["StartingPosition"] == "TRIM_HORIZON", name
         assert as_bool(props["Enabled"]) is False, name
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
         assert props["BisectBatchOnFunctionError"] is True, name
-        assert 0 <= int(props["MaximumRetryAttempts"]) <= 10000, name
-        assert 60 <= int(props["MaximumRecordAgeInSeconds"]) <= 604800, name
+        assert props["BatchSize"] == 100, name
         assert 1 <= int(props["ParallelizationFactor"]) <= 10, name
+        assert "FilterCriteria" not in props, name  # the switch to reverse sets it
+        if name == REVERSE_MAPPING:
+            # never skips a record: one held while forward drains waits, however long
+            assert int(props["MaximumRetryAttempts"]) == -1
+            assert int(props["MaximumRecordAgeInSeconds"]) == -1
+        else:
+            assert 0 <= int(props["MaximumRetryAttempts"]) <= 10000, name
+            assert 60 <= int(props["MaximumRecordAgeInSeconds"]) <= 604800, name
         queue = props["DestinationConfig"]["OnFailure"]["Destination"]
         assert queue == f"arn:aws:sqs:{REGION}:{ACCOUNT}:ReplicationFailureQueue", name
-    assert sorted(seen) == sorted([REQUIRED["ServersStreamArn"], REQUIRED["MembershipsStreamArn"]])
+    assert seen == {
+        "ServersStreamMapping": REQUIRED["ServersStreamArn"],
+        "MembershipsStreamMapping": REQUIRED["MembershipsStreamArn"],
+        REVERSE_MAPPING: REQUIRED["CoreStreamArn"],
+    }
     # the bounds are the parameters' own: -1 (forever) is not a value the stack accepts
     params = transformed["Parameters"]
     assert params["MaximumRetryAttempts"]["MinValue"] >= 0
@@ -382,6 +399,45 @@ def test_replication_can_be_left_on_in_later_deploys(transformed: dict[str, Any]
     assert as_bool(memberships["Properties"]["Enabled"]) is False
 
 
+def test_reverse_mapping_keeps_the_switchs_filter_in_later_deploys(
+    transformed: dict[str, Any],
+) -> None:
+    raw = transformed["Resources"][REVERSE_MAPPING]
+    after = Resolver(transformed, {**REQUIRED, "ReverseReplicationFrom": "1767225600.5"})
+    props = after.resolve(raw)["Properties"]
+    assert as_bool(props["Enabled"]) is True
+    (only,) = props["FilterCriteria"]["Filters"]
+    pattern = json.loads(only["Pattern"])
+    assert pattern == {
+        "dynamodb": {"ApproximateCreationDateTime": [{"numeric": [">=", 1767225600.5]}]}
+    }
+    spec = transformed["Parameters"]["ReverseReplicationFrom"]
+    assert spec["Default"] == ""
+    assert re.fullmatch(spec["AllowedPattern"], "1767225600.5")
+    assert not re.fullmatch(spec["AllowedPattern"], "1 ]}]}")  # the value lands in JSON
+
+
+def test_the_target_stream_is_the_stacks_own_or_required(transformed: dict[str, Any]) -> None:
+    own = Resolver(transformed, {**REQUIRED, "CoreStreamArn": "", "CreateTables": "true"})
+    esm = own.resolve(transformed["Resources"][REVERSE_MAPPING])["Properties"]
+    assert esm["EventSourceArn"] == "CoreTable.StreamArn"
+    core = own.resolve(transformed["Resources"]["CoreTable"])["Properties"]
+    assert core["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    replicator = roles_with({**REQUIRED, "CreateTables": "true"}, transformed)
+    reads = {
+        arn
+        for st in statements(replicator["ReplicatorFunctionRole"])
+        if "dynamodb:GetRecords" in listify(st["Action"])
+        for arn in listify(st["Resource"])
+    }
+    assert "CoreTable.StreamArn" in reads
+    # without the stack's own CoreTable a deploy must name its stream
+    rule = transformed["Rules"]["CoreStreamGiven"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CreateTables"}, "false"]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CoreStreamArn"}, ""]}]}
+
+
 def test_failure_queue_is_encrypted_tls_only_and_alarmed(resolved: dict[str, Any]) -> None:
     queue = resolved["ReplicationFailureQueue"]["Properties"]
     assert queue.get("SqsManagedSseEnabled") is True or queue.get("KmsMasterKeyId")
@@ -409,22 +465,38 @@ TABLES = {
 STREAMS = {
     REQUIRED["ServersStreamArn"],
     REQUIRED["MembershipsStreamArn"],
+    REQUIRED["CoreStreamArn"],
     f"{TABLES['servers']}/stream/*",
     f"{TABLES['memberships']}/stream/*",
+    f"{TABLES['core']}/stream/*",
 }
 CONTROL_RW = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"}
+STREAM_READ = {"DescribeStream", "GetRecords", "GetShardIterator"}
+#: reverse replication writes a source table after reading it (an echo writes nothing)
+REVERSE_WRITE = {"BatchGetItem", "BatchWriteItem", "PutItem", "UpdateItem", "DeleteItem"}
 ALL_TABLES = set(TABLES)
 
 #: role -> resource -> DynamoDB actions (short names): the least privilege each function needs
 EXPECTED_DYNAMODB: dict[str, dict[str, set[str]]] = {
+    # forward: the source streams -> CoreTable; reverse (after cutover): CoreTable's stream
+    # -> exactly the two source tables (the memberships inverse reads User items and
+    # queries a user's memberships)
     "ReplicatorFunctionRole": {
-        REQUIRED["ServersStreamArn"]: {"DescribeStream", "GetRecords", "GetShardIterator"},
-        REQUIRED["MembershipsStreamArn"]: {"DescribeStream", "GetRecords", "GetShardIterator"},
+        REQUIRED["ServersStreamArn"]: STREAM_READ,
+        REQUIRED["MembershipsStreamArn"]: STREAM_READ,
+        REQUIRED["CoreStreamArn"]: STREAM_READ,
         f"{TABLES['servers']}/stream/*": {"ListStreams"},
         f"{TABLES['memberships']}/stream/*": {"ListStreams"},
-        TABLES["servers"]: {"DescribeTable"},
-        TABLES["memberships"]: {"DescribeTable", "Query"},
-        TABLES["core"]: {"DescribeTable", "BatchWriteItem", "PutItem", "DeleteItem"},
+        f"{TABLES['core']}/stream/*": {"ListStreams"},
+        TABLES["servers"]: {"DescribeTable"} | REVERSE_WRITE,
+        TABLES["memberships"]: {"DescribeTable", "Query"} | REVERSE_WRITE,
+        TABLES["core"]: {
+            "DescribeTable",
+            "BatchWriteItem",
+            "PutItem",
+            "DeleteItem",
+            "BatchGetItem",
+        },
         TABLES["control"]: {"DescribeTable"} | CONTROL_RW,
     },
     "BackfillPlanFunctionRole": {
@@ -739,6 +811,13 @@ def test_alarms_cover_lag_failures_quarantine_queue_and_parity(resolved: dict[st
     for alarm in parity:
         assert alarm["Properties"]["ComparisonOperator"] == "LessThanThreshold"
         assert float(alarm["Properties"]["Threshold"]) == 100
+    foreign = by_metric["ForeignWrites"]
+    assert sorted(str(alarm_metrics(a)[0][2]) for a in foreign) == sorted(map(str, routes))
+    for alarm in foreign:
+        assert alarm_metrics(alarm)[0][0] == "DualWrite"
+        assert alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
+        assert float(alarm["Properties"]["Threshold"]) == 0
+        assert alarm["Properties"]["Statistic"] == "Sum"
     (queue,) = by_metric["ApproximateNumberOfMessagesVisible"]
     assert alarm_metrics(queue)[0][0] == "AWS/SQS"
 
@@ -772,6 +851,10 @@ def test_dashboard_shows_lag_throughput_backfill_and_parity_per_route(
             "ParityMissing",
             "ParityExtra",
             "ParityMismatched",
+            # both directions, and what reverse replication finds after cutover
+            "ReverseReplicatedRecords",
+            "ForeignWrites",
+            "Unrepresentable",
         ):
             assert ("DualWrite", metric, route) in shown, (metric, route)
     assert ("AWS/Lambda", "IteratorAge", "ReplicatorFunction") in shown
