@@ -144,7 +144,9 @@ class Replicator:
             keys = decode_json_item(keys_json) if isinstance(keys_json, dict) else {}
         except reverse_apply.DECODE_ERRORS:
             return routes[0]
-        mappings = [(r, self.context(r).mapping) for r in routes]
+        mappings = [(r, ctx.mapping) for r in routes if (ctx := self.live_context(r))]
+        if not mappings:
+            return routes[0]
         for route, mapping in mappings:
             if mapping.source_key_for(keys) is not None:
                 return route
@@ -162,6 +164,16 @@ class Replicator:
             ctx = RouteContext(route, mapping, mapping.target_key.names)
             self._contexts[route.name] = ctx
         return ctx
+
+    def live_context(self, route: Route) -> RouteContext | None:
+        """The route's context; None once its source table was decommissioned (deleted on
+        purpose, recorded in the control table): reverse replication has nowhere to write."""
+        try:
+            return self.context(route)
+        except ConfigError:
+            if self.store.get("DECOMMISSION", route.source) is None:
+                raise
+            return None
 
     def is_backfilled(self, route: str) -> bool:
         seen = self._backfilled_at.get(route)
@@ -270,7 +282,12 @@ class Replicator:
                     result.reasons[c.index] = "route not backfilled yet"
                 counts.held += len(route_changes)
                 continue
-            ctx = self.context(self.migration.route(route_name))
+            ctx = self.live_context(self.migration.route(route_name))
+            if ctx is None:  # decommissioned: what is left in the target's stream is moot
+                for c in route_changes:
+                    result.mark(c.index, SKIPPED, None, None)
+                counts.skipped += len(route_changes)
+                continue
             state = self.direction(ctx, has_time)
             if state.switched_at is None and side is Side.SOURCE:  # forward, never switched
                 self.apply_forward(ctx, route_changes, result, counts, has_time)

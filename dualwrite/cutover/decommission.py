@@ -17,7 +17,8 @@ from dualwrite.aws import tables
 from dualwrite.aws.errors import aws_call
 from dualwrite.control import ControlTable, iso
 from dualwrite.cutover.context import CutoverContext
-from dualwrite.cutover.facts import describe_routes, gather_decommission
+from dualwrite.cutover import reverse_mappings
+from dualwrite.cutover.facts import RouteTables, describe_routes, gather_decommission
 from dualwrite.cutover.gate import decide_decommission
 from dualwrite.cutover.journal import Journal
 from dualwrite.cutover.lag import event_source_mappings
@@ -148,9 +149,51 @@ def run_decommission(
     )
     assert facts.latest is not None  # the gate passed
     doomed = [(t.table, t.deletion_protection) for t in facts.tables if t.exists]
+    # read before the sources (and their streams) are gone: which function replicates
+    replicator = reverse_mappings.replicator_functions(
+        ctx.clients.lambda_,
+        [r.source_table.stream_arn for r in routes if r.source_table and r.source_table.stream_arn],
+    )
     removed = decommission(
         ctx.clients.dynamodb, ctx.store, doomed, cutover_sk=facts.latest.sk, say=say
     )
+    stopped = stop_reverse(ctx, routes, replicator, say)
     return DecommissionResult(
-        Status.DONE, already_gone=gone, gate=decision, removed=tuple(removed), warnings=warnings
+        Status.DONE,
+        already_gone=gone,
+        gate=decision,
+        removed=tuple(removed),
+        warnings=(*warnings, *stopped),
     )
+
+
+def stop_reverse(
+    ctx: CutoverContext,
+    routes: list[RouteTables],
+    replicator: set[str],
+    say: Callable[[str], None],
+) -> tuple[str, ...]:
+    """Reverse replication has nowhere to write once the old tables are gone: disable the
+    replicator's mappings on each target stream whose routes' sources are all deleted (the
+    replicator also skips those records itself, so a mapping left enabled only costs reads)."""
+    gone = {r.source for r in routes if tables.describe(ctx.clients.dynamodb, r.source) is None}
+    streams = [
+        r.target_table.stream_arn
+        for r in routes
+        if r.target_table is not None
+        and r.target_table.stream_arn
+        and all(o.source in gone for o in routes if o.target == r.target)
+    ]
+    notes = []
+    for m in reverse_mappings.reverse_candidates(ctx.clients.lambda_, streams, replicator):
+        if str(m.get("State")) not in ("Enabled", "Enabling"):
+            continue
+        uuid = str(m["UUID"])
+        say(f"disabling reverse replication's event source mapping {uuid}")
+        with aws_call(f"UpdateEventSourceMapping {uuid}"):
+            ctx.clients.lambda_.update_event_source_mapping(UUID=uuid, Enabled=False)
+        notes.append(
+            f"event source mapping {uuid} (reverse replication from {m.get('EventSourceArn')}) "
+            "disabled: the tables it wrote are decommissioned"
+        )
+    return tuple(notes)

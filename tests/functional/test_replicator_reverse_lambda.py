@@ -325,3 +325,28 @@ def test_a_route_without_an_inverse_quarantines_what_reaches_it_in_reverse(
     (entry,) = w.store.quarantined("tagged")
     assert entry.reason.startswith("unrepresentable") and "no inverse" in entry.reason
     assert w.ddb.scan(TableName="tagged-old")["Items"] == []
+
+
+def test_once_the_old_table_is_decommissioned_reverse_records_are_skipped_not_failed(
+    world: World,
+) -> None:
+    w = world
+    start = time.time() - 60
+    save(
+        w,
+        switch(Direction(), Flow.REVERSE, start, 0.0).__class__(
+            direction=Flow.REVERSE, switched_at=start, overlap_s=0.0, old_drained=True
+        ),
+    )
+    records = Records()
+    rep = w.replicator()
+    w.ddb.delete_table(TableName=OLD)
+    batch = [records.account(1, time.time(), plan="gone")]
+    # deleted by someone, not decommissioned: the batch fails loudly (a configuration error)
+    with pytest.raises(Exception, match=OLD):
+        process_records(rep, batch)
+    w.store.put("DECOMMISSION", OLD, {"table": OLD})  # what decommission records
+    done = process_records(w.replicator(), batch)
+    assert done.failures == []
+    assert done.settled()[ROUTE].skipped == 1
+    assert done.settled()[ROUTE].reverse_replicated == 0

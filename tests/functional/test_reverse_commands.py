@@ -108,8 +108,13 @@ def test_decommission_is_refused_while_foreign_writes_are_listed(moto: None) -> 
     assert "old-t" in w.clients.dynamodb.list_tables()["TableNames"]
 
     w.store.delete("FOREIGN#r", w.store.query("FOREIGN#r").__next__().sk)  # cleared by hand
+    assert w.reverse_uuid is not None
+    assert w.mapping(w.reverse_uuid)["State"] == "Enabled"  # enabled by the cutover
     done = run_decommission(w.ctx, yes=True)
     assert done.status is Status.DONE and [r.table for r in done.removed] == ["old-t"]
+    # nothing left to write in reverse: the replicator's mapping on the target stream is off
+    assert w.mapping(w.reverse_uuid)["State"] == "Disabled"
+    assert any(w.reverse_uuid in note and "disabled" in note for note in done.warnings)
 
 
 def test_repair_while_reverse_fixes_the_source_from_the_target_but_not_a_foreign_key(
