@@ -20,6 +20,7 @@ from dualwrite import seed
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.config import parse_migration
+from dualwrite.errors import ConfigError
 from dualwrite.reverse.direction import Direction, Flow, switch
 from dualwrite.runtime import Runtime
 from dualwrite.wire import Item
@@ -332,18 +333,13 @@ def test_once_the_old_table_is_decommissioned_reverse_records_are_skipped_not_fa
 ) -> None:
     w = world
     start = time.time() - 60
-    save(
-        w,
-        switch(Direction(), Flow.REVERSE, start, 0.0).__class__(
-            direction=Flow.REVERSE, switched_at=start, overlap_s=0.0, old_drained=True
-        ),
-    )
+    save(w, Direction(Flow.REVERSE, switched_at=start, overlap_s=0.0, old_drained=True))
     records = Records()
     rep = w.replicator()
     w.ddb.delete_table(TableName=OLD)
     batch = [records.account(1, time.time(), plan="gone")]
     # deleted by someone, not decommissioned: the batch fails loudly (a configuration error)
-    with pytest.raises(Exception, match=OLD):
+    with pytest.raises(ConfigError, match=OLD):
         process_records(rep, batch)
     w.store.put("DECOMMISSION", OLD, {"table": OLD})  # what decommission records
     done = process_records(w.replicator(), batch)
