@@ -13,6 +13,7 @@ its children), and stop() ends the whole group.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -32,6 +33,7 @@ VERSION = "1.5.33"
 VENV = ROOT / ".bench" / f"ministack-{VERSION}"
 PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".installed"
+LOCK = VENV.parent / f"ministack-{VERSION}.lock"
 
 
 class MinistackUnavailable(Exception):
@@ -45,11 +47,26 @@ def runtime_requirements() -> list[str]:
 
 
 def ensure_venv() -> Path:
-    """The interpreter of the ministack virtualenv, made (or brought up to date) first."""
+    """The interpreter of the ministack virtualenv, made (or brought up to date) first.
+
+    Under a file lock: pytest-xdist workers may all reach their first ministack test at once,
+    and the second must wait for the first's install rather than install over it."""
     wanted = "\n".join([f"ministack=={VERSION}", *runtime_requirements()])
-    if PYTHON.exists() and STAMP.exists() and STAMP.read_text(encoding="utf-8") == wanted:
+    if _installed(wanted):
         return PYTHON
     VENV.parent.mkdir(exist_ok=True)
+    with LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not _installed(wanted):  # another process may have made it while we waited
+            _install(wanted)
+    return PYTHON
+
+
+def _installed(wanted: str) -> bool:
+    return PYTHON.exists() and STAMP.exists() and STAMP.read_text(encoding="utf-8") == wanted
+
+
+def _install(wanted: str) -> None:
     print(f"installing ministack {VERSION} into {VENV} (first use) ...", file=sys.stderr)
     try:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
@@ -65,7 +82,6 @@ def ensure_venv() -> Path:
         detail = (exc.stderr or "").strip().splitlines()[-1:] or [str(exc)]
         raise MinistackUnavailable(f"cannot install ministack {VERSION}: {detail[0]}") from None
     STAMP.write_text(wanted, encoding="utf-8")
-    return PYTHON
 
 
 def _healthy(url: str) -> bool:
