@@ -18,6 +18,39 @@ from dualwrite.aws.clients import AwsSettings, Clients
 ROOT = Path(__file__).resolve().parents[1]
 MIGRATIONS = ROOT / "migrations"
 DUALWRITE = [sys.executable, "-m", "dualwrite"]
+#: collection order, slowest kinds first: pytest-xdist hands tests out in this order, so the
+#: long e2e tests start early instead of leaving one worker busy at the end
+_ORDER = {"e2e": 0, "ministack": 1, "functional": 2, "unit": 3}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        if _kind(item) == "ministack":
+            # one worker runs them all: one install of its virtualenv, and never two servers
+            # (each with its Lambda workers) competing for the CPU at once
+            item.add_marker(pytest.mark.xdist_group("ministack"))
+        elif _uses_module_fixture(item):
+            # a module-scoped fixture (a SAM build, a parsed template) is made once per
+            # worker that runs the module: keep the module on one worker
+            item.add_marker(pytest.mark.xdist_group(item.path.relative_to(ROOT).as_posix()))
+    items.sort(key=lambda item: _ORDER.get(_kind(item), len(_ORDER)))
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None or not item.path.is_relative_to(ROOT):
+        return False
+    return any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs)
+
+
+def _kind(item: pytest.Item) -> str:
+    if not item.path.is_relative_to(ROOT / "tests"):
+        return ""
+    parts = item.path.relative_to(ROOT / "tests").parts
+    return parts[0] if len(parts) > 1 else ""
 
 
 @pytest.fixture

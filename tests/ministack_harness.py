@@ -13,6 +13,7 @@ its children), and stop() ends the whole group.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -31,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 VERSION = "1.5.33"
 VENV = ROOT / ".bench" / f"ministack-{VERSION}"
 PYTHON = VENV / "bin" / "python"
-STAMP = VENV / ".installed"
 
 
 class MinistackUnavailable(Exception):
@@ -47,12 +47,26 @@ def runtime_requirements() -> list[str]:
 def ensure_venv(venv: Path = VENV, extra: tuple[str, ...] = ()) -> Path:
     """The interpreter of the ministack virtualenv, made (or brought up to date) first.
 
-    extra: more requirements (the rehearsal's aws-sam-translator), in a venv of their own."""
+    extra: more requirements (the rehearsal's aws-sam-translator), in a venv of their own.
+    Under a file lock: pytest-xdist workers may all reach their first ministack test at once,
+    and the second must wait for the first's install rather than install over it."""
     python, stamp = venv / "bin" / "python", venv / ".installed"
     wanted = "\n".join([f"ministack=={VERSION}", *runtime_requirements(), *extra])
-    if python.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == wanted:
+
+    def installed() -> bool:
+        return python.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == wanted
+
+    if installed():
         return python
     venv.parent.mkdir(exist_ok=True)
+    with (venv.parent / f"{venv.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not installed():  # another process may have made it while we waited
+            _install(venv, python, stamp, wanted)
+    return python
+
+
+def _install(venv: Path, python: Path, stamp: Path, wanted: str) -> None:
     print(f"installing ministack {VERSION} into {venv} (first use) ...", file=sys.stderr)
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -68,7 +82,6 @@ def ensure_venv(venv: Path = VENV, extra: tuple[str, ...] = ()) -> Path:
         detail = (exc.stderr or "").strip().splitlines()[-1:] or [str(exc)]
         raise MinistackUnavailable(f"cannot install ministack {VERSION}: {detail[0]}") from None
     stamp.write_text(wanted, encoding="utf-8")
-    return python
 
 
 def _healthy(url: str) -> bool:
