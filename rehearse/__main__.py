@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Rehearsal of the AWS deployment on ministack ({time.monotonic() - started:.0f}s)",
         ),
     )
-    for a in [*rehearsal.adaptations, *gaps.NOT_EXERCISED, *gaps.NOT_YET]:
+    for a in [*rehearsal.adaptations, *gaps.NOT_EXERCISED]:
         console.print(a.line(), soft_wrap=True)
     if ok:
         routes = rehearsal.parity["routes"]

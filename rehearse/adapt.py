@@ -142,21 +142,46 @@ def adapt(template: Mapping[str, Any], template_dir: Path) -> AdaptedTemplate:
     return AdaptedTemplate(adapted, definitions, tuple(adaptations))
 
 
-def _resolved(value: Any, parameters: Mapping[str, str], defaults: Mapping[str, Any]) -> Any:
+def _resolved(value: Any, parameters: Mapping[str, str], template: Mapping[str, Any]) -> Any:
+    """A property's value with these parameters: a Ref to a parameter, and an Fn::If on the
+    template's conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition), resolved."""
     if isinstance(value, dict) and set(value) == {"Ref"}:
         name = value["Ref"]
+        defaults = template.get("Parameters", {})
         return parameters.get(name, defaults.get(name, {}).get("Default"))
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        condition, then, otherwise = value["Fn::If"]
+        chosen = then if _holds(condition, parameters, template) else otherwise
+        return _resolved(chosen, parameters, template)
     return value
+
+
+def _holds(condition: Any, parameters: Mapping[str, str], template: Mapping[str, Any]) -> bool:
+    """Whether a condition (by name, or an inline condition function) holds."""
+    if isinstance(condition, str):
+        return _holds(template.get("Conditions", {})[condition], parameters, template)
+    ((fn, args),) = condition.items()
+    if fn == "Condition":
+        return _holds(args, parameters, template)
+    if fn == "Fn::Equals":
+        left, right = (_resolved(a, parameters, template) for a in args)
+        return str(left) == str(right)
+    if fn == "Fn::Not":
+        return not _holds(args[0], parameters, template)
+    if fn == "Fn::And":
+        return all(_holds(a, parameters, template) for a in args)
+    if fn == "Fn::Or":
+        return any(_holds(a, parameters, template) for a in args)
+    raise ValueError(f"condition function {fn} not understood")
 
 
 def disabled_mappings(template: Mapping[str, Any], parameters: Mapping[str, str]) -> list[str]:
     """The event source mappings the template creates disabled, with these parameters."""
-    defaults = template.get("Parameters", {})
     found = []
     for logical, resource in sorted(template["Resources"].items()):
         if resource["Type"] != EVENT_SOURCE_MAPPING:
             continue
-        enabled = _resolved(resource["Properties"].get("Enabled", True), parameters, defaults)
+        enabled = _resolved(resource["Properties"].get("Enabled", True), parameters, template)
         if str(enabled).lower() == "false":
             found.append(logical)
     return found

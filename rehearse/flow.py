@@ -1,7 +1,6 @@
 """The README's "Deploy to AWS" order of operations, step by step, against the stack that
-`sam deploy` created on the private ministack. STEPS is the order; a later part of the
-README (cutover with reverse replication, rollback) is one more entry there, and until then
-one more line in gaps.NOT_YET."""
+`sam deploy` created on the private ministack. STEPS is the order (the cutover, reverse
+replication and rollback steps are in rehearse.reverse)."""
 
 from __future__ import annotations
 
@@ -12,9 +11,17 @@ from typing import Any
 
 import yaml
 
-from rehearse import adapt
+from rehearse import adapt, reverse
 from rehearse.adapt import Adaptation
 from rehearse.context import REGION, STACK, Rehearsal
+from rehearse.probes import (
+    REVERSE_MAPPING,
+    TARGET,
+    counting,
+    failure_queue_depth,
+    short,
+    stack_mappings,
+)
 from rehearse.steps import Step, StepFailed
 from rehearse.tools import ROOT
 from rehearse.traffic import start_traffic, stop_traffic
@@ -38,7 +45,7 @@ def prepare(r: Rehearsal) -> str:
     first = r.dualwrite_json("prepare")
     again = r.dualwrite_json("prepare")  # idempotent: a second run changes nothing
     if again["changed"]:
-        raise StepFailed(f"a second prepare changed things: {_short(again['actions'], 300)}")
+        raise StepFailed(f"a second prepare changed things: {short(again['actions'], 300)}")
     return f"{len(first['actions'])} actions (backups, streams, PITR, tables); a re-run: none"
 
 
@@ -58,14 +65,23 @@ def harden(r: Rehearsal) -> str:
 
 
 def stream_arns(r: Rehearsal) -> str:
+    """The sources' stream ARNs and CoreTable's (prepare turned that one on too: reverse
+    replication reads it from the cutover on)."""
+    ddb = r.clients.dynamodb
     for route in r.migration.routes:
-        arn = r.clients.dynamodb.describe_table(TableName=route.source)["Table"].get(
-            "LatestStreamArn"
-        )
+        arn = ddb.describe_table(TableName=route.source)["Table"].get("LatestStreamArn")
         if not arn:
             raise StepFailed(f"{route.source} has no stream after prepare")
         r.stream_arns[route.name] = str(arn)
-    return ", ".join(f"{k}: ...{v[-23:]}" for k, v in r.stream_arns.items())
+    core = ddb.describe_table(TableName=TARGET)["Table"]
+    if not core.get("LatestStreamArn"):
+        raise StepFailed(f"{TARGET} has no stream after prepare")
+    view = core.get("StreamSpecification", {}).get("StreamViewType")
+    if view != "NEW_AND_OLD_IMAGES":
+        raise StepFailed(f"{TARGET}'s stream shows {view}, not NEW_AND_OLD_IMAGES")
+    r.core_stream_arn = str(core["LatestStreamArn"])
+    shown = {**r.stream_arns, TARGET: r.core_stream_arn}
+    return ", ".join(f"{k}: ...{v[-23:]}" for k, v in shown.items())
 
 
 def sam_build(r: Rehearsal) -> str:
@@ -100,7 +116,8 @@ def sam_deploy(r: Rehearsal) -> str:
     copy.write_text(json.dumps(adapted.template, indent=1), encoding="utf-8")
     r.adaptations.extend(adapted.adaptations)
     r.parameters = {STREAM_PARAMETERS[route]: arn for route, arn in r.stream_arns.items()} | {
-        "AlarmEmail": "ops@example.com"
+        "CoreStreamArn": r.core_stream_arn,
+        "AlarmEmail": "ops@example.com",
     }
     # `sam deploy --guided`, answered: the parameters it asks for, nothing else changed
     done = r.run(
@@ -122,35 +139,30 @@ def sam_deploy(r: Rehearsal) -> str:
     )
 
 
-def _mappings(r: Rehearsal) -> dict[str, dict[str, Any]]:
-    """Logical id -> the event source mapping CloudFormation made for it."""
-    cfn = r.clients.client("cloudformation")
-    lam = r.clients.lambda_
-    found = {}
-    for res in cfn.list_stack_resources(StackName=STACK)["StackResourceSummaries"]:
-        if res["ResourceType"] == adapt.EVENT_SOURCE_MAPPING:
-            uuid = res["PhysicalResourceId"]
-            found[res["LogicalResourceId"]] = dict(lam.get_event_source_mapping(UUID=uuid))
-    return found
-
-
 def mappings_disabled(r: Rehearsal) -> str:
     built = yaml.safe_load((r.build_dir / "template.yaml").read_text(encoding="utf-8"))
     wanted = adapt.disabled_mappings(built, r.parameters)
-    mappings = _mappings(r)
+    mappings = stack_mappings(r)
     lam = r.clients.lambda_
+    found = {logical: str(mappings[logical]["State"]) for logical in wanted}
     for logical in wanted:
         m = mappings[logical]
         if m["State"] in ("Enabled", "Enabling"):
             lam.update_event_source_mapping(UUID=m["UUID"], Enabled=False)
             r.adaptations.append(adapt.mapping_workaround(logical))
+    reverse = mappings.get(REVERSE_MAPPING)
+    if reverse is None or reverse["EventSourceArn"] != r.core_stream_arn:
+        raise StepFailed(f"no {REVERSE_MAPPING} on {TARGET}'s stream: {short(reverse, 300)}")
+    if reverse.get("FilterCriteria") or reverse.get("MaximumRetryAttempts") != -1:
+        raise StepFailed(f"{REVERSE_MAPPING} is not as the template makes it: {short(reverse)}")
 
     def all_disabled() -> bool:
         states = [lam.get_event_source_mapping(UUID=mappings[x]["UUID"])["State"] for x in wanted]
         return all(s == "Disabled" for s in states)
 
     r.wait_for(all_disabled, "the mappings to be disabled")
-    return f"{', '.join(wanted)}: Disabled, as the template creates them"
+    shown = ", ".join(f"{k} (came up {v})" for k, v in found.items())
+    return f"{shown}: Disabled, as the template creates them"
 
 
 def backfill(r: Rehearsal) -> str:
@@ -194,7 +206,7 @@ def backfill(r: Rehearsal) -> str:
 def replication(r: Rehearsal) -> str:
     """The deployed replicator, through the mappings the backfill enabled, applies what the
     traffic writes after the backfills ended (nothing else can apply those)."""
-    mappings = _mappings(r)
+    mappings = stack_mappings(r)
     routed = {
         logical: m
         for logical, m in mappings.items()
@@ -217,13 +229,8 @@ def replication(r: Rehearsal) -> str:
         done = r.dualwrite("reconcile", *routes, "--json", ok=(0, 3))
         return done.returncode == 0
 
-    polls = r.wait_for(_counting(at_parity), "the replicator to apply the live writes")
-    queue = r.outputs["ReplicationFailureQueueUrl"]
-    sqs = r.clients.client("sqs")
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
-    )["Attributes"]
-    skipped = int(attrs["ApproximateNumberOfMessages"])
+    polls = r.wait_for(counting(at_parity), "the replicator to apply the live writes")
+    skipped = failure_queue_depth(r)
     if skipped:
         raise StepFailed(f"{skipped} batch(es) of stream records skipped to the failure queue")
     return (
@@ -231,17 +238,6 @@ def replication(r: Rehearsal) -> str:
         "backfills, applied by the replicator "
         f"(parity after {polls} check(s)); failure queue empty"
     )
-
-
-def _counting(check: Any) -> Any:
-    calls = 0
-
-    def counted() -> int:
-        nonlocal calls
-        calls += 1
-        return calls if check() else 0
-
-    return counted
 
 
 def reconcile_state_machine(r: Rehearsal) -> str:
@@ -262,14 +258,9 @@ def reconcile_state_machine(r: Rehearsal) -> str:
         raise StepFailed(f"the reconcile execution found the lock held: {output}")
     routes = output.get("routes") or []
     if output.get("parity") is not True or not routes:
-        raise StepFailed(f"the reconcile execution found no parity: {_short(output, 300)}")
+        raise StepFailed(f"the reconcile execution found no parity: {short(output, 300)}")
     shown = ", ".join(f"{x['route']} {x['parity_percent']}%" for x in routes)
     return f"SUCCEEDED (input {{}}, the schedule's): {shown}"
-
-
-def _short(value: Any, limit: int = 100) -> str:
-    text = json.dumps(value, separators=(",", ":"))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def status(r: Rehearsal) -> str:
@@ -290,7 +281,7 @@ def status(r: Rehearsal) -> str:
 def reconcile(r: Rehearsal) -> str:
     doc = r.dualwrite_json("reconcile", ok=(0, 3))
     if not doc["parity"]:
-        raise StepFailed(f"drift: {_short(doc['routes'], 300)}")
+        raise StepFailed(f"drift: {short(doc['routes'], 300)}")
     r.parity = doc
     return ", ".join(
         f"{x['route']}: {x['parity_percent']}% of {x['expected_target_items']}"
@@ -302,7 +293,7 @@ def cutover_dry_run(r: Rehearsal) -> str:
     doc = r.dualwrite_json("cutover", "--dry-run")
     gate = doc.get("gate") or {}
     if not gate.get("ok"):
-        raise StepFailed(f"the gate would refuse: {_short(gate, 400)}")
+        raise StepFailed(f"the gate would refuse: {short(gate, 400)}")
     return f"the gate passes: {len(gate.get('checks', []))} checks"
 
 
@@ -311,7 +302,7 @@ STEPS: list[Step[Rehearsal]] = [
     Step("1. prepare", "dualwrite plan", "tables", plan),
     Step("1. prepare", "dualwrite prepare", "tables", prepare),
     Step("1. prepare", "aws dynamodb update-* (harden)", "tables", harden),
-    Step("1. prepare", "aws dynamodb describe-table (stream ARNs)", "tables", stream_arns),
+    Step("1. prepare", "aws dynamodb describe-table (3 stream ARNs)", "tables", stream_arns),
     Step("2. deploy", "sam build (host architecture)", "build", sam_build),
     Step("2. deploy", "sam deploy", "ministack CloudFormation", sam_deploy),
     Step("2. deploy", "mappings created disabled", "deployed stack", mappings_disabled),
@@ -321,6 +312,30 @@ STEPS: list[Step[Rehearsal]] = [
     Step("4. watch", "dualwrite status", "deployed stack", status),
     Step("5. reconcile", "dualwrite reconcile", "deployed stack", reconcile),
     Step("6. cut over", "dualwrite cutover --dry-run", "deployed stack", cutover_dry_run),
+    Step("6. cut over", "dualwrite cutover", "deployed stack", reverse.cutover),
+    Step(
+        "6. cut over",
+        "aws lambda get-event-source-mapping (reverse)",
+        "deployed stack",
+        reverse.reverse_mapping,
+    ),
+    Step("6. cut over", "application writes to CoreTable", "tables", reverse.writes_to_core),
+    Step(
+        "6. cut over",
+        "reverse replication through the reverse mapping",
+        "deployed stack",
+        reverse.reverse_replication,
+    ),
+    Step("6. cut over", "dualwrite status (reverse)", "deployed stack", reverse.status_reverse),
+    Step("6. cut over", "dualwrite rollback", "deployed stack", reverse.rollback),
+    Step("6. cut over", "application writes to the old tables", "tables", reverse.writes_to_old),
+    Step(
+        "6. cut over",
+        "forward replication after the rollback",
+        "deployed stack",
+        reverse.forward_replication,
+    ),
+    Step("5. reconcile", "dualwrite reconcile (after rollback)", "deployed stack", reconcile),
 ]
 
 #: the reduced rehearsal (tests/rehearsal): deploy, one route's backfill, live writes

@@ -1,21 +1,10 @@
-"""What the rehearsal does not rehearse besides the template adaptations (rehearse.adapt):
-what ministack creates but never exercises, and what the README's order holds that is not
-built yet. Printed as "not rehearsed: ..." after the summary."""
+"""What the rehearsal does not rehearse besides the template adaptations (rehearse.adapt)
+and the steps' own workarounds: what ministack creates but never exercises. Printed as
+"not rehearsed: ..." after the summary."""
 
 from __future__ import annotations
 
 from rehearse.adapt import Adaptation
-
-#: what the README's order holds that is not built yet: one more STEPS entry each, later
-NOT_YET = [
-    Adaptation(
-        "cutover/rollback",
-        "reverse replication is being built: the real cutover enabling the reverse mappings "
-        "with their time filter, application writes to the new tables, rollback",
-        "the rehearsal stops at cutover --dry-run",
-    ),
-]
-
 
 #: what ministack creates but does not exercise, whatever the template says
 NOT_EXERCISED = [

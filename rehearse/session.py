@@ -31,6 +31,7 @@ def rehearse(
         server.stop()
         raise
     rehearsal = Rehearsal(options, server.endpoint, workdir, sam)
+    rehearsal.say = lambda line: console.print(f"    {line}", soft_wrap=True)
     try:
         console.print(f"ministack at {server.endpoint}; commands log: {rehearsal.log}")
 

@@ -41,6 +41,8 @@ def test_deploy_one_route_and_a_handful_of_live_writes(tmp_path: Path) -> None:
     assert rehearsal.traffic.ops > rehearsal.writes_before_backfill_end > 0
     subjects = " ".join(a.subject for a in rehearsal.adaptations)
     assert "ServersStreamMapping" in subjects and "metric math" in subjects
+    # the reverse mapping (on CoreTable's stream, CoreStreamArn) came up enabled too
+    assert "ReverseStreamMapping created disabled" in subjects
     # ministack (and its Lambda workers, in its process group) is gone, and so is sam
     assert rehearsal.endpoint.startswith("http://127.0.0.1:")
     with pytest.raises(OSError):

@@ -130,12 +130,42 @@ def test_a_template_ministack_can_run_is_not_adapted(tmp_path: Any) -> None:
 
 def test_the_mappings_to_disable_are_those_the_parameters_create_disabled() -> None:
     template = load_template()
-    both = ["MembershipsStreamMapping", "ServersStreamMapping"]
-    assert disabled_mappings(template, {}) == both
-    assert disabled_mappings(template, {"MembershipsReplicationEnabled": "false"}) == both
+    every = ["MembershipsStreamMapping", "ReverseStreamMapping", "ServersStreamMapping"]
+    assert disabled_mappings(template, {}) == every
+    assert disabled_mappings(template, {"MembershipsReplicationEnabled": "false"}) == every
     assert disabled_mappings(template, {"ServersReplicationEnabled": "true"}) == [
-        "MembershipsStreamMapping"
+        "MembershipsStreamMapping",
+        "ReverseStreamMapping",
     ]
+    # the reverse mapping's Enabled is an Fn::If on ReverseReplicationLive: a deploy after
+    # cutover (ReverseReplicationFrom given) creates it enabled
+    assert disabled_mappings(template, {"ReverseReplicationFrom": "1790000000"}) == [
+        "MembershipsStreamMapping",
+        "ServersStreamMapping",
+    ]
+
+
+def test_conditions_resolve_as_cloudformation_evaluates_them() -> None:
+    template: dict[str, Any] = {
+        "Parameters": {"A": {"Default": "x"}, "B": {"Default": ""}},
+        "Conditions": {
+            "AIsX": {"Fn::Equals": [{"Ref": "A"}, "x"]},
+            "Both": {"Fn::And": [{"Condition": "AIsX"}, {"Fn::Not": [{"Condition": "BEmpty"}]}]},
+            "BEmpty": {"Fn::Equals": [{"Ref": "B"}, ""]},
+            "Either": {"Fn::Or": [{"Condition": "Both"}, {"Condition": "BEmpty"}]},
+        },
+        "Resources": {
+            name: {
+                "Type": "AWS::Lambda::EventSourceMapping",
+                "Properties": {"Enabled": {"Fn::If": [name, False, {"Ref": "A"}]}},
+            }
+            for name in ("AIsX", "Both", "Either")
+        },
+    }
+    assert disabled_mappings(template, {}) == ["AIsX", "Either"]
+    assert disabled_mappings(template, {"B": "y"}) == ["AIsX", "Both", "Either"]
+    assert disabled_mappings(template, {"A": "false", "B": "y"}) == ["AIsX", "Both", "Either"]
+    assert disabled_mappings(template, {"A": "true", "B": "y"}) == []
 
 
 def _step(name: str, outcome: str | None) -> Step[list[str]]:
