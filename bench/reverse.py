@@ -35,14 +35,17 @@ from typing import Any
 from bench import replicator as rp
 from dualwrite.aws.clients import AwsSettings, Clients
 from dualwrite.backoff import Backoff
-from dualwrite.config import parse_migration
+from dualwrite.config import Migration, parse_migration
 from dualwrite.control import ControlStore, Phase
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import KeySchema, Mapping
+from dualwrite.reverse.direction import Direction, Flow
+from dualwrite.reverse.foreign import OwnWrites
 from dualwrite.reverse.model import TargetChange
 from dualwrite.reverse.writer import ReverseWriter
 from dualwrite.wire import Item, item_from_lambda, to_lambda_json
 from stream_replicator.apply import Replicator
+from stream_replicator.results import Mark
 
 SCHEMAS = {**rp.SCHEMAS, "ServersRenamed": (("id", "S"),)}
 #: route -> (forward workload, source table, target table, mapping spec)
@@ -51,6 +54,14 @@ ROUTES: dict[str, tuple[str, str, str, str]] = {
     "servers": ("servers", "ServersTable", "CoreTable", "servers"),
     "memberships": ("memberships", "UserMembershipTable", "CoreTable", "memberships"),
 }
+#: the bench's clock: after every record of the workload (ApproximateCreationDateTime
+#: 1_700_000_000 on)
+NOW = 1_700_000_100.0
+#: reverse since long before the workload's records, the forward drain done
+REVERSED = Direction(Flow.REVERSE, switched_at=1_600_000_000.0, overlap_s=3.0, old_drained=True)
+#: the control table's requests (phase, direction, own-writes journal) are counted apart
+#: under this prefix: they are not the data's
+CONTROL = "control "
 _ASSIGN = re.compile(r"(#\w+) = (:\w+)")
 
 
@@ -71,6 +82,26 @@ class MemoryDynamoDB(rp.MemoryDynamoDB):
                 if item is not None:
                     out.setdefault(table, []).append(item)
         return {"Responses": out, "UnprocessedKeys": {}}
+
+    def _control(self, table: str, op: str) -> None:
+        if table == "control":
+            self.calls[op] -= 1
+            self.calls[CONTROL + op] += 1
+
+    def get_item(self, TableName: str, Key: Item, **kw: Any) -> Any:
+        out = super().get_item(TableName, Key, **kw)
+        self._control(TableName, "GetItem")
+        return out
+
+    def put_item(self, TableName: str, Item: Item, **kw: Any) -> Any:
+        out = super().put_item(TableName, Item, **kw)
+        self._control(TableName, "PutItem")
+        return out
+
+    def query(self, TableName: str, ExpressionAttributeValues: dict[str, Any], **kw: Any) -> Any:
+        out = super().query(TableName, ExpressionAttributeValues, **kw)
+        self._control(TableName, "Query")
+        return out
 
     def update_item(
         self,
@@ -129,37 +160,116 @@ class Side:
     bound: int
 
 
-def forward(
-    route: str, records: list[dict[str, Any]], size: int, repeat: int, seeded: rp.MemoryDynamoDB
-) -> Side:
+def migration(route: str) -> Migration:
+    """The migration file both sides run with. CoreTable is the target of both CoreTable
+    routes, as in production, so a target-stream record is dispatched to its route by key."""
     _, source, target, spec = ROUTES[route]
-    mig = parse_migration(
+    if target == "CoreTable":
+        return rp.migration()
+    return parse_migration(
         {
             "control_table": "control",
             "metrics_namespace": "Bench",
             "routes": [{"name": route, "source": source, "target": target, "mapping": spec}],
-            **(
-                {"targets": {target: {"key": {"PK": "S", "SK": "S"}}}}
-                if target == "CoreTable"
-                else {}
-            ),
         },
         "bench",
     )
+
+
+def _replicator(mig: Migration, ddb: MemoryDynamoDB, store: ControlStore) -> Replicator:
+    rep = Replicator(
+        mig,
+        Clients(AwsSettings()),
+        store,
+        dynamodb=ddb,
+        clock=lambda: NOW,
+        backoff=Backoff(sleep=lambda _s: None),
+    )
+    for r in mig.routes:
+        rep.context(r)  # DescribeTable once, before the clock starts
+    return rep
+
+
+def forward(
+    route: str, records: list[dict[str, Any]], size: int, repeat: int, seeded: rp.MemoryDynamoDB
+) -> Side:
+    _, source, _, _ = ROUTES[route]
+    mig = migration(route)
     best: Side | None = None
     for _ in range(repeat):
         ddb = MemoryDynamoDB()
         ddb.tables[source] = seeded.tables[source]  # the source as the changes left it
-        store = ControlStore(ddb, "control", clock=lambda: 1_700_000_000.0)
-        store.set_phase(route, Phase.BACKFILLED)
-        rep = Replicator(
-            mig, Clients(AwsSettings()), store, dynamodb=ddb, backoff=Backoff(sleep=lambda _s: None)
-        )
-        rep.context(mig.routes[0])
+        store = ControlStore(ddb, "control", clock=lambda: NOW)
+        for r in mig.routes:
+            store.set_phase(r.name, Phase.BACKFILLED)
+        rep = _replicator(mig, ddb, store)
         ddb.calls.clear()
         cpu = _timed(rep.apply, records, size)
-        calls = Counter({k: v for k, v in ddb.calls.items() if k not in ("GetItem", "PutItem")})
-        side = Side(cpu, calls, len(records), 0)
+        side = Side(cpu, _data_calls(ddb), len(records), 0)
+        if best is None or side.seconds_cpu < best.seconds_cpu:
+            best = side
+    assert best is not None
+    return best
+
+
+def _data_calls(ddb: MemoryDynamoDB) -> Counter[str]:
+    return Counter({k: v for k, v in ddb.calls.items() if v and not k.startswith(CONTROL)})
+
+
+class _JournalCount(ControlStore):
+    """The bench's control store, counting the source writes each reverse batch journals."""
+
+    written = 0
+
+    def record_own_writes(self, own: OwnWrites) -> None:
+        self.written += len(own.fingerprints)
+        super().record_own_writes(own)
+
+
+def replicated(
+    route: str,
+    records: list[dict[str, Any]],
+    size: int,
+    repeat: int,
+    final_target: dict[Any, Item],
+) -> Side:
+    """Reverse through Replicator.apply, as production runs it (Lambda and runner alike):
+    the route's direction reverse and drained in the control table, records dispatched by
+    key, decided per record, own writes journaled."""
+    _, _, target, _ = ROUTES[route]
+    mig = migration(route)
+    stream = target_records(route, records)
+    best: Side | None = None
+    for _ in range(repeat):
+        ddb = MemoryDynamoDB()
+        for item in final_target.values():
+            ddb.put(target, item)  # the User items a new membership takes its email from
+        store = _JournalCount(ddb, "control", clock=lambda: NOW)
+        for r in mig.routes:
+            store.set_phase(r.name, Phase.BACKFILLED)
+            assert store.save_direction(r.name, REVERSED, expected=Direction())
+        rep = _replicator(mig, ddb, store)
+        totals = Counter[str]()
+
+        def apply(
+            chunk: list[dict[str, Any]],
+            rep: Replicator = rep,
+            store: _JournalCount = store,
+            ddb: MemoryDynamoDB = ddb,
+            totals: Counter[str] = totals,
+        ) -> None:
+            written, updates = store.written, ddb.calls["UpdateItem"]
+            result = rep.apply(chunk)
+            assert all(m is Mark.REVERSE for m in result.marks), result.reasons
+            written, updates = store.written - written, ddb.calls["UpdateItem"] - updates
+            totals["changed"] += written
+            totals["bound"] += math.ceil((written - updates) / 25) + updates
+
+        ddb.calls.clear()
+        cpu = _timed(apply, stream, size)
+        calls = _data_calls(ddb)
+        bound = totals["bound"] + calls["BatchGetItem"] + calls["Query"]
+        side = Side(cpu, calls, totals["changed"], bound)
         if best is None or side.seconds_cpu < best.seconds_cpu:
             best = side
     assert best is not None
@@ -233,28 +343,29 @@ class Figure:
     route: str
     records: int
     forward: Side
-    reverse: Side
+    #: reverse through Replicator.apply (production's path); None for memberships*
+    replicated: Side | None
+    #: reverse through ReverseWriter.apply alone
+    writer: Side
 
-    @property
-    def forward_rps(self) -> float:
-        return self.records / self.forward.seconds_cpu
+    def rps(self, side: Side) -> float:
+        return self.records / side.seconds_cpu
 
-    @property
-    def reverse_rps(self) -> float:
-        return self.records / self.reverse.seconds_cpu
-
-    @property
-    def ratio(self) -> float:
-        return self.reverse_rps / self.forward_rps
+    def ratio(self, side: Side) -> float:
+        return self.rps(side) / self.rps(self.forward)
 
     def per_thousand(self, side: Side) -> float:
         """DynamoDB requests per 1,000 records."""
         return sum(side.calls.values()) * 1000 / self.records
 
-    @property
-    def per_thousand_changed(self) -> float:
+    @staticmethod
+    def per_thousand_changed(side: Side) -> float:
         """Reverse: requests per 1,000 changed source items (echoes change nothing)."""
-        return sum(self.reverse.calls.values()) * 1000 / max(1, self.reverse.changed)
+        return sum(side.calls.values()) * 1000 / max(1, side.changed)
+
+
+def _best(a: Side | None, b: Side) -> Side:
+    return b if a is None or b.seconds_cpu < a.seconds_cpu else a
 
 
 def measure(
@@ -272,16 +383,16 @@ def measure(
             derived = mapping.derive({"S": user}, members)
             if derived is not None:
                 final[derived["PK"]["S"], derived["SK"]["S"]] = derived
-    # forward and reverse runs alternate, so that a busy machine slows both alike; the best
-    # run of each side counts
-    fwd = rev = None
+    # the sides' runs alternate, so that a busy machine slows them alike; the best run of
+    # each side counts
+    fwd = rep = rev = None
     for _ in range(repeat):
-        f = forward(route, stream, size, 1, ddb)
-        r = reverse(route, stream, size, 1, final, merge_updates)
-        fwd = f if fwd is None or f.seconds_cpu < fwd.seconds_cpu else fwd
-        rev = r if rev is None or r.seconds_cpu < rev.seconds_cpu else rev
+        fwd = _best(fwd, forward(route, stream, size, 1, ddb))
+        if not merge_updates:  # the Replicator's writer never merges
+            rep = _best(rep, replicated(route, stream, size, 1, final))
+        rev = _best(rev, reverse(route, stream, size, 1, final, merge_updates))
     assert fwd is not None and rev is not None
-    return Figure(route, records, fwd, rev)
+    return Figure(route, records, fwd, rep, rev)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,19 +416,26 @@ def main(argv: list[str] | None = None) -> int:
         fig = measure(route, args.records, args.keys, args.batch, args.repeat, merge)
         if merge:
             route = "memberships*"  # merge_updates: UPDATEs sent as batched PUTs
-        for name, side, rps in (
-            ("forward", fig.forward, fig.forward_rps),
-            ("reverse", fig.reverse, fig.reverse_rps),
-        ):
+        sides = [("forward", fig.forward), ("reverse", fig.replicated), ("writer", fig.writer)]
+        for name, side in sides:
+            if side is None:
+                continue
             detail = ", ".join(f"{k} {v}" for k, v in sorted(side.calls.items()))
-            if name == "reverse":
+            if name != "forward":
                 detail += (
-                    f"; {fig.ratio:.2f}x forward; {side.changed} items changed, "
-                    f"{fig.per_thousand_changed:,.1f} req/1k changed; "
+                    f"; {fig.ratio(side):.2f}x forward; {side.changed} items changed, "
+                    f"{fig.per_thousand_changed(side):,.1f} req/1k changed; "
                     f"{sum(side.calls.values())} requests vs bound {side.bound}"
                 )
-            print(f"{route:<12} {name:<9} {rps:>15,.0f} {fig.per_thousand(side):>15,.1f}  {detail}")
-    print("memberships*: merge_updates=True (each UPDATE sent as a PUT of the item read, batched)")
+            print(
+                f"{route:<12} {name:<9} {fig.rps(side):>15,.0f} "
+                f"{fig.per_thousand(side):>15,.1f}  {detail}"
+            )
+    print(
+        "reverse: through Replicator.apply (as production); writer: ReverseWriter.apply alone\n"
+        "memberships*: merge_updates=True (each UPDATE sent as a PUT of the item read, batched;"
+        " writer only: the Replicator never merges)"
+    )
     return 0
 
 
