@@ -20,7 +20,7 @@ MIGRATIONS = ROOT / "migrations"
 DUALWRITE = [sys.executable, "-m", "dualwrite"]
 #: collection order, slowest kinds first: pytest-xdist hands tests out in this order, so the
 #: long e2e tests start early instead of leaving one worker busy at the end
-_ORDER = {"e2e": 0, "ministack": 1, "functional": 2, "unit": 3}
+_ORDER = {"e2e": 0, "rehearsal": 1, "ministack": 1, "functional": 2, "unit": 3}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the xdist_group marks
@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("xdist_group") is not None:
             continue
-        if _kind(item) == "ministack":
+        if _kind(item) in ("ministack", "rehearsal"):
             # one worker runs them all: one install of its virtualenv, and never two servers
             # (each with its Lambda workers) competing for the CPU at once
             item.add_marker(pytest.mark.xdist_group("ministack"))
