@@ -16,8 +16,8 @@ from typing import Any
 from dualwrite.aws import tables
 from dualwrite.aws.errors import aws_call
 from dualwrite.control import ControlTable, iso
-from dualwrite.cutover.context import CutoverContext
 from dualwrite.cutover import reverse_mappings
+from dualwrite.cutover.context import CutoverContext
 from dualwrite.cutover.facts import RouteTables, describe_routes, gather_decommission
 from dualwrite.cutover.gate import decide_decommission
 from dualwrite.cutover.journal import Journal
