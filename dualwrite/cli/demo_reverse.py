@@ -40,7 +40,7 @@ def _get(ddb: Any, table: str, key: Item) -> Item | None:
     return found
 
 
-def _user_server(user: str, server: str, role: str) -> Item:
+def user_server_item(user: str, server: str, role: str) -> Item:
     perms, _known = permissions_for(role)
     return {
         "PK": _s(f"USER#{user}"),
@@ -113,7 +113,7 @@ def plan_writes(ddb: Any, data: SeedData) -> list[AppWrite]:
             TableName=TARGET,
             Item=user | {"email": _s("newcomer@example.com"), "name": _s("newcomer")},
         )
-        ddb.put_item(TableName=TARGET, Item=_user_server("user-demo-new", servers[2], "admin"))
+        ddb.put_item(TableName=TARGET, Item=user_server_item("user-demo-new", servers[2], "admin"))
 
     def change_email(ddb: Any) -> None:
         ddb.update_item(
@@ -125,7 +125,7 @@ def plan_writes(ddb: Any, data: SeedData) -> list[AppWrite]:
         )
 
     def change_role(ddb: Any) -> None:
-        item = _user_server(role_m["userId"]["S"], role_m["serverId"]["S"], new_role)
+        item = user_server_item(role_m["userId"]["S"], role_m["serverId"]["S"], new_role)
         ddb.put_item(TableName=TARGET, Item=item)
 
     def remove_membership(ddb: Any) -> None:

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from dualwrite.aws.clients import Clients
+from dualwrite.cli.demo_reverse import user_server_item
 from dualwrite.config import load_migration
-from dualwrite.mapping.memberships import permissions_for
 from tests.conftest import MIGRATIONS, Cli
 from tests.parity import parity_problems, scan_all
 from tests.stripe_world import NAMES, NEW, OLD, create_stripe_tables
@@ -69,17 +69,6 @@ def _by_key(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 # --- CoreTable ----------------------------------------------------------------------------
-
-
-def _user_server(user: str, server: str, role: str) -> dict[str, Any]:
-    perms, _known = permissions_for(role)
-    return {
-        "PK": _s(f"USER#{user}"),
-        "SK": _s(f"SERVER#{server}"),
-        "Type": _s("UserServer"),
-        "role": _s(role),
-        "permissions": {"L": [_s(p) for p in perms]},
-    }
 
 
 def test_coretable_cutover_writes_rollback_loses_nothing(
@@ -155,7 +144,7 @@ def test_coretable_cutover_writes_rollback_loses_nothing(
         },
     )
     ddb.put_item(
-        TableName="CoreTable", Item=_user_server("user-after-cutover", servers[3], "admin")
+        TableName="CoreTable", Item=user_server_item("user-after-cutover", servers[3], "admin")
     )
     ddb.update_item(
         TableName="CoreTable",
@@ -165,7 +154,7 @@ def test_coretable_cutover_writes_rollback_loses_nothing(
         ExpressionAttributeValues={":e": _s("changed@example.com"), ":n": _s("changed")},
     )
     role = "viewer" if role_item.get("role", {}).get("S") != "viewer" else "moderator"
-    ddb.put_item(TableName="CoreTable", Item=_user_server(role_user, role_server, role))
+    ddb.put_item(TableName="CoreTable", Item=user_server_item(role_user, role_server, role))
     ddb.delete_item(
         TableName="CoreTable",
         Key={"PK": _s(f"USER#{removed_user}"), "SK": _s(f"SERVER#{removed_server}")},
