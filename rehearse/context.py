@@ -20,6 +20,7 @@ from dualwrite.aws.clients import AwsSettings, Clients
 from dualwrite.cli.demo_reverse import AppWrite
 from dualwrite.config import Migration, load_migration
 from dualwrite.traffic import TrafficStats
+from dualwrite.wire import Item
 from rehearse.adapt import Adaptation
 from rehearse.steps import StepFailed
 from rehearse.tools import ROOT, Finished, run
@@ -69,6 +70,9 @@ class Rehearsal:
     parity: dict[str, Any] = field(default_factory=dict)  # the last `reconcile --json`
     reverse_since: float = 0.0  # T minus the margin of the cutover's switch to reverse
     core_writes: list[AppWrite] = field(default_factory=list)  # to CoreTable after cutover
+    foreign: dict[str, int] = field(default_factory=dict)  # route -> foreign writes made
+    #: server id -> its last item written to ServersTable after the rollback (None: deleted)
+    old_writes: dict[str, Item | None] = field(default_factory=dict)
     #: a line of progress while a step waits (the session prints it)
     say: Callable[[str], None] = field(default=lambda _line: None)
 

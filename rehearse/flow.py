@@ -326,6 +326,9 @@ STEPS: list[Step[Rehearsal]] = [
         "deployed stack",
         reverse.reverse_replication,
     ),
+    Step(
+        "6. cut over", "a write to an old table (foreign)", "deployed stack", reverse.foreign_write
+    ),
     Step("6. cut over", "dualwrite status (reverse)", "deployed stack", reverse.status_reverse),
     Step("6. cut over", "dualwrite rollback", "deployed stack", reverse.rollback),
     Step("6. cut over", "application writes to the old tables", "tables", reverse.writes_to_old),

@@ -15,8 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from dualwrite import seed as seeding
+from dualwrite.aws.tables import key_schema_of
 from dualwrite.cli.demo_reverse import AppWrite, plan_writes
 from dualwrite.control import ControlStore
+from dualwrite.mapping import build_mapping
 from dualwrite.reverse.direction import Direction, Flow
 from dualwrite.traffic import TrafficPlan
 from rehearse.adapt import Adaptation
@@ -165,6 +167,33 @@ def reverse_replication(r: Rehearsal) -> str:
     )
 
 
+FOREIGN_SERVER = "srv-rehearse-foreign"
+
+
+def foreign_write(r: Rehearsal) -> str:
+    """A writer nobody re-pointed writes ServersTable after the cutover: the deployed
+    replicator lists it as a foreign write (reverse replication's own writes never count)."""
+    ddb = r.clients.dynamodb
+    item = {"id": {"S": FOREIGN_SERVER}, "name": {"S": "written by a forgotten writer"}}
+    ddb.put_item(TableName=seeding.SERVERS_TABLE, Item=item)
+    route = next(x.name for x in r.migration.routes if x.source == seeding.SERVERS_TABLE)
+    r.foreign = {route: 1}
+
+    def listed() -> dict[str, Any] | None:
+        doc = r.dualwrite_json("status")
+        found = next(x for x in doc["routes"] if x["route"] == route)
+        return found if found["foreign_writes"] else None
+
+    found = r.wait_for(listed, "the replicator to list the foreign write")
+    keys = [k.get("key", k) for k in found["foreign_keys"]]
+    if found["foreign_writes"] != 1 or FOREIGN_SERVER not in json.dumps(keys):
+        raise StepFailed(f"foreign writes: {found['foreign_writes']}, {short(keys, 200)}")
+    return (
+        f"{seeding.SERVERS_TABLE} {FOREIGN_SERVER} put directly: {route} lists 1 foreign "
+        f"write ({short(keys, 80)}), the {len(r.core_writes)} reverse writes none"
+    )
+
+
 def _status_routes(
     r: Rehearsal, direction: Flow, settled: Callable[[dict[str, Any]], bool]
 ) -> list[dict[str, Any]]:
@@ -176,7 +205,9 @@ def _status_routes(
         if doc["quarantined"]:
             raise StepFailed(f"{doc['quarantined']} quarantined: {short(doc['quarantine'], 300)}")
         for x in routes:
-            if x["direction"] != direction.value or x["foreign_writes"]:
+            if x["direction"] != direction.value or x["foreign_writes"] != r.foreign.get(
+                x["route"], 0
+            ):
                 raise StepFailed(
                     f"{x['route']}: direction {x['direction']}, {x['foreign_writes']} foreign "
                     f"write(s) {short(x.get('foreign_keys'), 200)}"
@@ -191,8 +222,8 @@ def status_reverse(r: Rehearsal) -> str:
     routes = _status_routes(r, Flow.REVERSE, lambda x: not x["drain_pending"])
     return (
         ", ".join(f"{x['route']}: {x['direction']}" for x in routes)
-        + "; forward's drain recorded as over (by the replicator), 0 foreign writes, "
-        "nothing quarantined"
+        + "; forward's drain recorded as over (by the replicator), foreign writes "
+        f"{_foreign(r)}, nothing quarantined"
     )
 
 
@@ -219,6 +250,7 @@ def writes_to_old(r: Rehearsal) -> str:
     ddb = r.clients.dynamodb
     plan = TrafficPlan(seeding.generate(r.options.servers, r.options.memberships, seed=1), 11)
     counts: dict[str, int] = {}
+    r.old_writes = {}
     while min(counts.get(t, 0) for t in (seeding.SERVERS_TABLE, seeding.MEMBERSHIPS_TABLE)) < (
         OLD_TABLE_WRITES
     ):
@@ -227,6 +259,9 @@ def writes_to_old(r: Rehearsal) -> str:
                 ddb.put_item(TableName=op.table, Item=op.item)
             elif op.key is not None:
                 ddb.delete_item(TableName=op.table, Key=op.key)
+            if op.table == seeding.SERVERS_TABLE:  # the last write of each server counts
+                key = op.item["id"] if op.item is not None else (op.key or {})["id"]
+                r.old_writes[key["S"]] = op.item
             counts[op.table] = counts.get(op.table, 0) + 1
     shown = ", ".join(f"{t}: {n}" for t, n in counts.items())
     return f"puts and deletes after the reverse drain ({waited:.0f}s): {shown}"
@@ -243,12 +278,38 @@ def forward_replication(r: Rehearsal) -> str:
         return done.returncode == 0
 
     r.wait_for(at_parity, "the replicator to apply the writes to the old tables")
+    servers = _servers_in_core(r)
     skipped = failure_queue_depth(r)
     if skipped:
         raise StepFailed(f"{skipped} batch(es) of stream records skipped to the failure queue")
     routes = _status_routes(r, Flow.FORWARD, lambda x: not x["drain_pending"])
     return (
-        f"{TARGET} at parity after {time.monotonic() - started:.0f}s, by the deployed "
-        f"replicator; {', '.join(x['route'] for x in routes)} forward, 0 foreign writes, "
-        "failure queue empty"
+        f"{TARGET} at parity after {time.monotonic() - started:.0f}s ({servers} written "
+        f"servers each as mapped), by the deployed replicator; "
+        f"{', '.join(x['route'] for x in routes)} forward, foreign writes {_foreign(r)} "
+        f"({FOREIGN_SERVER} re-mapped into {TARGET}), failure queue empty"
     )
+
+
+def _foreign(r: Rehearsal) -> str:
+    return ", ".join(f"{x.name}: {r.foreign.get(x.name, 0)}" for x in r.migration.routes)
+
+
+def _servers_in_core(r: Rehearsal) -> int:
+    """Each server written to ServersTable after the rollback is in CoreTable as the servers
+    mapping makes it (or gone, if its last write deleted it): checked key by key, besides
+    the reconcile's digest."""
+    ddb = r.clients.dynamodb
+    route = next(x for x in r.migration.routes if x.source == seeding.SERVERS_TABLE)
+    desc = ddb.describe_table(TableName=route.source)["Table"]
+    mapping = build_mapping(route.mapping, key_schema_of(desc))
+    wrong = []
+    foreign = {"id": {"S": FOREIGN_SERVER}, "name": {"S": "written by a forgotten writer"}}
+    for sid, item in {FOREIGN_SERVER: foreign, **r.old_writes}.items():
+        (key,) = mapping.target_keys({"id": {"S": sid}})
+        got = ddb.get_item(TableName=TARGET, Key=key, ConsistentRead=True).get("Item")
+        if got != (None if item is None else mapping.transform(item)):
+            wrong.append(sid)
+    if wrong:
+        raise StepFailed(f"servers not in {TARGET} as written to the old table: {wrong}")
+    return len(r.old_writes) + 1
