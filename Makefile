@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench rehearse clean
+.PHONY: demo test lint typecheck unit bench rehearse test-rehearsal clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench: $(STAMP)
 # AWS" order (rehearse/); aws-sam-cli and ministack get virtualenvs of their own in .bench/.
 rehearse: $(STAMP)
 	$(BIN)/python -m rehearse
+
+test-rehearsal: $(STAMP)
+	$(BIN)/pytest -m rehearsal tests/rehearsal
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
