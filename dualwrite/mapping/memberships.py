@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dualwrite.errors import UnmappableError
 from dualwrite.mapping.base import PK_SK, KeySchema, Mapping, require_keys
 from dualwrite.mapping.templates import KeySpace, Template, is_number
-from dualwrite.reverse.model import Reads, SourceView, SourceWrite, TargetChange, group_id
+from dualwrite.reverse.model import Reads, SourceView, SourceWrite, TargetChange, group_id, kid
 from dualwrite.wire import AttributeValue, Item, Key, scalar_text, sort_value, strings
 
 USER_PREFIX = "USER#"
@@ -199,10 +199,10 @@ class MembershipsMapping(Mapping):
         except UnmappableError:
             return Reads()  # reverse_changes says why
         if key is not None:
-            if change.removed:
-                return Reads(source_keys=(key,))
-            # a membership created from a UserServer item takes its User item's email
             user = self.derived_key(key["userId"])
+            if change.removed:  # the rest of the user's memberships may need its email
+                return Reads(source_keys=(key,), groups=(key["userId"],), target_keys=(user,))
+            # a membership created from a UserServer item takes its User item's email
             return Reads(source_keys=(key,), target_keys=(user,))
         group = self.group_for_target(change.keys)
         if group is not None and not change.removed:
@@ -213,7 +213,7 @@ class MembershipsMapping(Mapping):
         key = self._member_key(change.keys)
         if key is not None:
             if change.removed:
-                return [SourceWrite.delete(key)]
+                return [SourceWrite.delete(key), *self._keep_email(key, view)]
             if change.new_image is None:
                 raise UnmappableError("unrepresentable: the record has no new image")
             role = self._role(change.new_image)
@@ -233,6 +233,24 @@ class MembershipsMapping(Mapping):
         if change.new_image is None:
             raise UnmappableError("unrepresentable: the record has no new image")
         return self._user_writes(group, change.new_image, view)
+
+    def _keep_email(self, removed: Key, view: SourceView) -> list[SourceWrite]:
+        """After a membership is removed, the user's other memberships must still derive the
+        User item's email (the removed one may have been the one it came from)."""
+        user_item = view.target_item(self.derived_key(removed["userId"]))
+        if user_item is None:
+            return []
+        gone = kid(removed)
+        rest = [
+            m for m in view.members(removed["userId"]) if kid(self.source_key_of_item(m)) != gone
+        ]
+        derived = self.derive(removed["userId"], rest)
+        email = email_of(user_item)
+        if derived is None or email_of(derived) == email:
+            return []
+        return [
+            SourceWrite.update(self.source_key_of_item(m), {"email": {"S": email}}) for m in rest
+        ]
 
     def _user_writes(
         self, group: AttributeValue, user: Item, view: SourceView

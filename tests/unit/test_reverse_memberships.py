@@ -135,6 +135,25 @@ def test_a_removed_user_server_deletes_the_membership(members: list[Item]) -> No
     assert reverse(M, [remove(M, user)], source_table(M, members)).netted.writes == ()
 
 
+@given(users())
+def test_after_a_removed_membership_the_rest_still_derive_the_user_items_email(
+    members: list[Item],
+) -> None:
+    """The removed membership may be the one the User item's email came from: the others
+    take that email, so forward derives the same User item from the old tables."""
+    assume(len(members) >= 2)
+    user_servers, user = targets(members)
+    # the membership the User item's email was derived from (smallest serverId with one)
+    first = min(members, key=lambda m: m["serverId"]["S"])
+    gone = next(u for u in user_servers if u["SK"]["S"] == "SERVER#" + first["serverId"]["S"])
+    out = reverse(M, [remove(M, gone)], source_table(M, members), target_table(M, [user]))
+    rest = list(out.source.values())
+    assert len(rest) == len(members) - 1
+    derived = M.derive(members[0]["userId"], rest)
+    assert derived is not None and derived.get("email") == user.get("email")
+    assert all(w.kind in (WriteKind.DELETE, WriteKind.UPDATE) for w in out.netted.writes)
+
+
 def test_a_new_membership_takes_the_user_items_email_and_none_without_one() -> None:
     us = {"PK": {"S": "USER#u"}, "SK": {"S": "SERVER#s"}, "Type": {"S": "UserServer"}}
     us |= {"role": {"S": "viewer"}, "permissions": strings(["read"])}
