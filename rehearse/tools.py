@@ -15,11 +15,12 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.ministack_harness import VenvUnavailable, stamped_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / ".bench"
@@ -36,28 +37,12 @@ class ToolUnavailable(Exception):
 
 def ensure_sam() -> Path:
     """The `sam` command of the rehearsal's aws-sam-cli virtualenv, made on first use."""
-    sam = SAM_VENV / "bin" / "sam"
-    stamp = SAM_VENV / ".installed"
     wanted = f"aws-sam-cli=={SAM_VERSION}"
-    if sam.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == wanted:
-        return sam
-    BENCH.mkdir(exist_ok=True)
-    print(f"installing {wanted} into {SAM_VENV} (first use) ...", file=sys.stderr, flush=True)
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(SAM_VENV)], check=True)
-        subprocess.run(
-            [str(SAM_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
-             "--disable-pip-version-check", wanted],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-    except subprocess.CalledProcessError as exc:
-        detail = (exc.stderr or "").strip().splitlines()[-1:] or [str(exc)]
-        raise ToolUnavailable(f"cannot install {wanted}: {detail[0]}") from None
-    stamp.write_text(wanted, encoding="utf-8")
-    return sam
+        python = stamped_venv(SAM_VENV, (wanted,))
+    except VenvUnavailable as exc:
+        raise ToolUnavailable(f"cannot install {wanted}: {exc}") from None
+    return python.parent / "sam"
 
 
 @dataclass(frozen=True)

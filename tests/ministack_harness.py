@@ -47,11 +47,24 @@ def runtime_requirements() -> list[str]:
 def ensure_venv(venv: Path = VENV, extra: tuple[str, ...] = ()) -> Path:
     """The interpreter of the ministack virtualenv, made (or brought up to date) first.
 
-    extra: more requirements (the rehearsal's aws-sam-translator), in a venv of their own.
-    Under a file lock: pytest-xdist workers may all reach their first ministack test at once,
-    and the second must wait for the first's install rather than install over it."""
+    extra: more requirements (the rehearsal's aws-sam-translator), in a venv of their own."""
+    wanted = (f"ministack=={VERSION}", *runtime_requirements(), *extra)
+    try:
+        return stamped_venv(venv, wanted)
+    except VenvUnavailable as exc:
+        raise MinistackUnavailable(f"cannot install ministack {VERSION}: {exc}") from None
+
+
+class VenvUnavailable(Exception):
+    """A virtualenv's requirements could not be installed (the message: pip's last line)."""
+
+
+def stamped_venv(venv: Path, requirements: tuple[str, ...]) -> Path:
+    """The interpreter of `venv`, made with `requirements` first unless its stamp says it
+    has exactly them. Under a file lock: pytest-xdist workers may all reach their first use
+    at once, and the second must wait for the first's install rather than install over it."""
     python, stamp = venv / "bin" / "python", venv / ".installed"
-    wanted = "\n".join([f"ministack=={VERSION}", *runtime_requirements(), *extra])
+    wanted = "\n".join(requirements)
 
     def installed() -> bool:
         return python.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == wanted
@@ -61,27 +74,24 @@ def ensure_venv(venv: Path = VENV, extra: tuple[str, ...] = ()) -> Path:
     venv.parent.mkdir(exist_ok=True)
     with (venv.parent / f"{venv.name}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if not installed():  # another process may have made it while we waited
-            _install(venv, python, stamp, wanted)
+        if installed():  # another process made it while we waited
+            return python
+        print(f"installing {requirements[0]} into {venv} (first use) ...", file=sys.stderr)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                 *requirements],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+        except subprocess.CalledProcessError as exc:
+            detail = (exc.stderr or "").strip().splitlines()[-1:] or [str(exc)]
+            raise VenvUnavailable(detail[0]) from None
+        stamp.write_text(wanted, encoding="utf-8")
     return python
-
-
-def _install(venv: Path, python: Path, stamp: Path, wanted: str) -> None:
-    print(f"installing ministack {VERSION} into {venv} (first use) ...", file=sys.stderr)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             *wanted.splitlines()],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-    except subprocess.CalledProcessError as exc:
-        detail = (exc.stderr or "").strip().splitlines()[-1:] or [str(exc)]
-        raise MinistackUnavailable(f"cannot install ministack {VERSION}: {detail[0]}") from None
-    stamp.write_text(wanted, encoding="utf-8")
 
 
 def _healthy(url: str) -> bool:
