@@ -38,7 +38,7 @@ from dualwrite.reverse.direction import (
     decide,
     drained_by_time,
 )
-from dualwrite.wire import AttributeValue, decode_json_item
+from dualwrite.wire import AttributeValue
 from stream_replicator import forward_apply, reverse_apply
 from stream_replicator.directions import DirectionBook
 from stream_replicator.records import Change, StreamRecord, parse
@@ -51,6 +51,7 @@ from stream_replicator.results import (
     Mark,
     RouteCounts,
 )
+from stream_replicator.routing import route_of_key
 
 log = logging.getLogger("dualwrite-replicator.apply")
 
@@ -131,28 +132,17 @@ class Replicator:
             )
         return route
 
-    def route_for_target(self, table: str, change: Change) -> Route:
-        """The route of a target-stream record: the one whose mapping owns its key (for a key
-        no route owns, the first route of the table: its planner quarantines it)."""
+    def routes_for_target(self, table: str, changes: Sequence[Change]) -> list[Route]:
+        """The route of each target-stream record of a table (routing.route_of_key)."""
         routes = [r for r in self.migration.routes if r.target == table]
         if not routes:
             self.route_for_table(table)  # raises: no route reads or writes this table
         if len(routes) == 1:
-            return routes[0]
-        keys_json = change.body.get("Keys")
-        try:
-            keys = decode_json_item(keys_json) if isinstance(keys_json, dict) else {}
-        except reverse_apply.DECODE_ERRORS:
-            return routes[0]
+            return [routes[0]] * len(changes)
         mappings = [(r, ctx.mapping) for r in routes if (ctx := self.live_context(r))]
         if not mappings:
-            return routes[0]
-        for route, mapping in mappings:
-            if mapping.source_key_for(keys) is not None:
-                return route
-            if mapping.group_for_target(keys) is not None:
-                return route
-        return next((r for r, m in mappings if m.owns(keys)), routes[0])
+            return [routes[0]] * len(changes)
+        return [route_of_key(c.body.get("Keys"), mappings, routes[0]) for c in changes]
 
     def context(self, route: Route) -> RouteContext:
         ctx = self._contexts.get(route.name)
@@ -245,10 +235,11 @@ class Replicator:
                 work[(route.name, Side.SOURCE)] = table_changes
                 owner.update((c.index, route.name) for c in table_changes)
                 continue
-            for c in table_changes:
-                name = self.route_for_target(table, c).name
-                work.setdefault((name, Side.TARGET), []).append(c)
-                owner[c.index] = name
+            for c, target_route in zip(
+                table_changes, self.routes_for_target(table, table_changes), strict=True
+            ):
+                work.setdefault((target_route.name, Side.TARGET), []).append(c)
+                owner[c.index] = target_route.name
         n = len(changes)
         result = BatchResult(
             [c.sequence_number for c in changes],

@@ -121,14 +121,16 @@ def apply_target(
                 done.deletes,
                 done.unchanged,
             )
-    # nothing overtakes a failed record: later records of its target key fail too
-    broken: set[KeyId] = set()
-    for c, t in decoded:
-        key = kid(t.keys)
-        if result.outcomes[c.index] is FAILED:
-            broken.add(key)
-        elif key in broken:
-            result.mark(c.index, FAILED, None, "an earlier record of the same key failed")
+    # nothing overtakes a failed record (a write or a quarantine entry that did not land):
+    # later records of its target key fail too
+    if any(result.outcomes[c.index] is FAILED for c, _ in decoded):
+        broken: set[KeyId] = set()
+        for c, t in decoded:
+            key = kid(t.keys)
+            if result.outcomes[c.index] is FAILED:
+                broken.add(key)
+            elif key in broken:
+                result.mark(c.index, FAILED, None, "an earlier record of the same key failed")
     _count(changes, result, counts)
     newest = _newest(changes, lambda i: result.marks[i] is Mark.REVERSE)
     if newest is not None:

@@ -1,0 +1,35 @@
+"""Which route a target-stream record belongs to (a target table such as CoreTable may be
+the target of several routes): the one whose mapping owns the record's key. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from dualwrite.config import Route
+from dualwrite.mapping.base import Mapping
+from dualwrite.reverse.model import string_keys
+from dualwrite.wire import decode_json_item
+from stream_replicator.reverse_apply import DECODE_ERRORS
+
+
+def route_of_key(
+    keys_json: Any, mappings: Sequence[tuple[Route, Mapping]], default: Route
+) -> Route:
+    """The route whose mapping owns a record's Keys (Lambda JSON); `default` for keys no
+    route owns or that do not decode (its planner quarantines the record). Asked for every
+    target-stream record of a shared table: string keys (the usual) are not decoded."""
+    if not isinstance(keys_json, dict):
+        keys = {}
+    elif string_keys(keys_json):
+        keys = keys_json
+    else:
+        try:
+            keys = decode_json_item(keys_json)
+        except DECODE_ERRORS:
+            return default
+    for route, mapping in mappings:
+        if mapping.source_key_for(keys) is not None or mapping.group_for_target(keys) is not None:
+            return route
+    return next((r for r, m in mappings if m.owns(keys)), default)
