@@ -116,7 +116,7 @@ def group_id(value: AttributeValue) -> str:
     write of a grouped route: a string (the usual) is its own text, behind a prefix that
     key_id's JSON never starts with (key_id's json.dumps took 14% of memberships' reverse)."""
     text = value.get("S")
-    if text is not None and len(value) == 1:
+    if isinstance(text, str) and len(value) == 1:
         return "S:" + text
     return key_id({"g": value})
 
