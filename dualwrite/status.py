@@ -251,6 +251,7 @@ def gather(
                 direction=direction.direction.value,
                 switched_at=direction.switched_at,
                 drain_pending=not direction.old_drained,
+                switching_back_at=direction.next_at,
                 foreign_writes=len(foreign),
                 foreign_keys=tuple(w.to_json() for w in foreign[:FOREIGN_LISTED]),
             )

@@ -148,6 +148,9 @@ class RouteStatus:
     switched_at: float | None = None
     #: the old direction of the latest switch still drains
     drain_pending: bool = False
+    #: T of a rollback's switch back that is being made (not saved yet: run rollback again
+    #: if no rollback is running)
+    switching_back_at: float | None = None
     #: writes to the old table nobody re-pointed (all of them counted, a few listed)
     foreign_writes: int = 0
     foreign_keys: tuple[JsonObject, ...] = ()
@@ -179,6 +182,7 @@ class RouteStatus:
             "direction": self.direction,
             "switched_at": self.switched_at,
             "drain_pending": self.drain_pending,
+            "switching_back_at": self.switching_back_at,
             "foreign_writes": self.foreign_writes,
             "foreign_keys": [dict(k) for k in self.foreign_keys],
         }

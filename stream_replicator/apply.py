@@ -37,6 +37,7 @@ from dualwrite.reverse.direction import (
     Verdict,
     decide,
     drained_by_time,
+    flow_of,
 )
 from dualwrite.wire import AttributeValue
 from stream_replicator import forward_apply, reverse_apply
@@ -305,7 +306,11 @@ class Replicator:
             if verdict is Verdict.APPLY:
                 now.append(c)
             elif verdict is Verdict.WAIT:
-                why = f"waiting for the {state.applying.value} direction to drain"
+                why = (
+                    f"waiting for the {state.applying.value} direction to drain"
+                    if flow_of(side) is state.direction
+                    else "waiting for the rollback's switch back being made"
+                )
                 result.mark(c.index, HELD, Mark.WAITING, why)
                 counts.waiting += 1
             elif verdict is Verdict.CHECK_FOREIGN and side is Side.SOURCE:

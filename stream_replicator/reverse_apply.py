@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from dualwrite.aws.dynamo import RequestCounter
 from dualwrite.errors import ConfigError, DualwriteError
 from dualwrite.reverse.direction import Direction
-from dualwrite.reverse.foreign import SourceChange, foreign_writes
+from dualwrite.reverse.foreign import ForeignWrite, SourceChange, foreign_writes
 from dualwrite.reverse.model import KeyId, TargetChange, kid
 from dualwrite.reverse.writer import ReverseWriter
 from dualwrite.wire import Item, decode_json_item, key_of
@@ -28,6 +28,7 @@ from stream_replicator.records import REMOVE, Change
 from stream_replicator.results import (
     APPLIED,
     FAILED,
+    HELD,
     QUARANTINED,
     SKIPPED,
     BatchResult,
@@ -159,10 +160,22 @@ def check_foreign(
     try:
         journal = rep.store.own_writes(route, min(times), max(times), WRITE_SPAN_S) if times else []
         found = []
+        suspects: list[tuple[Change, SourceChange]] = []
         for c, s in seen:
-            listed = foreign_writes(route, state, [s], journal)
-            result.mark(c.index, SKIPPED, Mark.FOREIGN if listed else None, None)
-            found.extend(listed)
+            if foreign_writes(route, state, [s], journal):
+                suspects.append((c, s))
+            else:
+                result.mark(c.index, SKIPPED, None, None)
+        # a foreign write is listed only by the direction as it is now (the cached one may
+        # be older than a rollback's switch back: the application's own writes then wait)
+        fresh = rep.directions.read(route) if suspects and state.next_at is None else state
+        for c, s in suspects:
+            if fresh != state and not foreign_writes(route, fresh, [s], journal):
+                result.mark(c.index, HELD, Mark.WAITING, "the direction changed: decided again")
+                counts.waiting += 1
+                continue
+            result.mark(c.index, SKIPPED, Mark.FOREIGN, None)
+            found.append(ForeignWrite(route, s.key, s.created_at))
         if found:
             rep.store.record_foreign(found)
             log.warning(

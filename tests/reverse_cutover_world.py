@@ -46,6 +46,44 @@ class World:
     def mapping(self, uuid: str) -> dict[str, Any]:
         return dict(self.clients.lambda_.get_event_source_mapping(UUID=uuid))
 
+    def records(self, table: str) -> list[Any]:
+        """Every record of the table's stream, as the replicator's Lambda receives them."""
+        from stream_replicator.events import lambda_record
+
+        stream, streams = self.stream(table), self.clients.streams
+        out = []
+        for shard in streams.describe_stream(StreamArn=stream)["StreamDescription"]["Shards"]:
+            it = streams.get_shard_iterator(
+                StreamArn=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            for r in streams.get_records(ShardIterator=it, Limit=1000)["Records"]:
+                out.append(lambda_record(r, stream, "us-east-1"))
+        return out
+
+    def replicator(self, phase_ttl: float = 0.0) -> Any:
+        """The replicator's Lambda entry point (apply a batch), on the world's clock; the
+        route backfilled."""
+        from dualwrite.backoff import Backoff
+        from dualwrite.control import Phase
+        from stream_replicator.apply import Replicator
+
+        self.store.set_phase("r", Phase.BACKFILLED)
+        return Replicator(
+            self.ctx.migration,
+            self.clients,
+            self.store,
+            clock=self.now,
+            phase_ttl=phase_ttl,
+            backoff=Backoff(sleep=lambda _s: None),
+        )
+
+    def item(self, table: str, key: str) -> dict[str, Any] | None:
+        got = self.clients.dynamodb.get_item(
+            TableName=table, Key={"id": {"S": key}}, ConsistentRead=True
+        )
+        item: dict[str, Any] | None = got.get("Item")
+        return item
+
     def caught_up(self, table: str) -> None:
         """What the local runner leaves once it read the table's stream to its end."""
         stream = self.stream(table)

@@ -68,6 +68,8 @@ def _replication_text(rep: JsonObject) -> str:
 
 def _direction_text(r: JsonObject) -> str:
     text = str(r["direction"])
+    if r.get("switching_back_at") is not None:  # a rollback is being made (or was killed)
+        return f"{text} (rolling back: run dualwrite rollback if none is running)"
     return f"{text} (draining)" if r.get("drain_pending") else text
 
 

@@ -20,7 +20,7 @@ from dualwrite.cutover.journal import APPLIED, CUTOVER, ROLLBACK, Entry, Journal
 from dualwrite.cutover.repoint import RollbackOutcome, run_rollback
 from dualwrite.cutover.results import RollbackResult, Status
 from dualwrite.cutover.safeguards import Undone, undo
-from dualwrite.cutover.switch_direction import rollback_switch
+from dualwrite.cutover.switch_direction import before_rollback, rollback_switch
 from dualwrite.errors import DualwriteError, SafetyGateError
 from dualwrite.reverse.direction import Flow
 
@@ -123,7 +123,10 @@ def put_back(ctx: CutoverContext, journal: Journal) -> RollbackOutcome:
             return Undone()
         return undo(ctx.clients, parameters, clones)
 
-    outcome = run_rollback(ctx.functions, journal, undo_rest)
+    def before(rollback: Entry, active: list[Entry]) -> tuple[str, ...]:
+        return before_rollback(ctx, journal, rollback, active)
+
+    outcome = run_rollback(ctx.functions, journal, undo_rest, before)
     if ctx.store is None:
         return outcome
     # then the direction (section 8): FORWARD from the rollback's T, journaled; a re-run

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from dualwrite.control import iso
 from dualwrite.cutover.context import CutoverContext
 from dualwrite.cutover.drain import settle_drains
 from dualwrite.cutover.facts import RouteTables, describe_routes
@@ -87,6 +88,49 @@ def rollback_start(entries: Sequence[Entry], rollback: Entry) -> float:
     undoes = set(rollback.undoes)
     attempts = [e.at for e in entries if e.action == ROLLBACK and undoes & set(e.undoes)]
     return min([rollback.at, *attempts])
+
+
+def before_rollback(
+    ctx: CutoverContext, journal: Journal, rollback: Entry, active: Sequence[Entry]
+) -> tuple[str, ...]:
+    """What a rollback does once journaled and before it puts any function back; returns
+    notes (a rollback is never stopped by them):
+
+    1. a cutover whose own switch to REVERSE never finished (killed, or its checks after
+       the switch failed) re-pointed functions from its T, and the application has written
+       the new tables since: that switch is finished now, with its journaled T, so the
+       rollback's drain carries those writes back to the old tables;
+    2. every REVERSE route records the rollback's T as the switch back being made
+       (Direction.next_at), so that the application's writes to the old tables, once it is
+       re-pointed back, wait for forward replication instead of being taken for foreign
+       writes."""
+    store = ctx.store
+    if store is None or not ctx.migration.cutover.reverse:
+        return ()
+    notes: list[str] = []
+    routes: list[RouteTables] | None = None
+    for cut in active:
+        if not any(f.applied for f in cut.functions):
+            continue  # nothing was re-pointed: nothing was written to the new tables
+        if cut.reverse is not None and cut.reverse.complete:
+            continue
+        routes = routes if routes is not None else describe_routes(ctx.migration, ctx.clients)
+        try:
+            cutover_switch(ctx, journal, cut, routes)
+        except DualwriteError as exc:
+            notes.append(
+                f"the writes made to the new tables since the cutover at {iso(cut.at)} could "
+                f"not be carried back to the old tables: {exc}"
+            )
+    at = rollback_start(journal.entries(), rollback)
+    for route in ctx.migration.routes:
+        for _ in range(5):  # optimistic: the replicator may save `drained` in between
+            state = store.direction(route.name)
+            if state.direction is not Flow.REVERSE or state.next_at is not None:
+                break
+            if store.save_direction(route.name, replace(state, next_at=at), expected=state):
+                break
+    return tuple(notes)
 
 
 def rollback_switch(ctx: CutoverContext, journal: Journal, rollback: Entry) -> Entry:

@@ -81,6 +81,11 @@ class Direction:
     #: the replication lag the switch allowed (cutover.max_lag_seconds): whoever cannot see
     #: the old direction's shards (Lambda) counts it drained this long after T+O
     drain_grace_s: float = 0.0
+    #: T of a switch back that is being made (a rollback journaled it and is re-pointing the
+    #: functions) and is not saved yet: the old direction's records from T minus the margin
+    #: wait for it, instead of being taken for foreign writes (the application's own writes,
+    #: once re-pointed back). The switch clears it.
+    next_at: float | None = None
 
     @property
     def drain_until(self) -> float | None:
@@ -111,6 +116,7 @@ class Direction:
             "old_drained": self.old_drained,
             "margin_s": self.margin_s,
             "drain_grace_s": self.drain_grace_s,
+            "next_at": self.next_at,
         }
 
     @classmethod
@@ -123,6 +129,7 @@ class Direction:
             old_drained=bool(data.get("old_drained", True)),
             margin_s=float(data.get("margin_s", DEFAULT_MARGIN_S)),
             drain_grace_s=float(data.get("drain_grace_s", 0.0)),
+            next_at=float(data["next_at"]) if data.get("next_at") is not None else None,
         )
 
 
@@ -199,4 +206,6 @@ def decide(state: Direction, side: Side, created_at: float | None) -> Verdict:
         # applied by the drain; once drained, a redelivery must not overwrite what the new
         # direction has written since
         return Verdict.SKIP if state.old_drained else Verdict.APPLY
+    if state.next_at is not None and created_at >= state.next_at - state.margin_s:
+        return Verdict.WAIT  # the switch back being made applies it
     return Verdict.CHECK_FOREIGN

@@ -351,7 +351,85 @@ def test_a_rollback_killed_before_its_direction_is_saved_finishes_with_its_first
     assert env_of(w.clients, "api") == {"TABLE": "old-t"}
     state = w.store.direction("r")
     assert state.direction is Flow.FORWARD and state.switched_at == attempts[0].at
-    assert len(made) == 2  # the cutover's forward drain, saved drained; then FORWARD
-    assert made[-1] == state
+    # the switch back being made (saved once, before any function went back, with the first
+    # attempt's T), the cutover's forward drain saved drained, then FORWARD
+    assert len(made) == 3
+    assert made[0].direction is Flow.REVERSE and made[0].next_at == attempts[0].at
+    assert made[-1] == state and state.next_at is None
     assert rollback(w.ctx).already
     assert w.store.direction("r") == state
+
+
+def test_a_cutover_killed_before_switching_direction_then_rolled_back_loses_no_write(
+    moto: None,
+) -> None:
+    """Killed after re-pointing, before reverse replication was switched on; the operator
+    rolls back instead of running the cutover again: the writes the application made to the
+    new table in between still reach the old one."""
+    from dualwrite.reverse.direction import Flow
+    from tests.reverse_cutover_world import build
+
+    w = build(replicator=False)  # in-process moto: a mapped stream's records go to Lambda
+    rep = w.replicator()
+    with mock.patch("dualwrite.cutover.switch.cutover_switch", side_effect=Kill):
+        killed(lambda: cutover(w.ctx, FORCED))
+    assert env_of(w.clients, "api") == {"TABLE": "new-t"}
+    assert w.store.direction("r").switched_at is None  # never switched
+    meanwhile = {"id": {"S": "after-the-kill"}, "v": {"S": "new"}}
+    w.clients.dynamodb.put_item(TableName="new-t", Item=meanwhile)
+
+    back = rollback(w.ctx)
+
+    assert back.status is Status.DONE
+    assert env_of(w.clients, "api") == {"TABLE": "old-t"}
+    (cut,) = [e for e in Journal(w.store).entries() if e.action == "cutover"]
+    assert cut.reverse is not None and cut.reverse.complete  # its switch, finished first
+    state = w.store.direction("r")
+    assert state.direction is Flow.FORWARD and not state.old_drained
+    assert rep.apply(w.records("new-t")).routes["r"].reverse_replicated == 1
+    assert w.item("old-t", "after-the-kill") == meanwhile
+
+
+def test_the_applications_writes_once_rolled_back_wait_and_are_never_foreign(moto: None) -> None:
+    """Between a rollback's re-pointing and its switch back (killed in between here), the
+    application writes the old table again. The replicator, which still trusts the REVERSE
+    it read before, holds those records instead of listing foreign writes; once the switch
+    back is saved and the reverse direction drained, forward applies them."""
+    from dualwrite.reverse.direction import Flow
+    from stream_replicator.results import HELD
+    from tests.reverse_cutover_world import build, migration
+
+    # moto stamps stream records with the real time, the world's clock is fake: no overlap
+    # and a lag of 1 s keep the drains within the few real seconds the test takes
+    w = build(migration(overlap_seconds=0, max_lag_seconds=1), replicator=False)
+    assert cutover(w.ctx, FORCED).status is Status.DONE
+    w.clock.sleep(3)  # past the cutover's drain, by the Lambda's rule
+    rep = w.replicator(phase_ttl=3600.0)  # trusts what it read for an hour
+    w.clients.dynamodb.put_item(TableName="new-t", Item={"id": {"S": "app-1"}})
+    assert rep.apply(w.records("new-t")).routes["r"].reverse_replicated == 1
+    assert rep.directions.peek("r") == w.store.direction("r")  # REVERSE, cached
+    with mock.patch("dualwrite.cutover.rollback.rollback_switch", side_effect=Kill):
+        killed(lambda: rollback(w.ctx))
+    assert env_of(w.clients, "api") == {"TABLE": "old-t"}
+    assert w.store.direction("r").next_at is not None  # the switch back being made
+    back_on_old = {"id": {"S": "app-2"}, "v": {"S": "old again"}}
+    w.clients.dynamodb.put_item(TableName="old-t", Item=back_on_old)
+
+    records = w.records("old-t")
+    held = rep.apply(records)
+
+    (i,) = [n for n, r in enumerate(records) if r["dynamodb"]["Keys"]["id"] == {"S": "app-2"}]
+    assert held.outcomes[i] is HELD
+    assert held.routes["r"].foreign_writes == 0 and w.store.foreign_writes("r") == []
+    assert w.item("new-t", "app-2") is None
+
+    assert rollback(w.ctx).status is Status.DONE  # the switch back, saved
+    state = w.store.direction("r")
+    assert state.direction is Flow.FORWARD and state.next_at is None
+    w.clock.sleep(3)  # past the reverse direction's drain
+    rep = w.replicator()  # the cached direction expired (phase_ttl): read again
+    rep.apply(w.records("new-t"))  # the reverse direction marks its drain (Lambda's rule)
+    rep.apply(w.records("old-t"))
+
+    assert w.item("new-t", "app-2") == back_on_old
+    assert w.store.foreign_writes("r") == []

@@ -73,6 +73,26 @@ def test_a_rollback_drains_reverse_then_resumes_forward() -> None:
     assert decide(back, Side.TARGET, t2 - 1) is Verdict.SKIP
 
 
+def test_a_switch_back_being_made_holds_the_old_tables_writes_from_its_t_until_it_is_saved() -> (
+    None
+):
+    """A rollback journaled T2 and is re-pointing the functions: the application's writes to
+    the old tables from T2 minus the margin wait for forward; earlier ones are still checked
+    for foreign writes, and reverse goes on applying. The switch back clears it."""
+    from dataclasses import replace
+
+    t2 = T + 3600
+    making = replace(drained(switch(Direction(), Flow.REVERSE, T, OV)), next_at=t2)
+    assert decide(making, Side.SOURCE, t2) is Verdict.WAIT
+    assert decide(making, Side.SOURCE, t2 - DEFAULT_MARGIN_S) is Verdict.WAIT
+    assert decide(making, Side.SOURCE, t2 - DEFAULT_MARGIN_S - 0.001) is Verdict.CHECK_FOREIGN
+    assert decide(making, Side.SOURCE, T - 100) is Verdict.SKIP  # forward's drain, done
+    assert decide(making, Side.TARGET, t2 + 10) is Verdict.APPLY
+    assert Direction.from_json(making.to_json()) == making
+    back = switch(making, Flow.FORWARD, t2, OV)
+    assert back.next_at is None and decide(back, Side.SOURCE, t2) is Verdict.WAIT
+
+
 def test_switches_are_idempotent_and_wait_for_the_previous_drain() -> None:
     cut = switch(Direction(), Flow.REVERSE, T, OV)
     assert switch(cut, Flow.REVERSE, T + 50, OV) == cut  # a cutover run again
