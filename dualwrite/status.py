@@ -227,6 +227,11 @@ def gather(
         values = read_back.get(route.name, {})
         direction = store.direction(route.name) if control else Direction()
         foreign = store.foreign_writes(route.name) if control else []
+        reverse = None
+        if direction.switched_at is not None:
+            target = tables.info(clients.dynamodb, route.target)
+            arn = target.stream_arn if target else None
+            reverse = summarize_shards(arn, [c.to_json() for c in store.shards(arn)] if arn else [])
         routes.append(
             RouteStatus(
                 route=route.name,
@@ -252,6 +257,7 @@ def gather(
                 switched_at=direction.switched_at,
                 drain_pending=not direction.old_drained,
                 switching_back_at=direction.next_at,
+                reverse_replication=reverse,
                 foreign_writes=len(foreign),
                 foreign_keys=tuple(w.to_json() for w in foreign[:FOREIGN_LISTED]),
             )

@@ -151,6 +151,9 @@ class RouteStatus:
     #: T of a rollback's switch back that is being made (not saved yet: run rollback again
     #: if no rollback is running)
     switching_back_at: float | None = None
+    #: reverse replication's position on the target's stream (checkpoints of the local
+    #: runner, shared by the routes of one target table); None before the first switch
+    reverse_replication: ReplicationSummary | None = None
     #: writes to the old table nobody re-pointed (all of them counted, a few listed)
     foreign_writes: int = 0
     foreign_keys: tuple[JsonObject, ...] = ()
@@ -183,6 +186,9 @@ class RouteStatus:
             "switched_at": self.switched_at,
             "drain_pending": self.drain_pending,
             "switching_back_at": self.switching_back_at,
+            "reverse_replication": (
+                self.reverse_replication.to_json() if self.reverse_replication else None
+            ),
             "foreign_writes": self.foreign_writes,
             "foreign_keys": [dict(k) for k in self.foreign_keys],
         }

@@ -66,6 +66,14 @@ def _replication_text(rep: JsonObject) -> str:
     return f"{rep['records']} records, {open_shards}/{len(shards)} shards open"
 
 
+def _reverse_text(r: JsonObject) -> str:
+    rep = r.get("reverse_replication")
+    if not rep:
+        return "-"
+    lag = rep.get("lag_ms")
+    return _replication_text(rep) + (f", lag {_num(lag)} ms" if lag is not None else "")
+
+
 def _direction_text(r: JsonObject) -> str:
     text = str(r["direction"])
     if r.get("switching_back_at") is not None:  # a rollback is being made (or was killed)
@@ -128,6 +136,7 @@ def _print_status(out: Console, data: JsonObject) -> None:
                 ("quarantined", lambda r: str(r["quarantined"])),
                 ("last reconcile", lambda r: _last_text(r["last_reconcile"])),
                 ("direction", _direction_text),
+                ("reverse replication", _reverse_text),
                 ("foreign writes", lambda r: str(r["foreign_writes"])),
             ],
         )

@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 
 from dualwrite.cli.cmd_status import _print_status
+from dualwrite.control import ShardCheckpoint
 from dualwrite.cutover.decommission import run_decommission
 from dualwrite.cutover.results import Status
 from dualwrite.cutover.rollback import rollback
@@ -71,6 +72,12 @@ def test_status_shows_the_direction_its_drain_and_the_foreign_writes(moto: None)
     after = route_status(w)
     assert after["direction"] == "reverse" and after["drain_pending"] is True
     assert after["switched_at"] == w.store.direction("r").switched_at
+    assert before["reverse_replication"] is None  # never switched: nothing to show
+    assert after["reverse_replication"]["records"] == 0  # type: ignore[index]
+    stream = w.stream("new-t")  # where the local runner keeps reverse's position
+    w.store.save_shard(ShardCheckpoint(stream, "shard-1", "target:new-t", "9", records=12))
+    progressed = route_status(w)["reverse_replication"]
+    assert progressed["stream_arn"] == stream and progressed["records"] == 12  # type: ignore[index]
     drain(w)
     foreign(w, "f1")
     foreign(w, "f2")
@@ -82,6 +89,8 @@ def test_status_shows_the_direction_its_drain_and_the_foreign_writes(moto: None)
     text = console.export_text()
     (row,) = [line for line in text.splitlines() if line.strip().startswith("direction")]
     assert row.split() == ["direction", "reverse"]
+    (row,) = [line for line in text.splitlines() if "reverse replication" in line]
+    assert "12 records, 1/1 shards open" in row
     assert "foreign writes on r (old-t): 2 key(s)" in text
     assert "id=f1" in text and "id=f2" in text
     rollback(w.ctx)
