@@ -116,6 +116,8 @@ def before_rollback(
             continue
         routes = routes if routes is not None else describe_routes(ctx.migration, ctx.clients)
         try:
+            # an earlier rollback's drain first (bounded), as the cutover's gate would have
+            settle_drains(ctx, routes, reverse_since=reverse_since(journal.entries()), wait=True)
             cutover_switch(ctx, journal, cut, routes)
         except DualwriteError as exc:
             notes.append(
