@@ -34,6 +34,9 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "viewer": ("read",),
 }
 DEFAULT_PERMISSIONS: tuple[str, ...] = ("read",)
+#: how many UserServer keys _member_key remembers (about 1 MB)
+MEMBER_KEYS_REMEMBERED = 4096
+_MISSING: object = object()
 
 
 def permissions_for(role: str) -> tuple[tuple[str, ...], bool]:
@@ -164,6 +167,30 @@ class MembershipsMapping(Mapping):
         return out
 
     def _member_key(self, target_key: Key) -> Key | None:
+        """The membership of a UserServer item's key (None: not one); UnmappableError when
+        the old schema cannot hold its ids. Asked for each target-stream record by its reads
+        and by its plan (and by the same keys batch after batch): remembered by the key's
+        text, a bounded memo whose keys nobody mutates."""
+        pk, sk = target_key.get("PK", {}).get("S"), target_key.get("SK", {}).get("S")
+        if not isinstance(pk, str) or not isinstance(sk, str):
+            return self._member_key_of(target_key)
+        memo: dict[tuple[str, str], Key | str | None] = self.__dict__.setdefault(
+            "_member_keys", {}
+        )
+        found = memo.get((pk, sk), _MISSING)
+        if found is _MISSING:
+            try:
+                found = self._member_key_of(target_key)
+            except UnmappableError as exc:
+                found = exc.reason  # remembered as its reason: raised anew each time
+            if len(memo) >= MEMBER_KEYS_REMEMBERED:
+                memo.clear()
+            memo[(pk, sk)] = found
+        if isinstance(found, str):
+            raise UnmappableError(found)
+        return found  # type: ignore[return-value]
+
+    def _member_key_of(self, target_key: Key) -> Key | None:
         found = self.source_key_for(target_key)
         if found is None:
             return None
