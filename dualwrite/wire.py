@@ -44,6 +44,8 @@ def _as_bytes(value: Any) -> bytes:
 
 def values_equal(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Equality as DynamoDB means it: numbers by value, sets unordered, maps by key."""
+    if a == b:  # the same spelling (the usual, and all echoes): equal, decided in C
+        return True
     ta, tb = av_type(a), av_type(b)
     if ta != tb:
         return False
@@ -66,7 +68,9 @@ def values_equal(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 
 def items_equal(a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str, Any]]) -> bool:
-    """Item equality, attribute for attribute."""
+    """Item equality, attribute for attribute (an identical item is decided in C)."""
+    if a == b:
+        return True
     return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
 
 
