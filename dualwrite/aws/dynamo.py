@@ -193,11 +193,13 @@ def batch_get_by(
     backoff: Backoff | None = None,
     counter: RequestCounter | None = None,
     max_attempts: int = 12,
+    ids: Sequence[K] = (),
 ) -> dict[K, Item]:
-    """batch_get with the caller's key identity (cheaper than key_id for string keys)."""
+    """batch_get with the caller's key identity (cheaper than key_id for string keys);
+    `ids`: the identity of each key, when the caller has them already."""
     backoff = backoff or Backoff()
     found: dict[K, Item] = {}
-    unique = {identity(k): k for k in keys}
+    unique = dict(zip(ids, keys, strict=True)) if ids else {identity(k): k for k in keys}
     names = list(next(iter(unique.values())).keys()) if unique else []
     chunks = list(unique.values())
     for start in range(0, len(chunks), BATCH_GET_MAX):

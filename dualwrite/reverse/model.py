@@ -58,8 +58,12 @@ class TargetChange:
 
 
 def string_keys(keys: Mapping[str, Any]) -> bool:
-    """Whether every value of a key (Lambda JSON) is a string: it then decodes to itself."""
-    return all(v.__class__ is dict and len(v) == 1 and "S" in v for v in keys.values())
+    """Whether every value of a key (Lambda JSON) is a string: it then decodes to itself.
+    Asked twice for every target-stream record: a loop, not all() over a generator."""
+    for v in keys.values():
+        if v.__class__ is not dict or len(v) != 1 or "S" not in v:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,10 @@ class Reads:
     #: group values (of the mapping's group_attr, the source's hash key)
     groups: tuple[AttributeValue, ...] = ()
     target_keys: tuple[Key, ...] = ()
+    #: kid of each of source_keys and target_keys, in order, when union made them (the
+    #: reads need them again; empty: work them out)
+    source_ids: tuple[KeyId, ...] = ()
+    target_ids: tuple[KeyId, ...] = ()
 
     @staticmethod
     def union(reads: Iterable[Reads]) -> Reads:
@@ -87,7 +95,13 @@ class Reads:
             if r.target_keys:
                 for k in r.target_keys:
                     target.setdefault(kid(k), k)
-        return Reads(tuple(source.values()), tuple(groups.values()), tuple(target.values()))
+        return Reads(
+            tuple(source.values()),
+            tuple(groups.values()),
+            tuple(target.values()),
+            tuple(source),
+            tuple(target),
+        )
 
 
 #: the identity of a source or target key within one table (hashable)

@@ -170,7 +170,7 @@ class ReverseWriter:
     def read(self, reads: Reads) -> ReadResult:
         key_names = self.mapping.source_key.names
         source: dict[KeyId, Item] = {}
-        read: set[KeyId] = {kid(k) for k in reads.source_keys}
+        read: set[KeyId] = set(reads.source_ids or [kid(k) for k in reads.source_keys])
         if reads.source_keys:
             source.update(
                 batch_get_by(
@@ -180,6 +180,7 @@ class ReverseWriter:
                     kid,
                     backoff=self.backoff,
                     counter=self.counter,
+                    ids=reads.source_ids,
                 )
             )
         groups: dict[str, tuple[KeyId, ...]] = {}
@@ -209,6 +210,7 @@ class ReverseWriter:
                     kid,
                     backoff=self.backoff,
                     counter=self.counter,
+                    ids=reads.target_ids,
                 )
             )
         return ReadResult(
