@@ -52,7 +52,7 @@ from stream_replicator.results import (
     Mark,
     RouteCounts,
 )
-from stream_replicator.routing import route_of_key
+from stream_replicator.routing import KeyRouter
 
 log = logging.getLogger("dualwrite-replicator.apply")
 
@@ -114,6 +114,7 @@ class Replicator:
         self._backfilled_at: dict[str, float] = {}
         self._tables: dict[str, str] = {}
         self._names: CognitoNames | None = None
+        self._routers: dict[tuple[str, tuple[str, ...]], KeyRouter] = {}
         self.directions = DirectionBook(store, monotonic, phase_ttl)
         self.drain_by_time = True
         #: route -> switched_at of the rollback whose foreign writes this process re-mapped
@@ -143,7 +144,11 @@ class Replicator:
         mappings = [(r, ctx.mapping) for r in routes if (ctx := self.live_context(r))]
         if not mappings:
             return [routes[0]] * len(changes)
-        return [route_of_key(c.body.get("Keys"), mappings, routes[0]) for c in changes]
+        live = (table, tuple(r.name for r, _ in mappings))
+        router = self._routers.get(live) or self._routers.setdefault(
+            live, KeyRouter(mappings, routes[0])
+        )
+        return [router.route(c.body.get("Keys")) for c in changes]
 
     def context(self, route: Route) -> RouteContext:
         ctx = self._contexts.get(route.name)

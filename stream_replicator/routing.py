@@ -5,11 +5,12 @@ the target of several routes): the one whose mapping owns the record's key. Pure
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from dualwrite.config import Route
 from dualwrite.mapping.base import Mapping
-from dualwrite.reverse.model import string_keys
+from dualwrite.reverse.model import KeyId, kid, string_keys
 from dualwrite.wire import decode_json_item
 from stream_replicator.reverse_apply import DECODE_ERRORS
 
@@ -33,3 +34,29 @@ def route_of_key(
         if mapping.source_key_for(keys) is not None or mapping.group_for_target(keys) is not None:
             return route
     return next((r for r, m in mappings if m.owns(keys)), default)
+
+
+#: how many keys a KeyRouter remembers (cleared when full)
+KEYS_REMEMBERED = 8192
+
+
+@dataclass
+class KeyRouter:
+    """route_of_key for one shared target table and its live routes, remembering the route
+    of each string key it saw (the same keys come back batch after batch)."""
+
+    mappings: Sequence[tuple[Route, Mapping]]
+    default: Route
+    _seen: dict[KeyId, Route] = field(default_factory=dict)
+
+    def route(self, keys_json: Any) -> Route:
+        if not isinstance(keys_json, dict) or not string_keys(keys_json):
+            return route_of_key(keys_json, self.mappings, self.default)
+        key = kid(keys_json)
+        found = self._seen.get(key)
+        if found is None:
+            found = route_of_key(keys_json, self.mappings, self.default)
+            if len(self._seen) >= KEYS_REMEMBERED:
+                self._seen.clear()
+            self._seen[key] = found
+        return found
