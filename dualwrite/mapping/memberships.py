@@ -174,9 +174,7 @@ class MembershipsMapping(Mapping):
         pk, sk = target_key.get("PK", {}).get("S"), target_key.get("SK", {}).get("S")
         if not isinstance(pk, str) or not isinstance(sk, str):
             return self._member_key_of(target_key)
-        memo: dict[tuple[str, str], Key | str | None] = self.__dict__.setdefault(
-            "_member_keys", {}
-        )
+        memo: dict[tuple[str, str], Key | str | None] = self.__dict__.setdefault("_member_keys", {})
         found = memo.get((pk, sk), _MISSING)
         if found is _MISSING:
             try:

@@ -55,6 +55,10 @@ def _number(text: str) -> str:
     return format(d.normalize(_NUMBERS), "f")
 
 
+def _plain_integer(text: str) -> bool:
+    return text.isdigit() and (text[0] != "0" or len(text) == 1)
+
+
 def _canonical(value: Any) -> Any:
     """A form equal for values DynamoDB holds as equal (numbers by value, sets and map keys
     unordered), made of what marshal writes. A value already in its one spelling (a string,
@@ -63,7 +67,7 @@ def _canonical(value: Any) -> Any:
     if t == "S" or t == "BOOL" or t == "NULL":
         return value
     if t == "N":
-        if v.isdigit() and (v[0] != "0" or len(v) == 1):
+        if _plain_integer(v):
             return value
         plain = _number(v)
         return value if plain == v else {"N": plain}
@@ -71,31 +75,29 @@ def _canonical(value: Any) -> Any:
         return ("M", _body(v))
     if t == "L":
         return ("L", [_canonical(x) for x in v])
-    if t == "B":
-        return value if v.__class__ is bytes else {"B": _bytes(v)}
     if t == "SS":
         return ("SS", sorted(v))
     if t == "NS":
-        return ("NS", sorted([_number(x) for x in v]))
+        return ("NS", sorted([x if _plain_integer(x) else _number(x) for x in v]))
+    if t == "B":
+        return value if v.__class__ is bytes else {"B": _bytes(v)}
     return (t, sorted([_bytes(x) for x in v]))
 
 
 def _body(image: Item) -> list[Any]:
     """An item's (or map's) attributes in name order, each value canonical: a flat list
     [name, value, name, value, ...]. On the path of every reverse write and of every source
-    change checked for foreign writes, so strings (most values) skip the call."""
+    change checked for foreign writes, so strings and plain integers (most values) skip the
+    call. The form is the journal's (entries outlive a deploy): tests pin it."""
     out: list[Any] = []
     append = out.append
-    for name in sorted(image):
-        value = image[name]
+    for name, value in sorted(image.items()):
         append(name)
         if "S" in value or "BOOL" in value:
             append(value)
-        else:
-            n = value.get("N")
-            # a plain integer is its own spelling (most numbers): no call
-            plain = n is not None and n.isdigit() and (n[0] != "0" or len(n) == 1)
-            append(value if plain else _canonical(value))
+            continue
+        n = value.get("N")
+        append(value if n is not None and _plain_integer(n) else _canonical(value))
     return out
 
 

@@ -51,6 +51,29 @@ def test_fingerprints_ignore_spelling_not_content() -> None:
     assert fingerprint(KEY, {"b": {"B": b"\x00"}}) != fingerprint(KEY, {"b": {"B": b"\x01"}})
 
 
+def test_the_fingerprint_format_is_the_journals() -> None:
+    """Journal entries outlive a deploy (kept two days): a change to the fingerprint's form
+    would turn the own writes journaled before it into foreign writes. Values pinned from
+    the format as first released."""
+    item = {
+        "id": {"S": "1"},
+        "n": {"N": "1.50"},
+        "i": {"N": "42"},
+        "ok": {"BOOL": True},
+        "z": {"NULL": True},
+        "s": {"SS": ["b", "a"]},
+        "ns": {"NS": ["10", "9.0"]},
+        "b": {"B": b"\x00\x01"},
+        "bs": {"BS": [b"\x02", b"\x01"]},
+        "m": {"M": {"y": {"S": "x"}, "x": {"M": {"deep": {"N": "007"}}}}},
+        "l": {"L": [{"S": "a"}, {"N": "1e2"}]},
+    }
+    assert fingerprint(KEY, item) == "34fbcb2abca21614a57d4bfc085b2534"
+    assert fingerprint(KEY, None) == "ca46f175cf2c2b45636907e0ce9f1d8c"
+    composite = {"pk": {"N": "5"}, "sk": {"B": b"k"}}
+    assert fingerprint(composite, {"pk": {"N": "5"}}) == "284d7fbba14e60638c77e8817b9fa843"
+
+
 def test_reverse_replications_own_writes_never_count_even_after_the_target_moved_on() -> None:
     members = [
         {"userId": {"S": "u"}, "serverId": {"S": f"s{i}"}, "role": {"S": "admin"}} for i in range(3)
