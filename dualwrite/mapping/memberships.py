@@ -61,6 +61,16 @@ def is_unknown_role(item: Item) -> bool:
     return role is not None and role not in PERMISSIONS
 
 
+#: the permissions attribute of each known role, as the forward mapping writes it
+_PERMISSION_LISTS = {role: strings(perms) for role, perms in PERMISSIONS.items()}
+_DEFAULT_PERMISSION_LIST = strings(DEFAULT_PERMISSIONS)
+
+
+def _permission_list(role: str) -> AttributeValue:
+    """strings(permissions_for(role)[0]), made once per role (compared, never mutated)."""
+    return _PERMISSION_LISTS.get(role, _DEFAULT_PERMISSION_LIST)
+
+
 def email_of(item: Item) -> str:
     value = item.get("email")
     if value is None or "S" not in value:
@@ -70,6 +80,8 @@ def email_of(item: Item) -> str:
 
 
 def _only(item: Item, allowed: frozenset[str]) -> None:
+    if item.keys() <= allowed:  # the usual: one set comparison
+        return
     extra = sorted(n for n in item if n not in allowed)
     if extra:
         raise UnmappableError(
@@ -200,7 +212,7 @@ class MembershipsMapping(Mapping):
         if target.get("Type") != {"S": "UserServer"}:
             raise UnmappableError(f"unrepresentable: Type is {target.get('Type')!r}")
         role = _string(target, "role")
-        if target.get("permissions") != strings(permissions_for(role)[0]):
+        if target.get("permissions") != _permission_list(role):
             raise UnmappableError(f"unrepresentable: permissions are not those of role {role!r}")
         return {"S": role}
 

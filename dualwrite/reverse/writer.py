@@ -152,8 +152,10 @@ class ReverseWriter:
             if self.journal is not None:
                 self.journal(own)
         failed_keys = self.write(writes)
-        failed = tuple(
-            i for i, ids in enumerate(plan.touched) if any(k in failed_keys for k in ids)
+        failed = (
+            tuple(i for i, ids in enumerate(plan.touched) if any(k in failed_keys for k in ids))
+            if failed_keys
+            else ()
         )
         kinds = [w.kind for w in writes]
         return ReverseResult(
