@@ -43,16 +43,21 @@ KEYS_REMEMBERED = 8192
 @dataclass
 class KeyRouter:
     """route_of_key for one shared target table and its live routes, remembering the route
-    of each string key it saw (the same keys come back batch after batch)."""
+    of each all-string key it saw (the same keys come back batch after batch)."""
 
     mappings: Sequence[tuple[Route, Mapping]]
     default: Route
     _seen: dict[KeyId, Route] = field(default_factory=dict)
 
     def route(self, keys_json: Any) -> Route:
-        if not isinstance(keys_json, dict) or not string_keys(keys_json):
+        if not isinstance(keys_json, dict):
             return route_of_key(keys_json, self.mappings, self.default)
-        key = kid(keys_json)
+        try:  # a key's identity, whatever its types (binary as base64 text here)
+            key = kid(keys_json)
+        except DECODE_ERRORS:
+            return self.default
+        if len(key) == 1:  # not all strings: worked out each time, not remembered
+            return route_of_key(keys_json, self.mappings, self.default)
         found = self._seen.get(key)
         if found is None:
             found = route_of_key(keys_json, self.mappings, self.default)
