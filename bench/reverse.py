@@ -204,7 +204,7 @@ def forward(
             store.set_phase(r.name, Phase.BACKFILLED)
         rep = _replicator(mig, ddb, store)
         ddb.calls.clear()
-        cpu = _timed(rep.apply, records, size)
+        cpu = timed(rep.apply, records, size)
         side = Side(cpu, _data_calls(ddb), len(records), 0)
         if best is None or side.seconds_cpu < best.seconds_cpu:
             best = side
@@ -266,7 +266,7 @@ def replicated(
             totals["bound"] += math.ceil((written - updates) / 25) + updates
 
         ddb.calls.clear()
-        cpu = _timed(apply, stream, size)
+        cpu = timed(apply, stream, size)
         calls = _data_calls(ddb)
         bound = totals["bound"] + calls["BatchGetItem"] + calls["Query"]
         side = Side(cpu, calls, totals["changed"], bound)
@@ -311,7 +311,7 @@ def reverse(
             totals["changed"] += result.written
             totals["bound"] += math.ceil((result.puts + result.deletes) / 25) + result.updates
 
-        cpu = _timed(apply, stream, size)
+        cpu = timed(apply, stream, size)
         calls = Counter(ddb.calls)
         bound = totals["bound"] + calls["BatchGetItem"] + calls["Query"]
         side = Side(cpu, calls, totals["changed"], bound)
@@ -321,9 +321,11 @@ def reverse(
     return best
 
 
-def _timed(
+def timed(
     apply: Callable[[list[dict[str, Any]]], Any], records: list[dict[str, Any]], size: int
 ) -> float:
+    """CPU seconds of `apply` over the records in batches of `size` (the garbage of the
+    setup frozen, so that no collection of it is counted)."""
     chunks = list(rp.batches(records, size))
     gc.collect()
     gc.freeze()

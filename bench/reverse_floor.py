@@ -16,10 +16,8 @@ can reach on this machine.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from bench import replicator as rp
@@ -59,20 +57,6 @@ def floor_apply(ddb: br.MemoryDynamoDB, chunk: Sequence[dict[str, Any]], journal
         ddb.batch_write_item(RequestItems={SOURCE: writes[start : start + 25]})
 
 
-def _timed(run: Callable[[list[dict[str, Any]]], Any], chunks: list[list[dict[str, Any]]]) -> float:
-    gc.collect()
-    gc.freeze()
-    total = 0.0
-    try:
-        for chunk in chunks:
-            cpu0 = time.process_time()
-            run(chunk)
-            total += time.process_time() - cpu0
-    finally:
-        gc.unfreeze()
-    return total
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reverse_floor", description=__doc__)
     parser.add_argument("--records", type=int, default=20_000)
@@ -81,14 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stream, seeded = rp.workload("servers", args.records, args.keys)
     target = br.target_records("identity", stream)
-    chunks = list(rp.batches(target, 100))
     best: dict[str, float] = {}
     for _ in range(args.repeat):  # alternating, best of each: a busy machine slows all alike
         forward = br.forward("identity", stream, 100, 1, seeded).seconds_cpu
         runs = {"forward (Replicator.apply)": forward}
         for name, journal in (("floor with fingerprint", True), ("floor without", False)):
             ddb = br.MemoryDynamoDB()
-            runs[name] = _timed(lambda c, d=ddb, j=journal: floor_apply(d, c, j), chunks)
+            runs[name] = br.timed(lambda c, d=ddb, j=journal: floor_apply(d, c, j), target, 100)
         for name, cpu in runs.items():
             best[name] = min(best.get(name, cpu), cpu)
     base = best["forward (Replicator.apply)"]
