@@ -144,14 +144,14 @@ def run_rollback(
     functions: LambdaFunctions,
     journal: Journal,
     undo: Callable[[list[Entry]], Undone] = lambda _active: Undone(),
-    before: Callable[[Entry, list[Entry]], tuple[str, ...]] = lambda _entry, _active: (),
+    before: Callable[[Entry], None] = lambda _entry: None,
 ) -> RollbackOutcome:
     """Restore the functions, then `undo` the rest (SSM parameters, clones) of the active
     cutovers; only then are they marked rolled back and the rollback entry closed, so a
     kill or a failure before leaves them active and a re-run retries everything (each
     step is harmless to repeat). Nothing is marked while `undo` reports a failure.
     `before` runs once the rollback is journaled (its T) and before any function is
-    restored; what it returns are notes (it must not stop the rollback)."""
+    restored (it must not wait, nor stop the rollback)."""
     entries = journal.entries()
     active = active_cutovers(entries)
     if not active:
@@ -161,9 +161,7 @@ def run_rollback(
     restored: list[Restored] = []
     notes: list[str] = []
     rollback = journal.begin(ROLLBACK, undoes=tuple(e.sk for e in active))
-    notes.extend(before(rollback, active))
-    latest = {e.sk: e for e in journal.entries()}  # `before` may have saved some of them
-    active = [latest.get(e.sk, e) for e in active]
+    before(rollback)
     failures: list[str] = []
     put_back: list[Entry] = []
     try:

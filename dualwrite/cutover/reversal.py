@@ -111,9 +111,11 @@ def save_directions(
     grace_s: float,
     journal: Callable[[DirectionSwitch], DirectionSwitch],
     why: Mapping[str, str] | None = None,
+    next_at: float | None = None,
 ) -> DirectionSwitch:
     """Save every route's direction not yet saved; a route whose previous switch still
-    drains stays pending (journaled with the reason, `why` when known; a re-run saves it)."""
+    drains stays pending (journaled with the reason, `why` when known; a re-run saves it).
+    `next_at`: a rollback's T already under way (saved with it: Direction.next_at)."""
     for rs in plan.routes:
         if rs.saved:
             continue
@@ -122,6 +124,8 @@ def save_directions(
             state = store.direction(rs.route)
             try:
                 new = switch(state, to, rs.switched_at, rs.overlap_s, drain_grace_s=grace_s)
+                if next_at is not None:
+                    new = replace(new, next_at=next_at)
             except SwitchPendingError as exc:
                 reason = (why or {}).get(rs.route) or str(exc)
                 plan = journal(plan.with_route(replace(rs, pending=reason)))

@@ -20,7 +20,7 @@ from dualwrite.cutover.journal import APPLIED, CUTOVER, ROLLBACK, Entry, Journal
 from dualwrite.cutover.repoint import RollbackOutcome, run_rollback
 from dualwrite.cutover.results import RollbackResult, Status
 from dualwrite.cutover.safeguards import Undone, undo
-from dualwrite.cutover.switch_direction import before_rollback, rollback_switch
+from dualwrite.cutover.switch_direction import before_rollback, carry_back, rollback_switch
 from dualwrite.errors import DualwriteError, SafetyGateError
 from dualwrite.reverse.direction import Flow
 
@@ -123,8 +123,8 @@ def put_back(ctx: CutoverContext, journal: Journal) -> RollbackOutcome:
             return Undone()
         return undo(ctx.clients, parameters, clones)
 
-    def before(rollback: Entry, active: list[Entry]) -> tuple[str, ...]:
-        return before_rollback(ctx, journal, rollback, active)
+    def before(rollback: Entry) -> None:
+        before_rollback(ctx, journal, rollback)
 
     outcome = run_rollback(ctx.functions, journal, undo_rest, before)
     if ctx.store is None:
@@ -136,8 +136,11 @@ def put_back(ctx: CutoverContext, journal: Journal) -> RollbackOutcome:
         return outcome
     if target.reverse is not None and target.reverse.complete:
         return replace(outcome, switch=target.reverse) if outcome.entry else outcome
+    notes = carry_back(ctx, journal, target)
     entry = rollback_switch(ctx, journal, target)
-    return replace(outcome, entry=outcome.entry and entry, switch=entry.reverse)
+    return replace(
+        outcome, entry=outcome.entry and entry, switch=entry.reverse, notes=outcome.notes + notes
+    )
 
 
 def latest_rollback(entries: list[Entry]) -> Entry | None:

@@ -44,10 +44,15 @@ def reverse_since(entries: Sequence[Entry]) -> float | None:
 
 
 def cutover_switch(
-    ctx: CutoverContext, journal: Journal, entry: Entry, routes: Sequence[RouteTables]
+    ctx: CutoverContext,
+    journal: Journal,
+    entry: Entry,
+    routes: Sequence[RouteTables],
+    next_at: float | None = None,
 ) -> Entry:
     """REVERSE on every route from T (the earliest cutover still in effect: a killed one
-    re-pointed functions from its own T), then the reverse mappings; returns the entry."""
+    re-pointed functions from its own T), then the reverse mappings; returns the entry.
+    `next_at`: the T of a rollback that already put the functions back (carry_back)."""
     store = ctx.store
     assert store is not None
     saving = _Journaling(journal, entry)
@@ -67,7 +72,9 @@ def cutover_switch(
         )
     if not plan.reverse:
         return saving.entry
-    plan = save_directions(store, plan, ctx.migration.cutover.max_lag_seconds, saving)
+    plan = save_directions(
+        store, plan, ctx.migration.cutover.max_lag_seconds, saving, next_at=next_at
+    )
     pending = [f"{r.route}: {r.pending}" for r in plan.routes if r.pending]
     if pending:
         raise DualwriteError(f"reverse replication could not be switched on: {'; '.join(pending)}")
@@ -90,40 +97,14 @@ def rollback_start(entries: Sequence[Entry], rollback: Entry) -> float:
     return min([rollback.at, *attempts])
 
 
-def before_rollback(
-    ctx: CutoverContext, journal: Journal, rollback: Entry, active: Sequence[Entry]
-) -> tuple[str, ...]:
-    """What a rollback does once journaled and before it puts any function back; returns
-    notes (a rollback is never stopped by them):
-
-    1. a cutover whose own switch to REVERSE never finished (killed, or its checks after
-       the switch failed) re-pointed functions from its T, and the application has written
-       the new tables since: that switch is finished now, with its journaled T, so the
-       rollback's drain carries those writes back to the old tables;
-    2. every REVERSE route records the rollback's T as the switch back being made
-       (Direction.next_at), so that the application's writes to the old tables, once it is
-       re-pointed back, wait for forward replication instead of being taken for foreign
-       writes."""
+def before_rollback(ctx: CutoverContext, journal: Journal, rollback: Entry) -> None:
+    """Once a rollback is journaled and before it puts any function back: every REVERSE
+    route records the rollback's T as the switch back being made (Direction.next_at), so
+    that the application's writes to the old tables, once it is re-pointed back, wait for
+    forward replication instead of being taken for foreign writes. Never waits."""
     store = ctx.store
-    if store is None or not ctx.migration.cutover.reverse:
-        return ()
-    notes: list[str] = []
-    routes: list[RouteTables] | None = None
-    for cut in active:
-        if not any(f.applied for f in cut.functions):
-            continue  # nothing was re-pointed: nothing was written to the new tables
-        if cut.reverse is not None and cut.reverse.complete:
-            continue
-        routes = routes if routes is not None else describe_routes(ctx.migration, ctx.clients)
-        try:
-            # an earlier rollback's drain first (bounded), as the cutover's gate would have
-            settle_drains(ctx, routes, reverse_since=reverse_since(journal.entries()), wait=True)
-            cutover_switch(ctx, journal, cut, routes)
-        except DualwriteError as exc:
-            notes.append(
-                f"the writes made to the new tables since the cutover at {iso(cut.at)} could "
-                f"not be carried back to the old tables: {exc}"
-            )
+    if store is None:
+        return
     at = rollback_start(journal.entries(), rollback)
     for route in ctx.migration.routes:
         for _ in range(5):  # optimistic: the replicator may save `drained` in between
@@ -132,6 +113,41 @@ def before_rollback(
                 break
             if store.save_direction(route.name, replace(state, next_at=at), expected=state):
                 break
+
+
+def carry_back(ctx: CutoverContext, journal: Journal, rollback: Entry) -> tuple[str, ...]:
+    """After a rollback put the functions back and before it switches forward: a cutover it
+    undid whose own switch to REVERSE never finished (killed, or its checks after the switch
+    failed) had re-pointed functions from its T, and the application wrote the new tables
+    since. That switch is finished now, with the cutover's journaled T and the rollback's T
+    as the switch back under way, so the rollback's drain carries those writes back to the
+    old tables. Returns notes: what could not be carried back, and why."""
+    store = ctx.store
+    if store is None or not ctx.migration.cutover.reverse:
+        return ()
+    entries = journal.entries()
+    undone = [e for e in entries if e.sk in set(rollback.undoes)]
+    todo = [
+        cut
+        for cut in undone
+        if any(f.applied for f in cut.functions)  # else nothing reached the new tables
+        and not (cut.reverse is not None and cut.reverse.complete)
+    ]
+    if not todo:
+        return ()
+    routes = describe_routes(ctx.migration, ctx.clients)
+    at = rollback_start(entries, rollback)
+    notes = []
+    for cut in todo:
+        try:
+            # an earlier rollback's drain first (bounded), as the cutover's gate would have
+            settle_drains(ctx, routes, reverse_since=reverse_since(entries), wait=True)
+            cutover_switch(ctx, journal, cut, routes, next_at=at)
+        except DualwriteError as exc:
+            notes.append(
+                f"the writes made to the new tables since the cutover at {iso(cut.at)} could "
+                f"not be carried back to the old tables: {exc} (run dualwrite rollback again)"
+            )
     return tuple(notes)
 
 
