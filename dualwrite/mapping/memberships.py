@@ -34,7 +34,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "viewer": ("read",),
 }
 DEFAULT_PERMISSIONS: tuple[str, ...] = ("read",)
-#: how many UserServer keys _member_key remembers (about 1 MB)
+#: how many UserServer keys _member_key remembers (a few MB at most; cleared when full)
 MEMBER_KEYS_REMEMBERED = 4096
 _MISSING: object = object()
 
