@@ -46,19 +46,30 @@ class World:
     def mapping(self, uuid: str) -> dict[str, Any]:
         return dict(self.clients.lambda_.get_event_source_mapping(UUID=uuid))
 
+    def _shards(self, table: str) -> list[tuple[str, str, list[dict[str, Any]]]]:
+        """(stream, shard id, every record from the trim horizon) of the table's stream."""
+        from dualwrite.aws.streams import list_shards
+        from dualwrite.cutover import streams
+
+        stream = self.stream(table)
+        return [
+            (
+                stream,
+                s["ShardId"],
+                list(streams.records(self.clients.streams, stream, s["ShardId"])),
+            )
+            for s in list_shards(self.clients.streams, stream)
+        ]
+
     def records(self, table: str) -> list[Any]:
         """Every record of the table's stream, as the replicator's Lambda receives them."""
         from stream_replicator.events import lambda_record
 
-        stream, streams = self.stream(table), self.clients.streams
-        out = []
-        for shard in streams.describe_stream(StreamArn=stream)["StreamDescription"]["Shards"]:
-            it = streams.get_shard_iterator(
-                StreamArn=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            for r in streams.get_records(ShardIterator=it, Limit=1000)["Records"]:
-                out.append(lambda_record(r, stream, "us-east-1"))
-        return out
+        return [
+            lambda_record(r, stream, "us-east-1")
+            for stream, _, records in self._shards(table)
+            for r in records
+        ]
 
     def replicator(self, phase_ttl: float = 0.0) -> Any:
         """The replicator's Lambda entry point (apply a batch), on the world's clock; the
@@ -86,17 +97,9 @@ class World:
 
     def caught_up(self, table: str) -> None:
         """What the local runner leaves once it read the table's stream to its end."""
-        stream = self.stream(table)
-        streams = self.clients.streams
-        for shard in streams.describe_stream(StreamArn=stream)["StreamDescription"]["Shards"]:
-            it = streams.get_shard_iterator(
-                StreamArn=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            records = streams.get_records(ShardIterator=it, Limit=1000)["Records"]
+        for stream, shard, records in self._shards(table):
             last = records[-1]["dynamodb"]["SequenceNumber"] if records else None
-            self.store.save_shard(
-                ShardCheckpoint(stream, shard["ShardId"], "r", sequence_number=last)
-            )
+            self.store.save_shard(ShardCheckpoint(stream, shard, "r", sequence_number=last))
 
 
 def migration(mapping: str = "identity", **cutover: Any) -> Migration:
