@@ -287,7 +287,7 @@ class Replicator:
                 continue
             state = self.direction(ctx, has_time)
             if state.switched_at is None and side is Side.SOURCE:  # forward, never switched
-                self.apply_forward(ctx, route_changes, result, counts, has_time)
+                forward_apply.apply_forward(self, ctx, route_changes, result, counts, has_time)
                 continue
             self._follow(ctx, state, side, route_changes, result, counts, has_time)
         return result
@@ -332,18 +332,8 @@ class Replicator:
                 ctx.route.target,
             )
         if now and side is Side.SOURCE:
-            self.apply_forward(ctx, now, result, counts, has_time)
+            forward_apply.apply_forward(self, ctx, now, result, counts, has_time)
         elif now:
             reverse_apply.apply_target(self, ctx, now, result, counts, has_time)
         if check:
             reverse_apply.check_foreign(self, ctx, state, check, result, counts)
-
-    def apply_forward(
-        self,
-        ctx: RouteContext,
-        changes: Sequence[Change],
-        result: BatchResult,
-        counts: RouteCounts,
-        has_time: Callable[[], bool],
-    ) -> None:
-        forward_apply.apply_forward(self, ctx, changes, result, counts, has_time)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from dualwrite.aws.dynamo import batch_get
 from dualwrite.wire import key_id, to_lambda_json
+from stream_replicator import forward_apply
 from stream_replicator.records import MODIFY, REMOVE, StreamRecord, parse
 from stream_replicator.results import APPLIED, QUARANTINED, BatchResult, RouteCounts
 
@@ -65,7 +66,9 @@ def remap_foreign(
         streams=[records[0]["eventSourceARN"]] * len(changes),
         marks=[None] * len(changes),
     )
-    rep.apply_forward(ctx, changes, result, RouteCounts(records=len(changes)), has_time)
+    forward_apply.apply_forward(
+        rep, ctx, changes, result, RouteCounts(records=len(changes)), has_time
+    )
     now = rep.clock()
     done = 0
     for write, outcome in zip(pending, result.outcomes, strict=True):
