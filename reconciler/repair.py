@@ -59,12 +59,17 @@ def write_repair(sides: Sides, difference: Difference) -> None:
         return
     source_condition = still_holds(d.source_item, route.source_names)
     check = {"TableName": route.source, "Key": d.source_key, **source_condition.kwargs()}
+    transact(sides, [{"ConditionCheck": check}, {op: write}], route.target)
+
+
+def transact(sides: Sides, items: list[dict[str, Any]], table: str) -> None:
+    """One repair transaction (written to `table`). Raises ConditionFailedError when it is
+    cancelled: a condition failed, or a concurrent transaction touched one of its items."""
     try:
-        with aws_call(f"TransactWriteItems {route.target} (repair)"):
-            sides.ddb.transact_write_items(TransactItems=[{"ConditionCheck": check}, {op: write}])
+        with aws_call(f"TransactWriteItems {table} (repair)"):
+            sides.ddb.transact_write_items(TransactItems=items)
     except AwsError as exc:
         if exc.code == "TransactionCanceledException":
-            # a condition failed, or a concurrent transaction touched the item: re-check
             raise ConditionFailedError(str(exc), exc.code, exc.operation) from exc
         raise
     finally:

@@ -6,26 +6,49 @@ REMOVE when the target lacks the key) planned by the route's inverse, exactly as
 replication would apply it (dualwrite.reverse: batched reads, updates that keep what the
 forward mapping drops, echoes write nothing), with its writes journaled as our own first so
 the replicator does not take them for foreign writes. A key listed as a foreign write is
-never rewritten or deleted: it is reported. Then both sides are read again: `repaired` is
-what now agrees, `remaining` what does not.
+never rewritten or deleted: it is reported.
+
+Each write is conditional, as forward's repairs are (repair.write_repair), in one
+TransactWriteItems: the source item must still be as read (conditions.still_holds) and every
+target item it was planned from must still hold what the check read. A write that loses
+that race (the live reverse replicator applied a newer target change, or the application
+wrote the old table meanwhile) is never made in this run: its differences are read again
+and judged (`settled` when someone else fixed them). Then both sides are read again:
+`repaired` is what now agrees, `remaining` what does not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from dualwrite.aws.dynamo import RequestCounter
 from dualwrite.control import ControlStore
+from dualwrite.errors import ConditionFailedError
 from dualwrite.reverse.echo import net_writes
 from dualwrite.reverse.foreign import own_writes
-from dualwrite.reverse.model import MODIFY, REMOVE, Reads, TargetChange, kid
+from dualwrite.reverse.model import (
+    MODIFY,
+    REMOVE,
+    KeyId,
+    Reads,
+    SourceWrite,
+    TargetChange,
+    WriteKind,
+    kid,
+    leaves,
+)
 from dualwrite.reverse.plan import plan_batch, planner_for
-from dualwrite.reverse.writer import ReverseWriter
-from dualwrite.wire import scalar_text
+from dualwrite.reverse.writer import ReverseWriter, update_request
+from dualwrite.wire import Item, key_id, scalar_text
 from reconciler.compare import Difference
+from reconciler.conditions import UnsafeRepair, still_holds
 from reconciler.confirm import reread
 from reconciler.reads import Sides
-from reconciler.repair import RepairReport
+from reconciler.repair import RepairReport, transact
+
+#: DynamoDB's limit on the items of one TransactWriteItems
+TRANSACT_MAX = 100
 
 
 def synthetic_change(d: Difference) -> TargetChange:
@@ -78,17 +101,65 @@ def reverse_repair(
             )
     for _index, reason in plan.unrepresentable:
         report.notes.append(reason)
+    raced: set[int] = set()
     if writes:
         at = store.now()
         store.record_own_writes(
             own_writes(route.name, writes, found.source, at, at + writer.write_span_s)
         )
-        writer.write(writes)
-    for r, d in zip(
-        reread(sides, [d.as_candidate() for d in differences]), differences, strict=True
+        planned_from: dict[KeyId, list[int]] = {}
+        for index, ids in enumerate(plan.touched):
+            for source_id in ids:
+                planned_from.setdefault(source_id, []).append(index)
+        for w in writes:
+            truths = [differences[i] for i in planned_from.get(w.kid, ())]
+            try:
+                write_conditionally(sides, w, found.source.get(w.kid), truths)
+            except ConditionFailedError:
+                raced.update(planned_from.get(w.kid, ()))
+            except UnsafeRepair as exc:
+                report.notes.append(str(exc))
+    for index, (r, d) in enumerate(
+        zip(reread(sides, [d.as_candidate() for d in differences]), differences, strict=True)
     ):
-        if r.kind is None:
-            report.repaired.append(d)
-        else:
+        if r.kind is not None:
             report.remaining.append(r.difference())
+        elif index in raced:
+            report.settled.append(d)
+        else:
+            report.repaired.append(d)
     return report
+
+
+def write_conditionally(
+    sides: Sides, write: SourceWrite, before: Item | None, truths: Sequence[Difference]
+) -> None:
+    """One source write, made only if the source item is still `before` and every target
+    item of `truths` still holds what the check read (ConditionFailedError otherwise)."""
+    route = sides.route
+    condition = still_holds(before, route.source_names, leaves(write, before))
+    body: dict[str, Any]
+    if write.kind is WriteKind.UPDATE:
+        op, body = "Update", update_request(route.source, write)
+        # update_request's placeholders (#s, :s, #r) and the condition's (#a, :v, #n, #k)
+        # never collide
+        body["ConditionExpression"] = condition.expression
+        body["ExpressionAttributeNames"] = {**body["ExpressionAttributeNames"], **condition.names}
+        if condition.values:
+            values = body.get("ExpressionAttributeValues", {})
+            body["ExpressionAttributeValues"] = {**values, **condition.values}
+    elif write.kind is WriteKind.PUT:
+        op, body = "Put", {"TableName": route.source, "Item": write.item, **condition.kwargs()}
+    else:
+        op, body = "Delete", {"TableName": route.source, "Key": write.key, **condition.kwargs()}
+    checks: dict[str, dict[str, Any]] = {}
+    for d in truths:  # one check per target item (a transaction touches an item once)
+        held = still_holds(d.actual, route.target_names)
+        check = {"TableName": route.target, "Key": d.target_key, **held.kwargs()}
+        checks.setdefault(key_id(d.target_key), {"ConditionCheck": check})
+    if len(checks) + 1 > TRANSACT_MAX:
+        raise UnsafeRepair(
+            f"{route.source}: a repair write planned from {len(checks)} target items cannot be "
+            f"conditioned on all of them in one transaction (at most {TRANSACT_MAX - 1})"
+        )
+    transact(sides, [*checks.values(), {op: body}], route.source)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from dualwrite.aws.clients import AwsSettings, Clients
+from dualwrite.control import ControlStore
+from dualwrite.reverse.direction import Direction, Flow
 from dualwrite.wire import Item
 from reconciler.job import run_reconcile
 from tests.functional.test_reconcile_support import (
@@ -24,18 +26,25 @@ Race = Callable[[Any], None]
 
 class RacingDynamo:
     """The real client, but `race` runs once just before the first conditional repair write
-    (a PutItem/DeleteItem, or the Put/Delete inside a TransactWriteItems)."""
+    to `table` (a PutItem/DeleteItem, or the Put/Update/Delete inside a TransactWriteItems);
+    `ops` lists the operations of every transaction's write, in order."""
 
-    def __init__(self, real: Any, race: Race) -> None:
+    def __init__(self, real: Any, race: Race, table: str = TARGET) -> None:
         self._real = real
         self._race = race
+        self._table = table
         self.fired = 0
+        self.ops: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
     def _maybe_race(self, kwargs: dict[str, Any]) -> None:
-        if kwargs.get("TableName") == TARGET and "ConditionExpression" in kwargs and not self.fired:
+        if (
+            kwargs.get("TableName") == self._table
+            and "ConditionExpression" in kwargs
+            and not self.fired
+        ):
             self.fired += 1
             self._race(self._real)
 
@@ -49,16 +58,18 @@ class RacingDynamo:
 
     def transact_write_items(self, **kwargs: Any) -> Any:
         for entry in kwargs["TransactItems"]:
-            for op in ("Put", "Delete"):
+            for op in ("Put", "Update", "Delete"):
                 if op in entry:
+                    self.ops.append(op)
                     self._maybe_race(entry[op])
         return self._real.transact_write_items(**kwargs)
 
 
 class RacingClients(Clients):
-    def __init__(self, race: Race) -> None:
+    def __init__(self, race: Race, table: str = TARGET) -> None:
         super().__init__(AwsSettings(region="us-east-1"))
         self.race = race
+        self.table = table
         self.dynamo: RacingDynamo | None = None
 
     def client(self, service: str) -> Any:
@@ -66,7 +77,7 @@ class RacingClients(Clients):
         if service != "dynamodb":
             return real
         if self.dynamo is None:
-            self.dynamo = RacingDynamo(real, self.race)
+            self.dynamo = RacingDynamo(real, self.race, self.table)
         return self.dynamo
 
 
@@ -94,18 +105,18 @@ def _source_server(ddb: Any, server_id: str) -> Item:
     return dict(item)
 
 
-def _repair(clients: Clients, migration: Any, store: Any) -> dict[str, Any]:
+def _repair(clients: Clients, migration: Any, store: Any, route: str = "servers") -> dict[str, Any]:
     return by_route(
         run_reconcile(
             migration,
             clients,
             store,
-            routes=["servers"],
+            routes=[route],
             repair=True,
             settle_s=0,
             publish_metrics=False,
         ).to_json()
-    )["servers"]
+    )[route]
 
 
 def test_a_replicated_change_wins_over_a_repair_of_a_mismatch(moto_clients: Clients) -> None:
@@ -300,3 +311,89 @@ def test_a_rederived_user_wins_over_a_repair_of_a_stale_one(moto_clients: Client
     assert (result["repaired"], result["settled"], result["parity"]) == (0, 1, True)
     target = get_target(moto_clients, user_key)
     assert target is not None and target["email"] == {"S": "first@example.com"}
+
+
+# --- while a route replicates in reverse the source is repaired, with the same conditions
+
+#: cut over long ago, its drain done: the target is the truth
+REVERSED = Direction(Flow.REVERSE, switched_at=1_600_000_000.0, overlap_s=3.0, old_drained=True)
+MEMBERSHIPS = "UserMembershipTable"
+
+
+def _reverse(store: ControlStore, route: str) -> None:
+    assert store.save_direction(route, REVERSED, expected=Direction())
+
+
+def _source_membership(ddb: Any, member: Item) -> Item:
+    key = {"userId": member["userId"], "serverId": member["serverId"]}
+    return dict(ddb.get_item(TableName=MEMBERSHIPS, Key=key, ConsistentRead=True)["Item"])
+
+
+def _set_role(ddb: Any, table: str, key: dict[str, Any], role: str) -> None:
+    ddb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET #r = :r",
+        ExpressionAttributeNames={"#r": "role"},
+        ExpressionAttributeValues={":r": {"S": role}},
+    )
+
+
+def test_a_reverse_repair_never_overwrites_a_write_to_the_old_table_made_meanwhile(
+    moto_clients: Clients,
+) -> None:
+    migration, store, data = build_core(moto_clients, servers=6, memberships=3)
+    _reverse(store, "servers")
+    sid = data.servers[1]["id"]["S"]
+    _set_region(moto_clients.dynamodb, TARGET, server_key(sid), "mars-north-1")  # on the new table
+    clients = RacingClients(
+        lambda ddb: _set_region(ddb, "ServersTable", {"id": {"S": sid}}, "eu-central-9"),
+        table="ServersTable",
+    )
+    result = _repair(clients, migration, store)
+    assert clients.dynamo is not None and clients.dynamo.fired == 1
+    assert clients.dynamo.ops == ["Put"]
+    assert result["repaired"] == 0 and result["settled"] == 0
+    assert result["remaining"] == {"missing": 0, "extra": 0, "mismatched": 1}
+    source = _source_server(moto_clients.dynamodb, sid)
+    assert source["region"] == {"S": "eu-central-9"}  # the old table's write stands
+
+
+def test_a_reverse_repair_loses_to_the_live_reverse_replicator(moto_clients: Clients) -> None:
+    migration, store, data = build_core(moto_clients, servers=6, memberships=3)
+    _reverse(store, "servers")
+    sid = data.servers[4]["id"]["S"]
+
+    def application_then_replicator(ddb: Any) -> None:  # a newer change, applied in reverse
+        _set_region(ddb, TARGET, server_key(sid), "venus-1")
+        _set_region(ddb, "ServersTable", {"id": {"S": sid}}, "venus-1")
+
+    clients = RacingClients(application_then_replicator, table="ServersTable")
+    _set_region(moto_clients.dynamodb, TARGET, server_key(sid), "mars-north-1")
+    result = _repair(clients, migration, store)
+    assert clients.dynamo is not None and clients.dynamo.fired == 1
+    assert (result["repaired"], result["settled"], result["parity"]) == (0, 1, True)
+    assert _source_server(moto_clients.dynamodb, sid)["region"] == {"S": "venus-1"}
+
+
+def test_a_reverse_repair_updates_a_membership_only_if_it_is_still_as_read(
+    moto_clients: Clients,
+) -> None:
+    migration, store, data = build_core(moto_clients, servers=4, memberships=4)
+    _reverse(store, "memberships")
+    mapping = mapping_of(moto_clients, migration, "memberships")
+    first, second = [m for m in data.memberships if m["role"] != {"S": "viewer"}][:2]
+    for member in (first, second):  # the application makes both viewers, on the new table
+        viewer = mapping.transform({**member, "role": {"S": "viewer"}})
+        moto_clients.dynamodb.put_item(TableName=TARGET, Item=viewer)
+    second_key = {"userId": second["userId"], "serverId": second["serverId"]}
+    clients = RacingClients(  # ...and an unmoved writer sets the second one's role on the old
+        lambda ddb: _set_role(ddb, MEMBERSHIPS, second_key, "admin"), table=MEMBERSHIPS
+    )
+    result = _repair(clients, migration, store, "memberships")
+    assert clients.dynamo is not None and clients.dynamo.ops == ["Update", "Update"]
+    assert result["repaired"] == 1 and result["settled"] == 0
+    assert result["remaining"]["mismatched"] == 1
+    repaired = _source_membership(moto_clients.dynamodb, first)
+    assert repaired == {**first, "role": {"S": "viewer"}}  # an UPDATE: every other attribute kept
+    assert _source_membership(moto_clients.dynamodb, second)["role"] == {"S": "admin"}
