@@ -31,14 +31,13 @@ from dualwrite.reverse.model import (
     MODIFY,
     REMOVE,
     KeyId,
-    Reads,
     SourceWrite,
     TargetChange,
     WriteKind,
     kid,
     leaves,
 )
-from dualwrite.reverse.plan import plan_batch, planner_for
+from dualwrite.reverse.plan import batch_reads, plan_batch, planner_for
 from dualwrite.reverse.writer import ReverseWriter, update_request
 from dualwrite.wire import Item, key_id, scalar_text
 from reconciler.compare import Difference
@@ -87,7 +86,7 @@ def reverse_repair(
         f"route {route.name} replicates in reverse: {route.source} was repaired from {route.target}"
     )
     changes = [synthetic_change(d) for d in differences]
-    found = writer.read(Reads.union(planner.reverse_reads(c) for c in changes))
+    found = writer.read(batch_reads(planner, changes))
     plan = plan_batch(planner, changes, found, mapping.group_attr)
     foreign = {kid(w.key) for w in store.foreign_writes(route.name)}
     netted = net_writes(plan.writes, found.source).writes

@@ -28,8 +28,8 @@ from dualwrite.cutover.lag import event_source_mappings
 from dualwrite.cutover.reversal import route_mapping
 from dualwrite.reverse.direction import Direction, Flow, drained
 from dualwrite.reverse.echo import net_writes
-from dualwrite.reverse.model import Reads, TargetChange
-from dualwrite.reverse.plan import plan_batch, planner_for
+from dualwrite.reverse.model import TargetChange
+from dualwrite.reverse.plan import batch_reads, plan_batch, planner_for
 from dualwrite.reverse.writer import ReverseWriter
 
 #: a Lambda Timeout is at most 900 s; the grace (cutover.max_lag_seconds) comes on top
@@ -144,6 +144,6 @@ def reverse_writes(ctx: CutoverContext, r: RouteTables, records: Sequence[object
     if not changes:
         return 0
     writer = ReverseWriter(ctx.clients.dynamodb, r.route, r.source, r.target, mapping)
-    found = writer.read(Reads.union(planner.reverse_reads(c) for c in changes))
+    found = writer.read(batch_reads(planner, changes))
     plan = plan_batch(planner, changes, found, mapping.group_attr)
     return len(net_writes(plan.writes, found.source).writes) + len(plan.unrepresentable)

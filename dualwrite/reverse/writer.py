@@ -40,7 +40,13 @@ from dualwrite.reverse.model import (
     group_id,
     kid,
 )
-from dualwrite.reverse.plan import ReadResult, ReversePlanner, plan_batch, planner_for
+from dualwrite.reverse.plan import (
+    ReadResult,
+    ReversePlanner,
+    batch_reads,
+    plan_batch,
+    planner_for,
+)
 from dualwrite.wire import AttributeValue, Item, key_of
 
 
@@ -138,7 +144,7 @@ class ReverseWriter:
         self._planner = planner
 
     def apply(self, changes: Sequence[TargetChange]) -> ReverseResult:
-        reads = Reads.union(self._planner.reverse_reads(c) for c in changes)
+        reads = batch_reads(self._planner, changes)
         found = self.read(reads)
         plan = plan_batch(self._planner, changes, found, self.mapping.group_attr)
         netted = net_writes(plan.writes, found.source)
