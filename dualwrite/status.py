@@ -76,6 +76,16 @@ def source_key_from_record(record: Any, key_names: Sequence[str]) -> Key | None:
     return None
 
 
+def _stream_keys(record: Any) -> JsonObject | None:
+    """The Keys of a stream record (Lambda JSON) that holds no source key: a target-stream
+    record quarantined by reverse replication, keyed in the target."""
+    stream = record.get("dynamodb") if isinstance(record, Mapping) else None
+    keys = stream.get("Keys") if isinstance(stream, Mapping) else None
+    if isinstance(keys, Mapping) and keys and all(_is_av(v) for v in keys.values()):
+        return dict(keys)
+    return None
+
+
 def quarantine_view(entry: QuarantineEntry, key_names: Sequence[str] = ()) -> QuarantineView:
     """A quarantine entry with its source key but never the record (it may hold personal
     data such as emails)."""
@@ -83,7 +93,7 @@ def quarantine_view(entry: QuarantineEntry, key_names: Sequence[str] = ()) -> Qu
     return QuarantineView(
         id=entry.id,
         route=entry.route,
-        key=to_lambda_json(key) if key is not None else None,
+        key=to_lambda_json(key) if key is not None else _stream_keys(entry.record),
         reason=entry.reason,
         source=entry.source,
         at=entry.at,

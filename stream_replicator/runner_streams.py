@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dualwrite.config import Migration, Route
-from dualwrite.control import ControlStore
+from dualwrite.control import ControlStore, iso
 from dualwrite.errors import ConfigError, DualwriteError, NotFoundError
 from dualwrite.reverse.direction import Direction, Flow, Side, drain_complete
 from stream_replicator.apply import Replicator
@@ -129,7 +129,7 @@ class StreamSet:
             if before is None or before.switched_at != state.switched_at:
                 self.notify(
                     f"route {route.name}: direction {state.direction.value} since "
-                    f"{state.switched_at:.0f}"
+                    f"{iso(state.switched_at)}"
                     + ("" if state.old_drained else f" ({state.applying.value} drains first)")
                 )
             self._read_target(route)
@@ -193,7 +193,7 @@ class StreamSet:
                 self.drained.append(route.name)
                 self.notify(
                     f"route {route.name}: the {state.applying.value} direction has drained "
-                    f"(every change made before T+O = {state.drain_until:.0f} applied); "
+                    f"(every change made before T+O, {iso(state.drain_until or 0.0)}, applied); "
                     f"{now.direction.value} applies now"
                 )
                 if now.direction is Flow.FORWARD:

@@ -65,11 +65,27 @@ def _stop_on_signals(stop: threading.Event, say: Any) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _switched(summary: RunSummary) -> bool:
+    """Whether a route replicates in reverse, or did (then the reverse figures are shown)."""
+    return bool(summary.drained_routes) or any(
+        r.direction != "forward" or r.drain_pending or r.reverse_replicated or r.foreign_writes
+        for r in summary.routes
+    )
+
+
+def _reverse_text(summary: RunSummary) -> str:
+    return (
+        f"{summary.reverse_replicated} applied in reverse, "
+        f"{summary.foreign_writes} foreign write(s), {summary.waiting} waiting, "
+    )
+
+
 def _progress_text(summary: RunSummary) -> str:
     lag = summary.lag_ms
     return (
         f"replicating: {summary.records} records, {summary.applied} applied, "
-        f"{summary.quarantined} quarantined, {summary.failed} failed, "
+        + (_reverse_text(summary) if _switched(summary) else "")
+        + f"{summary.quarantined} quarantined, {summary.failed} failed, "
         f"lag {'-' if lag is None else f'{lag} ms'}, "
         f"{summary.shards_done}/{summary.shards} shards closed"
     )
@@ -89,10 +105,25 @@ def _print_summary(app: AppContext, summary: RunSummary) -> None:
             str(r.shards),
         )
     app.out.print(table)
+    switched = _switched(summary)
+    if switched:  # after a cutover: which way each route goes, and what went back
+        directions = Table(title="directions", title_justify="left")
+        for col in ("route", "direction", "applied in reverse", "foreign writes", "waiting"):
+            directions.add_column(col)
+        for r in summary.routes:
+            directions.add_row(
+                r.route,
+                r.direction + (" (old one draining)" if r.drain_pending else ""),
+                str(r.reverse_replicated),
+                str(r.foreign_writes),
+                str(r.waiting),
+            )
+        app.out.print(directions)
     lag = summary.lag_ms
     app.out.print(
         f"{summary.records} records, {summary.applied} applied, "
-        f"{summary.quarantined} quarantined, {summary.failed} failure report(s), "
+        + (_reverse_text(summary) if switched else "")
+        + f"{summary.quarantined} quarantined, {summary.failed} failure report(s), "
         f"lag {'-' if lag is None else f'{lag} ms'}" + (" - caught up" if summary.caught_up else "")
     )
     if summary.held_routes:

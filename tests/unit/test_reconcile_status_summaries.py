@@ -117,3 +117,29 @@ def test_quarantine_entries_leave_the_record_out() -> None:
     entry = quarantine_entry(QuarantineEntry.from_record(rec))
     assert entry["id"] == "r#t#1" and entry["reason"] == "why"
     assert "a@b.c" not in repr(entry)
+
+
+def test_a_target_stream_record_in_quarantine_is_named_by_its_target_key() -> None:
+    """Reverse replication quarantines target-stream records: they hold no source key, so
+    the entry names the target key (the record itself, with its emails, stays out)."""
+    target_record = {
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/CoreTable/stream/x",
+        "dynamodb": {
+            "Keys": {"PK": {"S": "USER#u1"}, "SK": {"S": "METADATA"}},
+            "NewImage": {"PK": {"S": "USER#u1"}, "SK": {"S": "METADATA"}, "email": {"S": "a@b.c"}},
+        },
+    }
+    source_record = {
+        "dynamodb": {"Keys": {"userId": {"S": "u1"}, "serverId": {"S": "s1"}}},
+    }
+
+    def entry(record: dict[str, object]) -> dict[str, object]:
+        rec = Record(
+            "QUARANTINE", "r#t#1", {"route": "r", "reason": "why", "at": "t", "record": record}, 0.0
+        )
+        return quarantine_entry(QuarantineEntry.from_record(rec), ("userId", "serverId"))
+
+    assert entry(target_record)["key"] == {"PK": {"S": "USER#u1"}, "SK": {"S": "METADATA"}}
+    assert "a@b.c" not in repr(entry(target_record))
+    assert entry(source_record)["key"] == {"userId": {"S": "u1"}, "serverId": {"S": "s1"}}
+    assert entry({"item": {"email": {"S": "a@b.c"}}})["key"] is None  # no key anywhere
