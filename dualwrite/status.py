@@ -236,7 +236,7 @@ def gather(
         age = round(now() - recorded.at, 1) if recorded is not None and recorded.at > 0 else None
         values = read_back.get(route.name, {})
         direction = store.direction(route.name) if control else Direction()
-        foreign = store.foreign_writes(route.name) if control else []
+        foreign = store.foreign_writes(route.name, unresolved_only=True) if control else []
         reverse = None
         if direction.switched_at is not None:
             target = tables.info(clients.dynamodb, route.target)

@@ -88,7 +88,7 @@ def reverse_repair(
     changes = [synthetic_change(d) for d in differences]
     found = writer.read(batch_reads(planner, changes))
     plan = plan_batch(planner, changes, found, mapping.group_attr)
-    foreign = {kid(w.key) for w in store.foreign_writes(route.name)}
+    foreign = {kid(w.key) for w in store.foreign_writes(route.name, unresolved_only=True)}
     netted = net_writes(plan.writes, found.source).writes
     writes = tuple(w for w in netted if w.kid not in foreign)
     for w in netted:
@@ -96,7 +96,7 @@ def reverse_repair(
             key = " ".join(f"{n}={scalar_text(v)}" for n, v in w.key.items())
             report.notes.append(
                 f"{route.source} {key} is a listed foreign write: not repaired (a repair never "
-                "rewrites or deletes one)"
+                "rewrites or deletes one; `dualwrite foreign --resolve` once it is handled)"
             )
     for _index, reason in plan.unrepresentable:
         report.notes.append(reason)

@@ -31,12 +31,14 @@ DRIFT_EXIT = 3
 
 
 def register(app: typer.Typer) -> None:
+    from dualwrite.cli.cmd_foreign import foreign
     from dualwrite.cli.cmd_quarantine import quarantine
     from dualwrite.cli.cmd_status import status
 
     app.command("reconcile")(reconcile)
     app.command("status")(status)
     app.command("quarantine")(quarantine)
+    app.command("foreign")(foreign)
 
 
 # --- reconcile ------------------------------------------------------------------------------

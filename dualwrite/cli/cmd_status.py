@@ -83,6 +83,11 @@ def _direction_text(r: JsonObject) -> str:
 
 def _print_foreign(out: Console, routes: list[JsonObject]) -> None:
     """The foreign-written keys (writes to an old table nobody re-pointed): a few a route."""
+    if any(r["foreign_writes"] for r in routes):
+        out.print(
+            "foreign writes block decommission until resolved: `dualwrite foreign` lists them; "
+            "`dualwrite foreign --resolve KEY --reason TEXT` once handled"
+        )
     for r in routes:
         if not r["foreign_writes"]:
             continue

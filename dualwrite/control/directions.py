@@ -12,6 +12,7 @@ and the replicator's "drained" must not overwrite each other.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from dualwrite.control.table import ControlTable
 from dualwrite.errors import ConditionFailedError
@@ -69,20 +70,30 @@ class DirectionRecords(ControlTable):
     # --- foreign writes -------------------------------------------------------------
     def record_foreign(self, writes: Iterable[ForeignWrite]) -> None:
         """List foreign writes, once per key (a later write of a listed key keeps the first
-        time, and clears a re-mapping done before it)."""
+        time, and clears a re-mapping done before it; one made after the listing was
+        resolved lists the key again, from its own time)."""
         for write in writes:
             pk, sk = f"FOREIGN#{write.route}", key_id(write.key)
             known = self.get(pk, sk)
             if known is not None:
                 first = ForeignWrite.from_json(known.data)
-                if first.remapped_at is None:
-                    continue
-                write = ForeignWrite(write.route, write.key, first.at)
+                if not first.resolved:
+                    if first.remapped_at is None:
+                        continue
+                    write = ForeignWrite(write.route, write.key, first.at)
             self.put(pk, sk, write.to_json())
 
-    def foreign_writes(self, route: str) -> list[ForeignWrite]:
-        return [ForeignWrite.from_json(r.data) for r in self.query(f"FOREIGN#{route}")]
+    def foreign_writes(self, route: str, *, unresolved_only: bool = False) -> list[ForeignWrite]:
+        writes = [ForeignWrite.from_json(r.data) for r in self.query(f"FOREIGN#{route}")]
+        return [w for w in writes if not w.resolved] if unresolved_only else writes
 
     def mark_remapped(self, write: ForeignWrite, at: float) -> None:
-        pk, sk = f"FOREIGN#{write.route}", key_id(write.key)
-        self.put(pk, sk, ForeignWrite(write.route, write.key, write.at, at).to_json())
+        self._save_foreign(replace(write, remapped_at=at))
+
+    def resolve_foreign(self, write: ForeignWrite, reason: str, at: float) -> None:
+        """An operator handled it (carried it over, or judged it moot): it stays recorded,
+        and no longer blocks decommission or a repair."""
+        self._save_foreign(replace(write, resolved_at=at, resolution=reason))
+
+    def _save_foreign(self, write: ForeignWrite) -> None:
+        self.put(f"FOREIGN#{write.route}", key_id(write.key), write.to_json())

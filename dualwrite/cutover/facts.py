@@ -159,7 +159,7 @@ FOREIGN_NAMED = 5
 
 
 def foreign_fact(store: ControlStore, r: RouteTables) -> ForeignFact:
-    writes = store.foreign_writes(r.route)
+    writes = store.foreign_writes(r.route, unresolved_only=True)
     keys = tuple(
         " ".join(f"{n}={scalar_text(v)}" for n, v in w.key.items()) for w in writes[:FOREIGN_NAMED]
     )

@@ -192,7 +192,8 @@ def foreign_checks(foreign: Iterable[ForeignFact]) -> list[Check]:
             f"{f.count} key(s) of {f.table} written after the cutover by something other than "
             f"reverse replication (a writer nobody re-pointed): {', '.join(f.keys)}"
             + (", ..." if f.count > len(f.keys) else "")
-            + " (dualwrite status lists them)",
+            + " (`dualwrite foreign` lists them; `dualwrite foreign --resolve KEY --reason TEXT` "
+            "once each is handled)",
         )
         for f in foreign
         if f.count

@@ -182,6 +182,13 @@ class ForeignWrite:
     #: when forward replication, live again after a rollback, carried the key's source item
     #: to the target (None: not yet)
     remapped_at: float | None = None
+    #: when an operator resolved it (`dualwrite foreign --resolve`), and why (None: listed)
+    resolved_at: float | None = None
+    resolution: str | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolved_at is not None
 
     def to_json(self) -> JsonObject:
         return {
@@ -189,16 +196,21 @@ class ForeignWrite:
             "key": to_lambda_json(self.key),
             "at": self.at,
             "remapped_at": self.remapped_at,
+            "resolved_at": self.resolved_at,
+            "resolution": self.resolution,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ForeignWrite:
-        at, remapped = data.get("at"), data.get("remapped_at")
+        at, remapped, resolved = data.get("at"), data.get("remapped_at"), data.get("resolved_at")
+        resolution = data.get("resolution")
         return cls(
             str(data["route"]),
             decode_json_item(data["key"]),
             float(at) if at is not None else None,
             float(remapped) if remapped is not None else None,
+            float(resolved) if resolved is not None else None,
+            str(resolution) if resolution is not None else None,
         )
 
 

@@ -52,3 +52,48 @@ def test_status_carries_the_direction_after_a_cutover_and_a_rollback(
     assert float(rolled["switched_at"]) > float(switched["switched_at"])  # type: ignore[arg-type]
     words = cli.run(config, "rollback")
     assert words.code == 0 and "already rolled back" in words.stdout
+
+
+def test_foreign_lists_a_stray_write_and_resolving_it_unblocks_nothing_else(
+    cli: Cli, emulator: str, emulator_clients: Clients, tmp_path: Path
+) -> None:
+    orders_world(emulator, emulator_clients, extras=False)
+    config = migration(tmp_path, overlap_seconds=1)
+    ready(cli, config)
+    assert cli.run(config, "cutover", "--json").code == 0
+    # drains the old direction, which it does only once T+O is over: what follows is after it
+    assert cli.run(config, "replicate", "--until-caught-up", "--json").code == 0
+    stray = {"id": {"S": "stray-1"}, "note": {"S": "a writer nobody re-pointed"}}
+    emulator_clients.dynamodb.put_item(TableName="orders", Item=stray)
+    assert cli.run(config, "replicate", "--until-caught-up", "--json").code == 0
+    assert route(cli, config)["foreign_writes"] == 1
+
+    listed = cli.run(config, "foreign", "--json")
+    assert listed.code == 0, listed.stderr
+    assert listed.json()["unresolved"] == 1
+    (orders,) = listed.json()["routes"]
+    assert [w["key"] for w in orders["writes"]] == [{"id": {"S": "stray-1"}}]
+    text = cli.run(config, "foreign")
+    assert text.code == 0 and "orders id=stray-1" in text.stdout and "unresolved" in text.stdout
+    refused = cli.run(config, "decommission", "--yes", "--json")
+    assert refused.code == 4 and "id=stray-1" in refused.stdout
+
+    no_reason = cli.run(config, "foreign", "--resolve", "id=stray-1")
+    assert no_reason.code == 2 and "--reason" in no_reason.stderr
+    unknown = cli.run(config, "foreign", "--resolve", "id=nobody", "--reason", "x")
+    assert unknown.code == 2 and "id=nobody" in unknown.stderr
+    done = cli.run(config, "foreign", "--resolve", "id=stray-1", "--reason", "copied by hand")
+    assert done.code == 0, done.stderr
+    assert "resolved 1 foreign write(s); 0 unresolved left" in done.stdout
+    assert route(cli, config)["foreign_writes"] == 0
+    everything = cli.run(config, "foreign", "--all", "--json").json()
+    (write,) = everything["routes"][0]["writes"]
+    assert write["resolution"] == "copied by hand" and write["resolved_at"] is not None
+    # the observation window still refuses decommission, but no longer for the foreign write
+    still = cli.run(config, "decommission", "--yes", "--json")
+    assert still.code == 4 and "stray-1" not in still.stdout
+
+    again = {"id": {"S": "stray-1"}, "note": {"S": "the stray writer again"}}
+    emulator_clients.dynamodb.put_item(TableName="orders", Item=again)
+    assert cli.run(config, "replicate", "--until-caught-up", "--json").code == 0
+    assert route(cli, config)["foreign_writes"] == 1  # listed again, from its own time

@@ -116,7 +116,8 @@ def test_decommission_is_refused_while_foreign_writes_are_listed(moto: None) -> 
     assert refused.to_json()["status"] == "refused"
     assert "old-t" in w.clients.dynamodb.list_tables()["TableNames"]
 
-    w.store.delete("FOREIGN#r", w.store.query("FOREIGN#r").__next__().sk)  # cleared by hand
+    (listed,) = w.store.foreign_writes("r")
+    w.store.resolve_foreign(listed, "carried to new-t by hand", w.now())  # `dualwrite foreign`
     assert w.reverse_uuid is not None
     assert w.mapping(w.reverse_uuid)["State"] == "Enabled"  # enabled by the cutover
     done = run_decommission(w.ctx, yes=True)
@@ -159,6 +160,33 @@ def test_repair_while_reverse_fixes_the_source_from_the_target_but_not_a_foreign
     assert result.parity is False and route.remaining.missing == 1  # what is left: the foreign key
     own = w.store.own_writes("r", w.now() - 60, w.now() + 60, 900)
     assert own, "the repair's writes are journaled as reverse replication's own"
+
+    (listed,) = w.store.foreign_writes("r")  # judged moot by an operator: repaired like any
+    w.store.resolve_foreign(listed, "a test writer, moot", w.now())
+    again = run_reconcile(
+        w.ctx.migration, w.clients, w.store, repair=True, publish_metrics=False, settle_s=0
+    )
+    assert again.parity is True and again.routes[0].repaired == 1
+    assert get(w, "old-t", "intruder") is None  # the target, the truth, has no such key
+
+
+def test_a_resolved_foreign_write_stays_recorded_and_a_new_one_lists_the_key_again(
+    moto: None,
+) -> None:
+    w = build()
+    first = foreign(w, "k1")
+    w.store.resolve_foreign(first, "moot", w.now() + 1)
+    assert w.store.foreign_writes("r", unresolved_only=True) == []
+    (kept,) = w.store.foreign_writes("r")
+    assert (kept.resolution, kept.resolved_at, kept.at) == ("moot", w.now() + 1, first.at)
+    w.store.mark_remapped(kept, w.now() + 2)  # forward, after a rollback, keeps the resolution
+    (carried,) = w.store.foreign_writes("r")
+    assert carried.resolved and carried.remapped_at == w.now() + 2
+    w.store.record_foreign([ForeignWrite("r", {"id": {"S": "k1"}}, w.now() + 5)])
+    (relisted,) = w.store.foreign_writes("r", unresolved_only=True)
+    assert relisted.at == w.now() + 5 and relisted.remapped_at is None
+    w.store.record_foreign([ForeignWrite("r", {"id": {"S": "k1"}}, w.now() + 9)])
+    assert w.store.foreign_writes("r")[0].at == w.now() + 5  # listed: the first time is kept
 
 
 def test_repair_while_forward_is_unchanged_and_fixes_the_target(moto: None) -> None:

@@ -102,7 +102,12 @@ def test_reverse_replications_own_writes_never_count_even_after_the_target_moved
         "key": key,
         "at": AFTER + 2,
         "remapped_at": None,
+        "resolved_at": None,
+        "resolution": None,
     }
+    # entries listed before resolutions existed read back as unresolved
+    legacy = {"route": "memberships", "key": key, "at": AFTER + 2, "remapped_at": None}
+    assert ForeignWrite.from_json(legacy) == found[0] and not found[0].resolved
 
 
 def test_a_write_outside_the_journaled_span_is_foreign() -> None:

@@ -1,0 +1,141 @@
+"""`foreign`: the writes to an old table after cutover that reverse replication did not make
+(DESIGN.md section 8), listed by key; resolving them once an operator has handled them.
+
+A listed foreign write blocks `decommission` (deleting the old table would delete what only
+it holds) and is never rewritten by `reconcile --repair`. Once the stray writer is found
+and its write handled (carried to the new tables by hand, or judged moot), `--resolve`
+records who decided what: the entry stays, marked resolved with the reason, and blocks
+nothing. A later foreign write of the same key lists it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import typer
+
+from dualwrite.cli.cmd_quarantine import key_text
+from dualwrite.cli.context import emit_json, get
+from dualwrite.control import iso
+from dualwrite.errors import ConfigError
+from dualwrite.jsondoc import JsonObject
+from dualwrite.reverse.foreign import ForeignWrite
+from dualwrite.wire import to_lambda_json
+
+
+def key_words(text: str) -> frozenset[str]:
+    """A key as `status` and this command print it ("userId=u1 serverId=s1"), order aside."""
+    return frozenset(text.split())
+
+
+def _text(write: ForeignWrite) -> str:
+    return key_text(to_lambda_json(write.key))
+
+
+def _when(at: float | None) -> str:
+    return iso(at)[:19].replace("T", " ") if at is not None else "-"
+
+
+def chosen(
+    listed: Mapping[str, Sequence[ForeignWrite]], keys: Sequence[str], every: bool
+) -> list[ForeignWrite]:
+    """The unresolved writes named by `keys` (or all of them), over the routes given.
+    ConfigError for a key that lists nothing, or one listed on more than one route."""
+    open_ = [w for writes in listed.values() for w in writes if not w.resolved]
+    if every:
+        return open_
+    out: list[ForeignWrite] = []
+    for text in dict.fromkeys(keys):
+        found = [w for w in open_ if key_words(_text(w)) == key_words(text)]
+        if not found:
+            raise ConfigError(
+                f"no unresolved foreign write of key {text!r} (see `dualwrite foreign`; keys as "
+                "it prints them, e.g. 'id=srv-1' or 'userId=u1 serverId=s1')"
+            )
+        if len({w.route for w in found}) > 1:
+            raise ConfigError(f"key {text!r} is listed on more than one route: add --route R")
+        out.extend(w for w in found if w not in out)
+    return out
+
+
+def foreign(
+    ctx: typer.Context,
+    route: str | None = typer.Option(None, "--route", help="Only this route's writes."),
+    show_all: bool = typer.Option(False, "--all", help="Include resolved writes."),
+    resolve: list[str] = typer.Option(
+        [],
+        "--resolve",
+        help="Mark this key's foreign write resolved (as listed, e.g. 'id=srv-1'); repeatable.",
+    ),
+    resolve_all: bool = typer.Option(
+        False, "--resolve-all", help="Mark every unresolved foreign write (of --route) resolved."
+    ),
+    reason: str | None = typer.Option(
+        None, "--reason", help="What was done about them (required to resolve; kept with each)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """List the writes to old tables made after cutover by anything but reverse replication;
+    mark them resolved once handled."""
+    app = get(ctx)
+    routes = [app.migration.route(route)] if route is not None else list(app.migration.routes)
+    if resolve and resolve_all:
+        raise ConfigError("use either --resolve KEY or --resolve-all, not both")
+    note = (reason or "").strip()
+    if (resolve or resolve_all) and not note:
+        raise ConfigError(
+            "resolving a foreign write needs --reason TEXT: what was done about it (carried to "
+            "the new table by hand, judged moot, ...); it is kept with the entry"
+        )
+    store = app.store
+    listed = {r.name: store.foreign_writes(r.name) for r in routes}
+    if resolve or resolve_all:
+        now = store.now()
+        done: list[JsonObject] = []
+        for write in chosen(listed, resolve, resolve_all):
+            store.resolve_foreign(write, note, now)
+            done.append(write.to_json())
+        left = sum(len(store.foreign_writes(r.name, unresolved_only=True)) for r in routes)
+        if json_out:
+            emit_json({"resolved": done, "reason": note, "unresolved": left})
+        else:
+            app.out.print(f"resolved {len(done)} foreign write(s); {left} unresolved left")
+        return
+    shown = {
+        name: [w for w in writes if show_all or not w.resolved] for name, writes in listed.items()
+    }
+    unresolved = sum(1 for writes in listed.values() for w in writes if not w.resolved)
+    if json_out:
+        emit_json(
+            {
+                "unresolved": unresolved,
+                "routes": [
+                    {"route": name, "writes": [w.to_json() for w in writes]}
+                    for name, writes in shown.items()
+                ],
+            }
+        )
+        return
+    if not any(shown.values()):
+        app.out.print("foreign writes: none " + ("recorded" if show_all else "unresolved"))
+        return
+    app.out.print(f"foreign writes: {unresolved} unresolved")
+    for r in routes:
+        for w in shown[r.name]:
+            state = (
+                f"[green]resolved[/] {_when(w.resolved_at)}: {w.resolution}"
+                if w.resolved
+                else "[red]unresolved[/]"
+            )
+            app.out.print(f"\n[bold]{r.name}[/] {_text(w)}  {state}", soft_wrap=True)
+            app.out.print(f"  written to {r.source} at {_when(w.at)}", soft_wrap=True)
+            if w.remapped_at is not None:
+                app.out.print(
+                    f"  carried to {r.target} by forward replication at {_when(w.remapped_at)}"
+                )
+    if unresolved:
+        app.out.print()
+        app.out.print(
+            "once handled (carried to the new table, or judged moot): "
+            "`dualwrite foreign --resolve KEY --reason TEXT`"
+        )
