@@ -8,10 +8,12 @@ stays listed (status counts it, decommission is refused)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from dualwrite.aws.dynamo import batch_get
+from dualwrite.reverse.foreign import ForeignWrite
 from dualwrite.wire import key_id, to_lambda_json
 from stream_replicator import forward_apply
 from stream_replicator.records import MODIFY, REMOVE, StreamRecord, parse
@@ -32,14 +34,36 @@ def remap_foreign(
     """Re-maps the route's foreign writes not re-mapped yet; returns how many were, and how
     many are left (their writes failed: tried again later). Raises DualwriteError when the
     list or the source cannot be read."""
-    route = ctx.route.name
-    pending = [w for w in rep.store.foreign_writes(route) if w.remapped_at is None]
+    pending = [w for w in rep.store.foreign_writes(ctx.route.name) if w.remapped_at is None]
     if not pending:
         return 0, 0
+    done = carry_foreign(rep, ctx, pending, has_time)
+    log.info(
+        "route %s: %d of %d foreign write(s) re-mapped into %s",
+        ctx.route.name,
+        len(done),
+        len(pending),
+        ctx.route.target,
+    )
+    return len(done), len(pending) - len(done)
+
+
+def carry_foreign(
+    rep: Replicator,
+    ctx: RouteContext,
+    writes: Sequence[ForeignWrite],
+    has_time: Callable[[], bool],
+) -> list[tuple[ForeignWrite, bool]]:
+    """Applies forward what the source holds now for each foreign-written key (the item, or
+    its absence) and marks those that landed re-mapped; returns them, each with whether the
+    mapping quarantined it rather than writing it. Also what `dualwrite foreign --carry`
+    does while the route is still reverse."""
+    if not writes:
+        return []
     names = ctx.mapping.source_key.names
-    items = batch_get(rep.dynamodb, ctx.route.source, [w.key for w in pending], counter=rep.counter)
+    items = batch_get(rep.dynamodb, ctx.route.source, [w.key for w in writes], counter=rep.counter)
     records: list[StreamRecord] = []
-    for n, write in enumerate(pending, start=1):
+    for n, write in enumerate(writes, start=1):
         item = items.get(key_id(write.key))
         body: dict[str, object] = {
             "Keys": to_lambda_json({k: write.key[k] for k in names if k in write.key}),
@@ -62,7 +86,7 @@ def remap_foreign(
         [None] * len(changes),
         unknown_roles=[False] * len(changes),
         ttl_deletes=[False] * len(changes),
-        route_names=[route] * len(changes),
+        route_names=[ctx.route.name] * len(changes),
         streams=[records[0]["eventSourceARN"]] * len(changes),
         marks=[None] * len(changes),
     )
@@ -70,16 +94,9 @@ def remap_foreign(
         rep, ctx, changes, result, RouteCounts(records=len(changes)), has_time
     )
     now = rep.clock()
-    done = 0
-    for write, outcome in zip(pending, result.outcomes, strict=True):
-        if outcome in (APPLIED, QUARANTINED):
+    done = []
+    for write, outcome in zip(writes, result.outcomes, strict=True):
+        if outcome in (APPLIED, QUARANTINED):  # a quarantined item is listed there instead
             rep.store.mark_remapped(write, now)
-            done += 1
-    log.info(
-        "route %s: %d of %d foreign write(s) re-mapped into %s",
-        route,
-        done,
-        len(pending),
-        ctx.route.target,
-    )
-    return done, len(pending) - done
+            done.append((replace(write, remapped_at=now), outcome is QUARANTINED))
+    return done

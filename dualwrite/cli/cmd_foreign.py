@@ -2,10 +2,12 @@
 (DESIGN.md section 8), listed by key; resolving them once an operator has handled them.
 
 A listed foreign write blocks `decommission` (deleting the old table would delete what only
-it holds) and is never rewritten by `reconcile --repair`. Once the stray writer is found
-and its write handled (carried to the new tables by hand, or judged moot), `--resolve`
-records who decided what: the entry stays, marked resolved with the reason, and blocks
-nothing. A later foreign write of the same key lists it again.
+it holds) and is never rewritten by `reconcile --repair`. Once the stray writer is found,
+its writes are handled one of two ways, each recorded with a reason: `--carry` applies what
+the old table holds now for the key to the new tables through the forward mapping (the old
+table's version wins; reverse replication then finds an echo), and `--resolve` records a
+decision made by hand (copied over, or judged moot). Either way the entry stays, marked
+resolved, and blocks nothing; a later foreign write of the same key lists it again.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from collections.abc import Mapping, Sequence
 import typer
 
 from dualwrite.cli.cmd_quarantine import key_text
-from dualwrite.cli.context import emit_json, get
+from dualwrite.cli.context import AppContext, emit_json, get
 from dualwrite.control import iso
-from dualwrite.errors import ConfigError
+from dualwrite.errors import ConfigError, DualwriteError
 from dualwrite.jsondoc import JsonObject
 from dualwrite.reverse.foreign import ForeignWrite
 from dualwrite.wire import to_lambda_json
@@ -70,6 +72,15 @@ def foreign(
     resolve_all: bool = typer.Option(
         False, "--resolve-all", help="Mark every unresolved foreign write (of --route) resolved."
     ),
+    carry: list[str] = typer.Option(
+        [],
+        "--carry",
+        help="Apply the old table's item of this key to the new table (forward mapping; it "
+        "replaces the new table's item), then mark it resolved; repeatable.",
+    ),
+    carry_all: bool = typer.Option(
+        False, "--carry-all", help="--carry every unresolved foreign write (of --route)."
+    ),
     reason: str | None = typer.Option(
         None, "--reason", help="What was done about them (required to resolve; kept with each)."
     ),
@@ -79,8 +90,9 @@ def foreign(
     mark them resolved once handled."""
     app = get(ctx)
     routes = [app.migration.route(route)] if route is not None else list(app.migration.routes)
-    if resolve and resolve_all:
-        raise ConfigError("use either --resolve KEY or --resolve-all, not both")
+    actions = [bool(resolve), resolve_all, bool(carry), carry_all]
+    if sum(actions) > 1:
+        raise ConfigError("use one of --resolve, --resolve-all, --carry, --carry-all")
     note = (reason or "").strip()
     if (resolve or resolve_all) and not note:
         raise ConfigError(
@@ -89,6 +101,9 @@ def foreign(
         )
     store = app.store
     listed = {r.name: store.foreign_writes(r.name) for r in routes}
+    if carry or carry_all:
+        _carry(app, chosen(listed, carry, carry_all), note, json_out)
+        return
     if resolve or resolve_all:
         now = store.now()
         done: list[JsonObject] = []
@@ -139,3 +154,46 @@ def foreign(
             "once handled (carried to the new table, or judged moot): "
             "`dualwrite foreign --resolve KEY --reason TEXT`"
         )
+
+
+def _carry(app: AppContext, writes: Sequence[ForeignWrite], note: str, json_out: bool) -> None:
+    """--carry: each key's old-table item applied forward, then resolved."""
+    from stream_replicator.apply import Replicator
+    from stream_replicator.remap import carry_foreign
+
+    store = app.store
+    replicator = Replicator(app.migration, app.clients, store)
+    carried: list[JsonObject] = []
+    quarantined: list[JsonObject] = []
+    by_route: dict[str, list[ForeignWrite]] = {}
+    for w in writes:
+        by_route.setdefault(w.route, []).append(w)
+    for name, route_writes in by_route.items():
+        route = app.migration.route(name)
+        reason = note or f"carried to {route.target} (dualwrite foreign --carry)"
+        ctx = replicator.context(route)
+        for write, refused in carry_foreign(replicator, ctx, route_writes, lambda: True):
+            if refused:  # the mapping quarantined it: `dualwrite quarantine` says why
+                quarantined.append(write.to_json())
+                continue
+            store.resolve_foreign(write, reason, store.now())
+            carried.append(write.to_json())
+    failed = len(writes) - len(carried) - len(quarantined)
+    left = sum(len(store.foreign_writes(r, unresolved_only=True)) for r in by_route)
+    if json_out:
+        emit_json(
+            {"carried": carried, "quarantined": quarantined, "failed": failed, "unresolved": left}
+        )
+    else:
+        app.out.print(
+            f"carried {len(carried)} foreign write(s) to the new tables; {left} unresolved"
+        )
+        if quarantined:
+            app.out.print(
+                f"{len(quarantined)} could not be mapped and were quarantined instead "
+                "(`dualwrite quarantine` says why); they stay unresolved"
+            )
+        if failed:
+            app.out.print(f"{failed} did not land (throttled?): run it again")
+    if failed:
+        raise DualwriteError(f"{failed} foreign write(s) were not carried; run it again")

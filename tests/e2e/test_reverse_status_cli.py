@@ -97,3 +97,41 @@ def test_foreign_lists_a_stray_write_and_resolving_it_unblocks_nothing_else(
     emulator_clients.dynamodb.put_item(TableName="orders", Item=again)
     assert cli.run(config, "replicate", "--until-caught-up", "--json").code == 0
     assert route(cli, config)["foreign_writes"] == 1  # listed again, from its own time
+
+
+def test_foreign_carry_applies_the_old_tables_item_to_the_new_one_and_resolves_it(
+    cli: Cli, emulator: str, emulator_clients: Clients, tmp_path: Path
+) -> None:
+    ddb = emulator_clients.dynamodb
+    orders_world(emulator, emulator_clients, extras=False)
+    config = migration(tmp_path, overlap_seconds=1)
+    ready(cli, config)
+    assert cli.run(config, "cutover", "--json").code == 0
+    assert cli.run(config, "replicate", "--until-caught-up", "--json").code == 0  # past T+O
+    stray = {"id": {"S": "stray-2"}, "note": {"S": "kept: the stray writer was right"}}
+    ddb.put_item(TableName="orders", Item=stray)
+    ddb.delete_item(TableName="orders", Key={"id": {"S": "o1"}})  # a stray delete, too
+    assert cli.run(config, "replicate", "--until-caught-up", "--json").code == 0
+    assert route(cli, config)["foreign_writes"] == 2
+
+    carried = cli.run(config, "foreign", "--carry-all", "--json")
+    assert carried.code == 0, carried.stderr
+    out = carried.json()
+    assert sorted(w["key"]["id"]["S"] for w in out["carried"]) == ["o1", "stray-2"]
+    assert (out["quarantined"], out["failed"], out["unresolved"]) == ([], 0, 0)
+    new = ddb.get_item(TableName="orders-v2", Key={"id": {"S": "stray-2"}}, ConsistentRead=True)
+    assert new.get("Item") == stray
+    gone = ddb.get_item(TableName="orders-v2", Key={"id": {"S": "o1"}}, ConsistentRead=True)
+    assert "Item" not in gone
+    # reverse replication finds the carried writes in the new table's stream: echoes
+    again = cli.run(config, "replicate", "--until-caught-up", "--json")
+    assert again.code == 0 and again.json()["foreign_writes"] == 0
+    assert route(cli, config)["foreign_writes"] == 0
+    (write, *_) = [
+        w
+        for w in cli.run(config, "foreign", "--all", "--json").json()["routes"][0]["writes"]
+        if w["key"] == {"id": {"S": "stray-2"}}
+    ]
+    assert write["resolution"] == "carried to orders-v2 (dualwrite foreign --carry)"
+    assert write["remapped_at"] is not None
+    assert cli.run(config, "reconcile", "--json").json()["parity"] is True
