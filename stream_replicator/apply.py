@@ -115,7 +115,7 @@ class Replicator:
         self._tables: dict[str, str] = {}
         self._names: CognitoNames | None = None
         self._routers: dict[tuple[str, tuple[str, ...]], KeyRouter] = {}
-        self.directions = DirectionBook(store, monotonic, phase_ttl)
+        self.directions = DirectionBook(store, monotonic, phase_ttl, clock)
         self.drain_by_time = True
         #: route -> switched_at of the rollback whose foreign writes this process re-mapped
         self._remapped: dict[str, float] = {}
@@ -182,11 +182,14 @@ class Replicator:
         self._backfilled_at.pop(route, None)
         return False
 
-    def direction(self, ctx: RouteContext, has_time: Callable[[], bool]) -> Direction:
-        """The route's direction now; a drain the clock says is over is marked (Lambda), and
-        after a rollback's drain the foreign writes are re-mapped once per process."""
+    def direction(
+        self, ctx: RouteContext, has_time: Callable[[], bool], newest: float | None = None
+    ) -> Direction:
+        """The route's direction for records made up to `newest` (None: now); a drain the
+        clock says is over is marked (Lambda), and after a rollback's drain the foreign
+        writes are re-mapped once per process."""
         route = ctx.route.name
-        state = self.directions.get(route)
+        state = self.directions.get(route, newest)
         if self.drain_by_time and not state.old_drained and drained_by_time(state, self.clock()):
             try:
                 state = self.directions.mark_drained(route, state)
@@ -285,7 +288,8 @@ class Replicator:
                     result.mark(c.index, SKIPPED, None, None)
                 counts.skipped += len(route_changes)
                 continue
-            state = self.direction(ctx, has_time)
+            times = [c.created_at for c in route_changes if c.created_at is not None]
+            state = self.direction(ctx, has_time, max(times) if times else None)
             if state.switched_at is None and side is Side.SOURCE:  # forward, never switched
                 forward_apply.apply_forward(self, ctx, route_changes, result, counts, has_time)
                 continue

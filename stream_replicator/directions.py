@@ -1,11 +1,20 @@
 """The replicator's view of each route's direction (DESIGN.md section 8): read from the control
 table and trusted for `ttl` seconds (like the phase), marked drained by whoever sees the drain
 first, with an optimistic write (the cutover's switch and a drain must not overwrite each
-other)."""
+other).
+
+Trusted for records made well before the read only. A switch made just after the read at
+time r has T >= r, and the old direction applies every change made before T+O, so a cached
+view is right for any record made before r + O; a newer record is decided on a direction
+read for it. O is at least a second, clocks differ by up to the margin, and
+ApproximateCreationDateTime is rounded down to the second: FRESH_S covers all three. So a
+runner catching up a backlog reads once a `ttl`, and one tailing live changes reads once a
+batch, as the Lambda does."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,31 +24,51 @@ from dualwrite.reverse.direction import Direction, drained
 log = logging.getLogger("dualwrite-replicator.directions")
 
 
+#: records made later than this before a read are decided on a fresh one (see above)
+FRESH_S = 5.0
+
+
+@dataclass(frozen=True)
+class _Seen:
+    monotonic: float
+    #: wall-clock time of the read (epoch seconds), to compare with records' times
+    at: float
+    state: Direction
+
+
 @dataclass
 class DirectionBook:
     store: ControlStore
     monotonic: Callable[[], float]
     #: how long a direction read is trusted (0: read once per batch)
     ttl: float = 0.0
-    _seen: dict[str, tuple[float, Direction]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+    _seen: dict[str, _Seen] = field(default_factory=dict)
 
-    def get(self, route: str) -> Direction:
+    def get(self, route: str, newest: float | None = None) -> Direction:
+        """The route's direction for records made up to `newest` (ApproximateCreationDateTime
+        of the batch's newest record; None: unknown)."""
         seen = self._seen.get(route)
-        now = self.monotonic()
-        if seen is not None and now - seen[0] < self.ttl:
-            return seen[1]
+        if (
+            seen is not None
+            and self.monotonic() - seen.monotonic < self.ttl
+            and newest is not None
+            and newest < seen.at - FRESH_S
+        ):
+            return seen.state
         return self.read(route)
 
     def read(self, route: str) -> Direction:
         """The route's direction, read now (and cached)."""
+        at = self.clock()
         state = self.store.direction(route)
-        self._seen[route] = (self.monotonic(), state)
+        self._seen[route] = _Seen(self.monotonic(), at, state)
         return state
 
     def peek(self, route: str) -> Direction | None:
         """The direction last read, without reading (None: never read)."""
         seen = self._seen.get(route)
-        return seen[1] if seen is not None else None
+        return seen.state if seen is not None else None
 
     def mark_drained(self, route: str, state: Direction) -> Direction:
         """Saves `drained(state)` if the route is still `state`; returns the route's direction
@@ -52,6 +81,6 @@ class DirectionBook:
                 state.applying.value,
                 state.direction.value,
             )
-            self._seen[route] = (self.monotonic(), done)
+            self._seen[route] = _Seen(self.monotonic(), self.clock(), done)
             return done
         return self.read(route)

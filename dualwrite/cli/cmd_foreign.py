@@ -13,6 +13,7 @@ resolved, and blocks nothing; a later foreign write of the same key lists it aga
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import typer
 
@@ -109,7 +110,7 @@ def foreign(
         done: list[JsonObject] = []
         for write in chosen(listed, resolve, resolve_all):
             store.resolve_foreign(write, note, now)
-            done.append(write.to_json())
+            done.append(replace(write, resolved_at=now, resolution=note).to_json())
         left = sum(len(store.foreign_writes(r.name, unresolved_only=True)) for r in routes)
         if json_out:
             emit_json({"resolved": done, "reason": note, "unresolved": left})
@@ -176,8 +177,9 @@ def _carry(app: AppContext, writes: Sequence[ForeignWrite], note: str, json_out:
             if refused:  # the mapping quarantined it: `dualwrite quarantine` says why
                 quarantined.append(write.to_json())
                 continue
-            store.resolve_foreign(write, reason, store.now())
-            carried.append(write.to_json())
+            at = store.now()
+            store.resolve_foreign(write, reason, at)
+            carried.append(replace(write, resolved_at=at, resolution=reason).to_json())
     failed = len(writes) - len(carried) - len(quarantined)
     left = sum(len(store.foreign_writes(r, unresolved_only=True)) for r in by_route)
     if json_out:

@@ -433,3 +433,29 @@ def test_the_applications_writes_once_rolled_back_wait_and_are_never_foreign(mot
 
     assert w.item("new-t", "app-2") == back_on_old
     assert w.store.foreign_writes("r") == []
+
+
+def test_a_cached_direction_never_applies_forward_a_write_made_after_the_switch(
+    moto: None,
+) -> None:
+    """The runner trusts a direction it read for phase_interval, but only for records made
+    well before that read: a cutover made since may already own a newer record. A writer
+    nobody re-pointed writes the old table right after the cutover; the replicator, which
+    read "forward, never switched" before it, lists that write as foreign (a fresh read)
+    instead of applying it forward over what the application writes the new table."""
+    from tests.reverse_cutover_world import build, migration
+
+    w = build(migration(overlap_seconds=0), replicator=False)
+    rep = w.replicator(phase_ttl=3600.0)  # trusts what it read for an hour
+    w.clients.dynamodb.put_item(TableName="old-t", Item={"id": {"S": "before"}})
+    assert rep.apply(w.records("old-t")).routes["r"].applied == 1
+    assert rep.directions.peek("r") == w.store.direction("r")  # never switched, cached
+    assert cutover(w.ctx, FORCED).status is Status.DONE
+    w.clients.dynamodb.put_item(TableName="old-t", Item={"id": {"S": "stray"}, "v": {"S": "x"}})
+    stray = [r for r in w.records("old-t") if r["dynamodb"]["Keys"]["id"] == {"S": "stray"}]
+
+    result = rep.apply(stray)
+
+    assert result.routes["r"].foreign_writes == 1 and result.routes["r"].applied == 0
+    assert [fw.key for fw in w.store.foreign_writes("r")] == [{"id": {"S": "stray"}}]
+    assert w.item("new-t", "stray") is None
