@@ -54,15 +54,21 @@ def test_status_carries_the_direction_after_a_cutover_and_a_rollback(
     assert words.code == 0 and "already rolled back" in words.stdout
 
 
+def cut_over_past_the_overlap(cli: Cli, emulator: str, clients: Clients, tmp: Path) -> Path:
+    """The orders world cut over, and its old direction drained, which `replicate
+    --until-caught-up` does only once T+O is over: any write made next is after it."""
+    orders_world(emulator, clients, extras=False)
+    config = migration(tmp, overlap_seconds=1)
+    ready(cli, config)
+    assert cli.run(config, "cutover", "--json").code == 0
+    assert cli.run(config, "replicate", "--until-caught-up", "--json").code == 0
+    return config
+
+
 def test_foreign_lists_a_stray_write_and_resolving_it_unblocks_nothing_else(
     cli: Cli, emulator: str, emulator_clients: Clients, tmp_path: Path
 ) -> None:
-    orders_world(emulator, emulator_clients, extras=False)
-    config = migration(tmp_path, overlap_seconds=1)
-    ready(cli, config)
-    assert cli.run(config, "cutover", "--json").code == 0
-    # drains the old direction, which it does only once T+O is over: what follows is after it
-    assert cli.run(config, "replicate", "--until-caught-up", "--json").code == 0
+    config = cut_over_past_the_overlap(cli, emulator, emulator_clients, tmp_path)
     stray = {"id": {"S": "stray-1"}, "note": {"S": "a writer nobody re-pointed"}}
     emulator_clients.dynamodb.put_item(TableName="orders", Item=stray)
     assert cli.run(config, "replicate", "--until-caught-up", "--json").code == 0
@@ -103,11 +109,7 @@ def test_foreign_carry_applies_the_old_tables_item_to_the_new_one_and_resolves_i
     cli: Cli, emulator: str, emulator_clients: Clients, tmp_path: Path
 ) -> None:
     ddb = emulator_clients.dynamodb
-    orders_world(emulator, emulator_clients, extras=False)
-    config = migration(tmp_path, overlap_seconds=1)
-    ready(cli, config)
-    assert cli.run(config, "cutover", "--json").code == 0
-    assert cli.run(config, "replicate", "--until-caught-up", "--json").code == 0  # past T+O
+    config = cut_over_past_the_overlap(cli, emulator, emulator_clients, tmp_path)
     stray = {"id": {"S": "stray-2"}, "note": {"S": "kept: the stray writer was right"}}
     ddb.put_item(TableName="orders", Item=stray)
     ddb.delete_item(TableName="orders", Key={"id": {"S": "o1"}})  # a stray delete, too

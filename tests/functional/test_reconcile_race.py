@@ -81,14 +81,18 @@ class RacingClients(Clients):
         return self.dynamo
 
 
-def _set_region(ddb: Any, table: str, key: dict[str, Any], region: str) -> None:
+def _set(ddb: Any, table: str, key: dict[str, Any], name: str, text: str) -> None:
     ddb.update_item(
         TableName=table,
         Key=key,
-        UpdateExpression="SET #r = :r",
-        ExpressionAttributeNames={"#r": "region"},
-        ExpressionAttributeValues={":r": {"S": region}},
+        UpdateExpression="SET #a = :v",
+        ExpressionAttributeNames={"#a": name},
+        ExpressionAttributeValues={":v": {"S": text}},
     )
+
+
+def _set_region(ddb: Any, table: str, key: dict[str, Any], region: str) -> None:
+    _set(ddb, table, key, "region", region)
 
 
 def _replicate(clients: Clients, migration: Any, ddb: Any, source_item: Item) -> None:
@@ -330,13 +334,7 @@ def _source_membership(ddb: Any, member: Item) -> Item:
 
 
 def _set_role(ddb: Any, table: str, key: dict[str, Any], role: str) -> None:
-    ddb.update_item(
-        TableName=table,
-        Key=key,
-        UpdateExpression="SET #r = :r",
-        ExpressionAttributeNames={"#r": "role"},
-        ExpressionAttributeValues={":r": {"S": role}},
-    )
+    _set(ddb, table, key, "role", role)
 
 
 def test_a_reverse_repair_never_overwrites_a_write_to_the_old_table_made_meanwhile(
