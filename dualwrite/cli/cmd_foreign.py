@@ -101,7 +101,15 @@ def foreign(
             "the new table by hand, judged moot, ...); it is kept with the entry"
         )
     store = app.store
-    listed = {r.name: store.foreign_writes(r.name) for r in routes}
+    if not app.control_exists:  # before `prepare`: no cutover, so no foreign write either
+        if any(actions):
+            raise ConfigError(f"nothing to resolve: {app.no_control_note()}")
+        app.say(f"note: {app.no_control_note()}")
+    listed = (
+        {r.name: store.foreign_writes(r.name) for r in routes}
+        if app.control_exists
+        else {r.name: [] for r in routes}
+    )
     if carry or carry_all:
         _carry(app, chosen(listed, carry, carry_all), note, json_out)
         return

@@ -53,6 +53,15 @@ def quarantine(
         raise ConfigError("use either --resolve ID or --resolve-all, not both")
     if resolve_all and not (reason and reason.strip()):
         raise ConfigError("--resolve-all needs --reason TEXT (it is kept with each entry)")
+    if not app.control_exists:  # before `prepare`: nothing can be quarantined yet
+        if resolve or resolve_all:
+            raise ConfigError(f"nothing to resolve: {app.no_control_note()}")
+        app.say(f"note: {app.no_control_note()}")
+        if json_out:
+            emit_json({"unresolved": 0, "entries": []})
+        else:
+            app.out.print("quarantine: nothing " + ("recorded" if show_all else "unresolved"))
+        return
     if resolve or resolve_all:
         note = (reason or "").strip() or "resolved by hand"
         if resolve_all:

@@ -61,6 +61,19 @@ class AppContext:
     def store(self) -> ControlStore:
         return ControlStore(self.clients.dynamodb, self.migration.control_table)
 
+    @cached_property
+    def control_exists(self) -> bool:
+        """Whether the control table exists (it does from `prepare` on)."""
+        from dualwrite.aws import tables
+
+        return tables.describe(self.clients.dynamodb, self.migration.control_table) is not None
+
+    def no_control_note(self) -> str:
+        return (
+            f"control table {self.migration.control_table} does not exist yet (`dualwrite "
+            "prepare` makes it): nothing is recorded"
+        )
+
     @property
     def interactive(self) -> bool:
         return self.err.is_terminal

@@ -119,6 +119,23 @@ def test_reconcile_drift_repair_and_status(cli: Cli, emulator_clients: Clients) 
     assert "ServersTable" in shown.stdout and "ParityPercent" in shown.stdout
 
 
+def test_quarantine_and_foreign_before_prepare_say_nothing_is_recorded(cli: Cli) -> None:
+    """Before `prepare` there is no control table: the listings are empty and say why (exit
+    0, one JSON object), and resolving anything is refused in one line (exit 2)."""
+    for command in ("quarantine", "foreign"):
+        listed = cli.run(CORE, command, "--json")
+        assert listed.code == 0, listed.stderr
+        assert listed.json()["unresolved"] == 0
+        assert "does not exist yet" in listed.stderr and "prepare" in listed.stderr
+        resolve = cli.run(CORE, command, "--resolve-all", "--reason", "x")
+        assert resolve.code == 2, resolve.stderr
+        assert "nothing to resolve" in resolve.stderr and "Traceback" not in resolve.stderr
+    assert cli.run(CORE, "foreign", "--json").json()["routes"] == [
+        {"route": r.name, "writes": []} for r in load_migration(CORE).routes
+    ]
+    assert cli.run(CORE, "quarantine", "--json").json()["entries"] == []
+
+
 def test_quarantine_listing_and_resolution(cli: Cli, emulator_clients: Clients) -> None:
     assert cli.run(CORE, "seed", "--servers", "3", "--memberships", "3").code == 0
     assert cli.run(CORE, "prepare", "--no-backup").code == 0
