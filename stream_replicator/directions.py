@@ -19,13 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dualwrite.control import ControlStore
-from dualwrite.reverse.direction import Direction, drained
+from dualwrite.reverse.direction import DEFAULT_MARGIN_S, Direction, drained
 
 log = logging.getLogger("dualwrite-replicator.directions")
 
 
-#: records made later than this before a read are decided on a fresh one (see above)
-FRESH_S = 5.0
+#: records made later than this before a read are decided on a fresh one (see above): at
+#: least the margin, so that no record a later switch's new direction applies (made at or
+#: after T minus the margin, T >= the read) is decided on the view from before it
+FRESH_S = max(5.0, DEFAULT_MARGIN_S)
 
 
 @dataclass(frozen=True)
