@@ -205,7 +205,20 @@ def observation_window(
 
     def replicate() -> str:
         run = StreamRunner(app.migration, app.clients, app.store).run(until_caught_up=True)
-        return f"{run.records:,} stream records, caught up: {'yes' if run.caught_up else 'NO'}"
+        # the target's stream also carries the backfill's and forward's writes, made before
+        # the switch: say what became of them, so the count is not a mystery
+        parts = [
+            f"{n:,} {what}"
+            for n, what in (
+                (run.applied, "applied forward"),
+                (run.reverse_replicated, "applied in reverse (echoes write nothing)"),
+                (run.skipped, "settled with no write (the other direction's)"),
+            )
+            if n
+        ]
+        detail = f" ({', '.join(parts)})" if parts else ""
+        caught_up = "yes" if run.caught_up else "NO"
+        return f"{run.records:,} stream records{detail}, caught up: {caught_up}"
 
     ddb = app.clients.dynamodb
     with phase(app, "9. the application writes CoreTable; reverse replication follows"):
