@@ -12,7 +12,7 @@ resolved, and blocks nothing; a later foreign write of the same key lists it aga
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 import typer
@@ -105,13 +105,9 @@ def foreign(
         if any(actions):
             raise ConfigError(f"nothing to resolve: {app.no_control_note()}")
         app.say(f"note: {app.no_control_note()}")
-    listed = (
-        {r.name: store.foreign_writes(r.name) for r in routes}
-        if app.control_exists
-        else {r.name: [] for r in routes}
-    )
+    listed = {r.name: store.foreign_writes(r.name) if app.control_exists else [] for r in routes}
     if carry or carry_all:
-        _carry(app, chosen(listed, carry, carry_all), note, json_out)
+        _carry(app, listed, chosen(listed, carry, carry_all), note, json_out)
         return
     if resolve or resolve_all:
         now = store.now()
@@ -119,7 +115,7 @@ def foreign(
         for write in chosen(listed, resolve, resolve_all):
             store.resolve_foreign(write, note, now)
             done.append(replace(write, resolved_at=now, resolution=note).to_json())
-        left = sum(len(store.foreign_writes(r.name, unresolved_only=True)) for r in routes)
+        left = _unresolved(listed, listed) - len(done)
         if json_out:
             emit_json({"resolved": done, "reason": note, "unresolved": left})
         else:
@@ -128,7 +124,7 @@ def foreign(
     shown = {
         name: [w for w in writes if show_all or not w.resolved] for name, writes in listed.items()
     }
-    unresolved = sum(1 for writes in listed.values() for w in writes if not w.resolved)
+    unresolved = _unresolved(listed, listed)
     if json_out:
         emit_json(
             {
@@ -165,7 +161,18 @@ def foreign(
         )
 
 
-def _carry(app: AppContext, writes: Sequence[ForeignWrite], note: str, json_out: bool) -> None:
+def _unresolved(listed: Mapping[str, Sequence[ForeignWrite]], routes: Iterable[str]) -> int:
+    """How many of the listed writes of these routes are unresolved."""
+    return sum(1 for r in routes for w in listed[r] if not w.resolved)
+
+
+def _carry(
+    app: AppContext,
+    listed: Mapping[str, Sequence[ForeignWrite]],
+    writes: Sequence[ForeignWrite],
+    note: str,
+    json_out: bool,
+) -> None:
     """--carry: each key's old-table item applied forward, then resolved."""
     from stream_replicator.apply import Replicator
     from stream_replicator.remap import carry_foreign
@@ -189,7 +196,7 @@ def _carry(app: AppContext, writes: Sequence[ForeignWrite], note: str, json_out:
             store.resolve_foreign(write, reason, at)
             carried.append(replace(write, resolved_at=at, resolution=reason).to_json())
     failed = len(writes) - len(carried) - len(quarantined)
-    left = sum(len(store.foreign_writes(r, unresolved_only=True)) for r in by_route)
+    left = _unresolved(listed, by_route) - len(carried)
     if json_out:
         emit_json(
             {"carried": carried, "quarantined": quarantined, "failed": failed, "unresolved": left}
