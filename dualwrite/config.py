@@ -251,6 +251,10 @@ def load_migration(path: str | Path) -> Migration:
         ) from None
     except OSError as exc:
         raise ConfigError(f"migration file {p}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"migration file {p}: not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -22,7 +22,7 @@ from dualwrite.config import Migration
 from dualwrite.control import ControlStore, QuarantineEntry, RoutePhase
 from dualwrite.errors import AwsError, EndpointError
 from dualwrite.jsondoc import JsonObject
-from dualwrite.reverse.direction import Direction
+from dualwrite.reverse.direction import Direction, Flow
 from dualwrite.status_report import (
     QuarantineView,
     RouteStatus,
@@ -266,7 +266,10 @@ def gather(
                 direction=direction.direction.value,
                 switched_at=direction.switched_at,
                 drain_pending=not direction.old_drained,
-                switching_back_at=direction.next_at,
+                switching_back_at=(
+                    direction.next_at if direction.direction is Flow.REVERSE else None
+                ),
+                cutting_over_at=direction.next_at if direction.direction is Flow.FORWARD else None,
                 reverse_replication=reverse,
                 foreign_writes=len(foreign),
                 foreign_keys=tuple(w.to_json() for w in foreign[:FOREIGN_LISTED]),

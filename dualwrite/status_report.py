@@ -151,6 +151,9 @@ class RouteStatus:
     #: T of a rollback's switch back that is being made (not saved yet: run rollback again
     #: if no rollback is running)
     switching_back_at: float | None = None
+    #: T of a cutover being made after an earlier rollback (not saved yet: it re-points the
+    #: functions and runs its checks; run cutover again if none is running)
+    cutting_over_at: float | None = None
     #: reverse replication's position on the target's stream (checkpoints of the local
     #: runner, shared by the routes of one target table); None before the first switch
     reverse_replication: ReplicationSummary | None = None
@@ -186,6 +189,7 @@ class RouteStatus:
             "switched_at": self.switched_at,
             "drain_pending": self.drain_pending,
             "switching_back_at": self.switching_back_at,
+            "cutting_over_at": self.cutting_over_at,
             "reverse_replication": (
                 self.reverse_replication.to_json() if self.reverse_replication else None
             ),

@@ -318,7 +318,7 @@ class Replicator:
                 why = (
                     f"waiting for the {state.applying.value} direction to drain"
                     if flow_of(side) is state.direction
-                    else "waiting for the rollback's switch back being made"
+                    else f"waiting for the switch to {flow_of(side).value} being made"
                 )
                 result.mark(c.index, HELD, Mark.WAITING, why)
                 counts.waiting += 1

@@ -12,7 +12,7 @@ resolved, and blocks nothing; a later foreign write of the same key lists it aga
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import typer
@@ -115,7 +115,7 @@ def foreign(
         for write in chosen(listed, resolve, resolve_all):
             store.resolve_foreign(write, note, now)
             done.append(replace(write, resolved_at=now, resolution=note).to_json())
-        left = _unresolved(listed, listed) - len(done)
+        left = _unresolved(listed) - len(done)
         if json_out:
             emit_json({"resolved": done, "reason": note, "unresolved": left})
         else:
@@ -124,7 +124,7 @@ def foreign(
     shown = {
         name: [w for w in writes if show_all or not w.resolved] for name, writes in listed.items()
     }
-    unresolved = _unresolved(listed, listed)
+    unresolved = _unresolved(listed)
     if json_out:
         emit_json(
             {
@@ -161,9 +161,10 @@ def foreign(
         )
 
 
-def _unresolved(listed: Mapping[str, Sequence[ForeignWrite]], routes: Iterable[str]) -> int:
-    """How many of the listed writes of these routes are unresolved."""
-    return sum(1 for r in routes for w in listed[r] if not w.resolved)
+def _unresolved(listed: Mapping[str, Sequence[ForeignWrite]]) -> int:
+    """How many of the listed writes (of every route listed, not only those acted on) are
+    unresolved."""
+    return sum(1 for writes in listed.values() for w in writes if not w.resolved)
 
 
 def _carry(
@@ -196,7 +197,7 @@ def _carry(
             store.resolve_foreign(write, reason, at)
             carried.append(replace(write, resolved_at=at, resolution=reason).to_json())
     failed = len(writes) - len(carried) - len(quarantined)
-    left = _unresolved(listed, by_route) - len(carried)
+    left = _unresolved(listed) - len(carried)
     if json_out:
         emit_json(
             {"carried": carried, "quarantined": quarantined, "failed": failed, "unresolved": left}

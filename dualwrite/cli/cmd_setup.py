@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
 
 def local(
     ctx: typer.Context,
-    port: int = typer.Option(4566, "--port", "-p", help="Port on 127.0.0.1 (0 picks a free one)."),
+    port: int = typer.Option(
+        4566, "--port", "-p", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one)."
+    ),
     verbose: bool = typer.Option(False, "--verbose", help="Show the emulator's request log."),
 ) -> None:
     """Run the embedded AWS emulator (moto server) on 127.0.0.1 until Ctrl-C (or SIGTERM)."""

@@ -78,6 +78,8 @@ def _direction_text(r: JsonObject) -> str:
     text = str(r["direction"])
     if r.get("switching_back_at") is not None:  # a rollback is being made (or was killed)
         return f"{text} (rolling back: run dualwrite rollback if none is running)"
+    if r.get("cutting_over_at") is not None:  # a cutover is being made (or was killed)
+        return f"{text} (cutting over: run dualwrite cutover if none is running)"
     return f"{text} (draining)" if r.get("drain_pending") else text
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -19,6 +20,7 @@ from rich.console import Console
 from dualwrite.aws.clients import AwsSettings, Clients
 from dualwrite.config import Migration, load_migration
 from dualwrite.control import ControlStore
+from dualwrite.errors import ConfigError
 
 
 @dataclass
@@ -47,6 +49,8 @@ class AppContext:
 
     @cached_property
     def settings(self) -> AwsSettings:
+        if self.endpoint_url is not None:
+            check_endpoint(self.endpoint_url)
         return AwsSettings(
             endpoint_url=self.endpoint_url,
             region=self.region,
@@ -93,3 +97,14 @@ def emit_json(data: Any) -> None:
     """Exactly one JSON object on stdout."""
     sys.stdout.write(json.dumps(data, default=str, sort_keys=False) + "\n")
     sys.stdout.flush()
+
+
+def check_endpoint(url: str) -> None:
+    """--endpoint-url as botocore takes it, said in one line before any call (botocore's
+    own ValueError names neither the option nor the form)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"--endpoint-url {url!r} is not a URL: give http(s)://HOST[:PORT], "
+            "e.g. http://127.0.0.1:4566"
+        )

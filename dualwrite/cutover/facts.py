@@ -94,6 +94,7 @@ def gather_cutover(
                 r.route, r.source_table, clients, store, migration.metrics_namespace, now
             ),
             quarantined=quarantined.get(r.route, 0),
+            phase=store.phase(r.route).phase,
         )
         for r in routes
     ]

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dualwrite.config import Migration
-from dualwrite.control import ReconcileRecord, iso
+from dualwrite.control import Phase, ReconcileRecord, iso
 from dualwrite.cutover.functions import VariableChange
 from dualwrite.cutover.journal import APPLYING, Entry
 from dualwrite.cutover.lag import ReplicationFact
@@ -76,6 +76,8 @@ class RouteFacts:
     reconcile: ReconcileRecord | None
     replication: ReplicationFact
     quarantined: int
+    #: replication applies a route's changes only once its backfill is complete
+    phase: Phase = Phase.BACKFILLED
 
 
 def _minutes(seconds: float) -> str:
@@ -125,6 +127,21 @@ def replication_check(fact: ReplicationFact, max_lag_s: float) -> Check:
     return Check("replication", fact.route, True, f"caught up ({fact.method}: {fact.detail})")
 
 
+def backfill_check(route: str, phase: Phase) -> Check:
+    """A route not backfilled has no replication applying its changes (a repair may have
+    given it parity, but nothing carries the next change), so neither a drain nor a
+    rollback could finish."""
+    if phase is not Phase.BACKFILLED:
+        return Check(
+            "backfill",
+            route,
+            False,
+            f"the route is {phase.value}, and replication applies its changes only once its "
+            f"backfill is complete: run dualwrite backfill --route {route}",
+        )
+    return Check("backfill", route, True, "complete")
+
+
 def quarantine_check(route: str, unresolved: int) -> Check:
     if unresolved:
         return Check(
@@ -132,7 +149,7 @@ def quarantine_check(route: str, unresolved: int) -> Check:
             route,
             False,
             f"{unresolved} unresolved quarantined item(s): fix and resolve them first "
-            "(dualwrite status lists them)",
+            "(dualwrite quarantine lists them)",
         )
     return Check("quarantine", route, True, "nothing quarantined")
 
@@ -144,6 +161,7 @@ def decide_cutover(routes: Iterable[RouteFacts], now: float, limits: CutoverLimi
             checks.append(
                 Check("target", r.route, False, f"target {r.target} does not exist: run prepare")
             )
+        checks.append(backfill_check(r.route, r.phase))
         checks.append(reconcile_check(r.route, r.reconcile, now, limits.max_reconcile_age_s))
         checks.append(replication_check(r.replication, limits.max_lag_s))
         checks.append(quarantine_check(r.route, r.quarantined))

@@ -50,7 +50,12 @@ from dualwrite.cutover.results import ApplyFailure, CutoverResult, Status
 from dualwrite.cutover.reversal import drain_checks, inverse_checks
 from dualwrite.cutover.rollback import put_back
 from dualwrite.cutover.safeguards import PreCheck
-from dualwrite.cutover.switch_direction import cutover_switch, reverse_since
+from dualwrite.cutover.switch_direction import (
+    before_cutover,
+    cutover_not_made,
+    cutover_switch,
+    reverse_since,
+)
 from dualwrite.cutover.switch_guards import (
     Observer,
     after_checks,
@@ -257,6 +262,8 @@ def cutover(
         )
     # the span before this moment holds nothing the switch caused (the watch's baseline)
     switched_at = datetime.fromtimestamp(ctx.clock(), UTC)
+    routes = [r.route for r in plan.routes]
+    marked = before_cutover(ctx, routes)
     try:
         entry = run_cutover(
             ctx.functions,
@@ -268,6 +275,8 @@ def cutover(
             gate_reasons=tuple(decision.reasons),
         )
     except ApplyError as exc:
+        if not exc.stuck:  # every function is as it was: nothing reached the new tables
+            cutover_not_made(ctx, routes, marked)
         failure = ApplyFailure(str(exc), tuple(exc.put_back), tuple(exc.stuck))
         return replace(result, status=Status.FAILED, failure=failure)
     return check_switch(

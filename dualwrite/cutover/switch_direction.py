@@ -115,6 +115,45 @@ def before_rollback(ctx: CutoverContext, journal: Journal, rollback: Entry) -> N
                 break
 
 
+def before_cutover(ctx: CutoverContext, routes: Sequence[str]) -> float | None:
+    """Before a cutover re-points any function: every FORWARD route switched before (after
+    a rollback its target stream is still read, and reverse's event source mapping stays
+    on) records the cutover's T as the switch being made (Direction.next_at). The
+    application's writes to the new tables while the cutover's checks run then wait for
+    the switch to REVERSE, which applies them, instead of being taken for the old
+    direction's and acknowledged. The switch clears it; so does cutover_not_made. Returns
+    the T recorded (None: nothing to record)."""
+    store = ctx.store
+    if store is None or not ctx.migration.cutover.reverse:
+        return None
+    at = store.now()  # the journal's clock: the cutover's entry is made after this
+    for route in routes:
+        for _ in range(5):  # optimistic: the replicator may save `drained` in between
+            state = store.direction(route)
+            if state.direction is not Flow.FORWARD or state.switched_at is None:
+                break
+            if state.next_at is not None:  # a killed cutover's, earlier: it covers more
+                break
+            if store.save_direction(route, replace(state, next_at=at), expected=state):
+                break
+    return at
+
+
+def cutover_not_made(ctx: CutoverContext, routes: Sequence[str], at: float | None) -> None:
+    """A cutover that re-pointed nothing in the end (a function update failed and the rest
+    were put back) takes back what before_cutover recorded: forward stays as it was."""
+    store = ctx.store
+    if store is None or at is None:
+        return
+    for route in routes:
+        for _ in range(5):
+            state = store.direction(route)
+            if state.direction is not Flow.FORWARD or state.next_at is None:
+                break
+            if store.save_direction(route, replace(state, next_at=None), expected=state):
+                break
+
+
 def carry_back(ctx: CutoverContext, journal: Journal, rollback: Entry) -> tuple[str, ...]:
     """After a rollback put the functions back and before it switches forward: a cutover it
     undid whose own switch to REVERSE never finished (killed, or its checks after the switch

@@ -81,10 +81,12 @@ class Direction:
     #: the replication lag the switch allowed (cutover.max_lag_seconds): whoever cannot see
     #: the old direction's shards (Lambda) counts it drained this long after T+O
     drain_grace_s: float = 0.0
-    #: T of a switch back that is being made (a rollback journaled it and is re-pointing the
-    #: functions) and is not saved yet: the old direction's records from T minus the margin
-    #: wait for it, instead of being taken for foreign writes (the application's own writes,
-    #: once re-pointed back). The switch clears it.
+    #: T of the next switch, being made and not saved yet: a rollback journaled it and is
+    #: re-pointing the functions, or a cutover is re-pointing them and running its checks.
+    #: The old direction's records from T minus the margin wait for it, instead of being
+    #: taken for foreign writes (the application's own writes, once re-pointed back) or
+    #: acknowledged as the old direction's (a second cutover's new-table writes, while its
+    #: checks run). The switch clears it.
     next_at: float | None = None
 
     @property
@@ -165,21 +167,27 @@ def switch(
 def drain_complete(state: Direction, caught_up_at: float | None) -> bool:
     """Whether the old direction has applied every change made before T+O, given the time
     at which its stream was last seen read to the end with every record applied (None:
-    not yet). A record made before T+O is in the stream by then; one second more covers
-    ApproximateCreationDateTime's rounding."""
+    not yet). A record made before T+O is in the stream by then, judged on a clock (the
+    runner's) that is not the journal's nor DynamoDB's: they may differ by up to the
+    margin, as where the new direction starts, plus a second of rounding."""
     until = state.drain_until
     if until is None or state.old_drained:
         return True
-    return caught_up_at is not None and caught_up_at >= until + 1.0
+    return caught_up_at is not None and caught_up_at >= until + _slack(state)
+
+
+def _slack(state: Direction) -> float:
+    """Clocks differ by up to the margin; ApproximateCreationDateTime is rounded down."""
+    return state.margin_s + 1.0
 
 
 def drained_by_time(state: Direction, now: float) -> bool:
     """The drain as whoever cannot see the old direction's shards judges it (Lambda): the
-    wall clock is past T+O plus the lag the switch allowed, plus a second of rounding."""
+    wall clock is past T+O plus the lag the switch allowed, plus the clocks' slack."""
     until = state.drain_until
     if until is None or state.old_drained:
         return True
-    return now >= until + state.drain_grace_s + 1.0
+    return now >= until + state.drain_grace_s + _slack(state)
 
 
 def drained(state: Direction) -> Direction:
@@ -207,5 +215,5 @@ def decide(state: Direction, side: Side, created_at: float | None) -> Verdict:
         # direction has written since
         return Verdict.SKIP if state.old_drained else Verdict.APPLY
     if state.next_at is not None and created_at >= state.next_at - state.margin_s:
-        return Verdict.WAIT  # the switch back being made applies it
+        return Verdict.WAIT  # the switch being made applies it
     return Verdict.CHECK_FOREIGN

@@ -133,3 +133,16 @@ def test_local_prints_its_endpoint_and_serves() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_unreadable_file_bad_endpoint_and_bad_port_exit_2_with_one_line(
+    cli: Cli, tmp_path: Path
+) -> None:
+    binary = tmp_path / "m.yaml"
+    binary.write_bytes(b"\xff\xfe control_table")
+    result = cli.run(binary, "plan")
+    assert result.code == 2 and "not UTF-8" in one_line_error(result.stderr)
+    result = Cli("not-a-url").run(CORE, "plan")
+    assert result.code == 2 and "--endpoint-url 'not-a-url'" in one_line_error(result.stderr)
+    result = cli.run(None, "local", "--port", "99999")
+    assert result.code == 2 and "Traceback" not in result.stderr and "--port" in result.stderr

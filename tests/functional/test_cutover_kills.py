@@ -395,15 +395,16 @@ def test_the_applications_writes_once_rolled_back_wait_and_are_never_foreign(mot
     application writes the old table again. The replicator, which still trusts the REVERSE
     it read before, holds those records instead of listing foreign writes; once the switch
     back is saved and the reverse direction drained, forward applies them."""
-    from dualwrite.reverse.direction import Flow
+    from dualwrite.reverse.direction import Flow, drained
     from stream_replicator.results import HELD
     from tests.reverse_cutover_world import build, migration
 
-    # moto stamps stream records with the real time, the world's clock is fake: no overlap
-    # and a lag of 1 s keep the drains within the few real seconds the test takes
+    # moto stamps stream records with the real time and the world's clock is fake, so the
+    # clock stays put and the drains are marked as a replicator would mark them
     w = build(migration(overlap_seconds=0, max_lag_seconds=1), replicator=False)
     assert cutover(w.ctx, FORCED).status is Status.DONE
-    w.clock.sleep(3)  # past the cutover's drain, by the Lambda's rule
+    cut = w.store.direction("r")
+    assert w.store.save_direction("r", drained(cut), expected=cut)  # the cutover's drain
     rep = w.replicator(phase_ttl=3600.0)  # trusts what it read for an hour
     w.clients.dynamodb.put_item(TableName="new-t", Item={"id": {"S": "app-1"}})
     assert rep.apply(w.records("new-t")).routes["r"].reverse_replicated == 1
@@ -426,9 +427,8 @@ def test_the_applications_writes_once_rolled_back_wait_and_are_never_foreign(mot
     assert rollback(w.ctx).status is Status.DONE  # the switch back, saved
     state = w.store.direction("r")
     assert state.direction is Flow.FORWARD and state.next_at is None
-    w.clock.sleep(3)  # past the reverse direction's drain
+    assert w.store.save_direction("r", drained(state), expected=state)  # reverse's drain
     rep = w.replicator()  # the cached direction expired (phase_ttl): read again
-    rep.apply(w.records("new-t"))  # the reverse direction marks its drain (Lambda's rule)
     rep.apply(w.records("old-t"))
 
     assert w.item("new-t", "app-2") == back_on_old

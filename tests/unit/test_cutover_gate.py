@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dualwrite.cli.cmd_cutover import clock_from
-from dualwrite.control import ReconcileRecord
+from dualwrite.control import Phase, ReconcileRecord
 from dualwrite.cutover.functions import VariableChange
 from dualwrite.cutover.gate import (
     CutoverLimits,
@@ -66,7 +66,17 @@ def route(name: str = "r", **kw: Any) -> RouteFacts:
 def test_cutover_gate_passes_when_every_route_is_ready() -> None:
     decision = decide_cutover([route("a"), route("b")], NOW, LIMITS)
     assert decision.ok and decision.reasons == []
-    assert len(decision.checks) == 6
+    assert len(decision.checks) == 8
+
+
+@pytest.mark.parametrize("phase", [Phase.PENDING, Phase.BACKFILLING])
+def test_cutover_refuses_a_route_not_backfilled_even_with_parity(phase: Phase) -> None:
+    """A repair can give a route parity, but nothing replicates it before its backfill."""
+    decision = decide_cutover([route("a"), route("b", phase=phase)], NOW, LIMITS)
+    assert not decision.ok
+    (reason,) = decision.reasons
+    assert reason.startswith("b:") and f"the route is {phase.value}" in reason
+    assert "dualwrite backfill --route b" in reason
 
 
 @pytest.mark.parametrize(
@@ -119,7 +129,7 @@ def test_cutover_reasons_name_each_failing_route() -> None:
     assert "2 unresolved quarantined" in decision.reasons[0]
     assert "target b-new does not exist" in decision.reasons[1]
     as_json = decision.to_json()
-    assert as_json["ok"] is False and len(as_json["checks"]) == 10
+    assert as_json["ok"] is False and len(as_json["checks"]) == 13
 
 
 # --- journal queries ----------------------------------------------------------------------

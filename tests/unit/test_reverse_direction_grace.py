@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dualwrite.reverse.direction import (
+    DEFAULT_MARGIN_S,
     Direction,
     Flow,
     drain_complete,
@@ -37,9 +38,10 @@ def test_the_grace_is_journaled_and_round_trips() -> None:
 
 def test_the_lambda_counts_a_drain_done_by_the_clock_after_the_grace() -> None:
     state = switch(Direction(), Flow.REVERSE, T, OV, drain_grace_s=60.0)
+    slack = DEFAULT_MARGIN_S + 1.0  # clocks differ by up to the margin; rounding
     assert not drained_by_time(state, T + OV + 60.0)
-    assert not drained_by_time(state, T + OV + 60.999)
-    assert drained_by_time(state, T + OV + 61.0)
+    assert not drained_by_time(state, T + OV + 60.0 + slack - 0.001)
+    assert drained_by_time(state, T + OV + 60.0 + slack)
     assert drained_by_time(drained(state), T)  # already drained
     assert drained_by_time(Direction(), 0.0)  # never switched: nothing to drain
 

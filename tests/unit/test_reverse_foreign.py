@@ -192,3 +192,16 @@ def test_a_foreign_write_round_trips_through_json() -> None:
     fw = ForeignWrite("r", {"id": {"S": "1"}, "b": {"B": b"\x00\xff"}}, AFTER)
     assert ForeignWrite.from_json(fw.to_json()) == fw
     assert ForeignWrite.from_json({"route": "r", "key": {"id": {"N": "2"}}}).at is None
+
+
+def test_the_cli_counts_unresolved_writes_of_every_listed_route() -> None:
+    """`foreign --carry KEY` acts on one route; what is left is counted over all of them."""
+    from dualwrite.cli.cmd_foreign import _unresolved
+
+    servers = [
+        ForeignWrite("servers", {"id": {"S": "srv-8"}}, 1.0),
+        ForeignWrite("servers", {"id": {"S": "srv-9"}}, 2.0, resolved_at=3.0, resolution="x"),
+    ]
+    memberships = [ForeignWrite("memberships", {"userId": {"S": "u"}, "serverId": {"S": "s"}}, 1.0)]
+    assert _unresolved({"servers": servers, "memberships": memberships}) == 2
+    assert _unresolved({"servers": servers, "memberships": []}) == 1
