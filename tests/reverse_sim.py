@@ -73,8 +73,11 @@ def reverse(
             found[i] = source[i]
             read.add(i)
         groups[group_id(g)] = ids
-    target = target or {}
-    seen = {kid(k): target[kid(k)] for k in reads.target_keys if kid(k) in target}
+    # the target as it is after the changes (they were made to it), unless a test says
+    # otherwise for a key
+    after: dict[KeyId, Item | None] = {kid(c.keys): c.new_image for c in changes}
+    now = {k: v for k, v in after.items() if v is not None} | (target or {})
+    seen = {kid(k): now[kid(k)] for k in reads.target_keys if kid(k) in now}
     result = ReadResult(found, frozenset(read), groups, seen, names or {}, pool=names is not None)
     plan = plan_batch(planner, changes, result, mapping.group_attr)
     netted = net_writes(plan.writes, result.source)

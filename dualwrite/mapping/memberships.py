@@ -19,7 +19,7 @@ from dualwrite.errors import UnmappableError
 from dualwrite.mapping.base import PK_SK, KeySchema, Mapping, require_keys
 from dualwrite.mapping.templates import KeySpace, Template, is_number
 from dualwrite.reverse.model import Reads, SourceView, SourceWrite, TargetChange, group_id, kid
-from dualwrite.wire import AttributeValue, Item, Key, scalar_text, sort_value, strings
+from dualwrite.wire import AttributeValue, Item, Key, items_equal, scalar_text, sort_value, strings
 
 USER_PREFIX = "USER#"
 SERVER_PREFIX = "SERVER#"
@@ -243,7 +243,8 @@ class MembershipsMapping(Mapping):
             return Reads(source_keys=(key,), target_keys=(user,))
         group = self.group_for_target(change.keys)
         if group is not None and not change.removed:
-            return Reads(groups=(group,))
+            # and the User item as it is now: a superseded image must not fan out (below)
+            return Reads(groups=(group,), target_keys=(self.derived_key(group),))
         return Reads()
 
     def reverse_changes(self, change: TargetChange, view: SourceView) -> list[SourceWrite]:
@@ -269,6 +270,13 @@ class MembershipsMapping(Mapping):
             return []  # the User item follows its memberships; their deletes remove them
         if change.new_image is None:
             raise UnmappableError("unrepresentable: the record has no new image")
+        now = view.target_item(self.derived_key(group))
+        if now is None or not items_equal(now, change.new_image):
+            # superseded: a later record of the User item carries what it is now. Replayed
+            # (an echo from the switch's margin), this image's email would be set on every
+            # membership, and the later one's after it: a membership whose email was not
+            # the derived one would lose it for good
+            return []
         return self._user_writes(group, change.new_image, view)
 
     def _keep_email(self, removed: Key, view: SourceView) -> list[SourceWrite]:

@@ -278,6 +278,7 @@ def test_a_failed_write_fails_the_changes_that_touch_it(moto_clients: Clients) -
         "name": {"S": "z"},
     }
     server = m.transform({"userId": {"S": "u9"}, "serverId": {"S": "s1"}, "role": {"S": "viewer"}})
+    ddb.put_item(TableName="CoreTable", Item=renamed)  # the change the record carries
     w = writer(Refuses(ddb), m, "UserMembershipTable", "CoreTable")
     result = w.apply([change(m, INSERT, server), change(m, MODIFY, renamed)])
     assert result.failed == (1,)  # the email update failed; the new membership landed

@@ -259,3 +259,33 @@ def test_a_change_with_no_new_image_is_unrepresentable() -> None:
     change = TargetChange("MODIFY", {"PK": GOOD_US["PK"], "SK": GOOD_US["SK"]}, None)
     out = reverse(M, [change], {})
     assert "no new image" in out.plan.unrepresentable[0][1]
+
+
+def _member(server: str, email: str) -> Item:
+    return {
+        "userId": {"S": "u"},
+        "serverId": {"S": server},
+        "role": {"S": "admin"},
+        "email": {"S": email},
+    }
+
+
+@pytest.mark.parametrize("batches", [1, 2])
+def test_a_superseded_user_image_replayed_from_the_margin_changes_no_email(batches: int) -> None:
+    """The new direction re-applies target records from T minus the margin: forward's own
+    User-item writes, here two of them (s1's email changed twice just before the switch).
+    The older image must not be taken for an email change of the whole user: set on every
+    membership, then overwritten by the newer one, it would leave s2 with s1's email."""
+    before = [_member("s1", "a@x"), _member("s2", "c@z")]
+    now = [_member("s1", "b@y"), _member("s2", "c@z")]
+    older, newer = M.derive({"S": "u"}, before), M.derive({"S": "u"}, now)
+    assert older is not None and newer is not None and older["email"] != newer["email"]
+    target = target_table(M, [newer, *(M.transform(m) for m in now)])
+    changes = [put(M, older), put(M, newer, older)]
+    source = source_table(M, now)
+    if batches == 1:
+        out = reverse(M, changes, source, target)
+    else:
+        out = reverse(M, changes[1:], reverse(M, changes[:1], source, target).source, target)
+    assert sorted(out.source.values(), key=str) == sorted(now, key=str)
+    assert out.netted.writes == ()
