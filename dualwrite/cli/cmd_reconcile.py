@@ -79,7 +79,7 @@ def reconcile(
         TextColumn("items"),
         TimeElapsedColumn(),
         console=app.err,
-        disable=json_out or not app.interactive,
+        disable=not app.interactive,  # stderr: --json keeps stdout to itself
         transient=True,
     ) as progress:
         task = progress.add_task("reconcile", total=None)

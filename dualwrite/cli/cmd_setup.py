@@ -15,6 +15,7 @@ from dualwrite.cli.context import emit_json, get
 from dualwrite.cli.signals import sigterm_as_interrupt
 from dualwrite.cutover.references import references_table
 from dualwrite.emulator import Emulator
+from dualwrite.errors import ConfigError
 from dualwrite.estimate import Estimate, rate_text
 
 
@@ -62,6 +63,14 @@ def seed(
 ) -> None:
     """Create ServersTable and UserMembershipTable if missing and fill them with varied data."""
     app = get(ctx)
+    if app.config_path.exists():  # seed works without one; with one, it must be this data's
+        sources = {r.source for r in app.migration.routes}
+        if not sources & {seeding.SERVERS_TABLE, seeding.MEMBERSHIPS_TABLE}:
+            raise ConfigError(
+                f"seed writes sample servers and memberships into {seeding.SERVERS_TABLE} and "
+                f"{seeding.MEMBERSHIPS_TABLE}, and {app.config_path} migrates neither "
+                f"({', '.join(sorted(sources))}): nothing of it to seed"
+            )
     started = time.monotonic()
     data = seeding.generate(servers, memberships, seed_value)
     created = seeding.ensure_tables(app.clients)
@@ -72,7 +81,7 @@ def seed(
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=app.err,
-        disable=json_out or not app.interactive,
+        disable=not app.interactive,  # stderr: --json keeps stdout to itself
         transient=True,
     ) as progress:
         task = progress.add_task("seed", total=total)

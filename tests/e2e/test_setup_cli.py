@@ -146,3 +146,15 @@ def test_unreadable_file_bad_endpoint_and_bad_port_exit_2_with_one_line(
     assert result.code == 2 and "--endpoint-url 'not-a-url'" in one_line_error(result.stderr)
     result = cli.run(None, "local", "--port", "99999")
     assert result.code == 2 and "Traceback" not in result.stderr and "--port" in result.stderr
+
+
+def test_seed_refuses_a_migration_file_whose_tables_it_does_not_fill(
+    cli: Cli, emulator_clients: Clients
+) -> None:
+    """seed fills ServersTable and UserMembershipTable: with another migration's file it
+    would overwrite tables that file knows nothing of."""
+    result = cli.run(
+        MIGRATIONS / "stripe-rename.yaml", "seed", "--servers", "2", "--memberships", "2"
+    )
+    assert result.code == 2 and "migrates neither" in one_line_error(result.stderr)
+    assert "ServersTable" not in emulator_clients.dynamodb.list_tables()["TableNames"]
