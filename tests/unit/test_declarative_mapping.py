@@ -158,3 +158,24 @@ def test_servers_declaratively_gives_identical_items(
     assert declarative.target_key == builtin.target_key
     other = {"PK": key["PK"], "SK": {"S": "CONFIG"}}
     assert declarative.owns(other) is builtin.owns(other) is False
+
+
+@pytest.mark.parametrize(
+    ("constant", "dynamodb"),
+    [(2.0, "2"), (1e20, "100000000000000000000"), (-0.0, "0"), (1.5, "1.5"), (7, "7")],
+)
+def test_a_number_constant_is_written_and_recognised_in_dynamodbs_spelling(
+    constant: float, dynamodb: str
+) -> None:
+    """DynamoDB stores and streams numbers in one spelling: the constant is written in it,
+    and the inverse accepts it however it is spelled, rather than calling every change of
+    the route unrepresentable."""
+    spec = DeclarativeSpec.model_validate({"key": {"PK": "ORDER#{id}"}, "set": {"v": constant}})
+    m = build_mapping(spec, KeySchema((("id", "S"),)))
+    source = {"id": {"S": "o1"}, "total": {"N": "5"}}
+    target = m.transform(source)
+    assert target["v"] == {"N": dynamodb}
+    streamed = {**target, "v": {"N": dynamodb + (".0" if "." not in dynamodb else "0")}}
+    assert m.inverse(streamed, None) == source
+    with pytest.raises(UnmappableError, match="the mapping sets"):
+        m.inverse({**target, "v": {"N": "3"}}, None)
