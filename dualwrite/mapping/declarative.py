@@ -232,7 +232,7 @@ class DeclarativeMapping(Mapping):
                     return None
         key: Key = {}
         for name, typ in self.source_key.attributes:
-            if name not in values:
+            if not values.get(name):  # absent, or empty: DynamoDB takes no empty key
                 return None
             if typ == "N" and not is_number(values[name]):
                 return None

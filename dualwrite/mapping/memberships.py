@@ -328,8 +328,10 @@ class MembershipsMapping(Mapping):
     def group_for_target(self, target_key: Key) -> AttributeValue | None:
         if not self.owns(target_key) or target_key.get("SK", {}).get("S") != METADATA:
             return None
-        raw = target_key["PK"]["S"][len(USER_PREFIX) :]
-        return {self.source_key.type_of("userId"): raw}
+        raw, typ = target_key["PK"]["S"][len(USER_PREFIX) :], self.source_key.type_of("userId")
+        if not raw or (typ == "N" and not is_number(raw)):
+            return None  # no user's (queried, it would fail the batch): unrepresentable
+        return {typ: raw}
 
     def derive(
         self, group: AttributeValue, members: Sequence[Item], name: str | None = None

@@ -67,7 +67,10 @@ class ServersMapping(Mapping):
         text = pk.get("S")
         if not isinstance(text, str) or not text.startswith(PREFIX):
             return None
-        return {"id": {self.source_key.type_of("id"): text[len(PREFIX) :]}}
+        raw, typ = text[len(PREFIX) :], self.source_key.type_of("id")
+        if not raw or (typ == "N" and not is_number(raw)):
+            return None  # no source key (read, it would fail the batch): unrepresentable
+        return {"id": {typ: raw}}
 
     def key_space(self) -> KeySpace:
         return {"PK": Template.parse(PREFIX + "{id}"), "SK": Template.parse(SK_VALUE)}
@@ -77,16 +80,20 @@ class ServersMapping(Mapping):
         # source attribute, so `current` adds nothing
         source_key = self.source_key_for(target)
         if source_key is None:
+            pk = target.get("PK", {}).get("S")
+            if isinstance(pk, str) and self.owns(target):  # a server's, with an id no key holds
+                given = pk[len(PREFIX) :]
+                raise UnmappableError(
+                    f"unrepresentable: server id {given!r} is not a number DynamoDB takes"
+                    if given
+                    else "unrepresentable: the server id is empty"
+                )
             raise UnmappableError("unrepresentable: the target key is not a server's")
         if target.get("Type") != {"S": TYPE}:
             raise UnmappableError(f"unrepresentable: Type is {target.get('Type')!r}, not {TYPE}")
         if "id" in target:
             raise UnmappableError("unrepresentable: servers never writes a target attribute id")
         raw = source_key["id"]
-        if not scalar_text(raw):
-            raise UnmappableError("unrepresentable: the server id is empty")
-        if "N" in raw and not is_number(raw["N"]):
-            raise UnmappableError(f"unrepresentable: server id {raw['N']!r} is not a number")
         out: Item = {name: value for name, value in target.items() if name not in RESERVED}
         out["id"] = raw
         return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from functools import cached_property
 
 
@@ -178,9 +178,20 @@ def spaces_overlap(a: KeySpace, b: KeySpace) -> bool:
     return all(templates_overlap(a[name], b[name]) for name in a.keys() & b.keys())
 
 
+#: DynamoDB numbers: up to 38 significant digits, magnitude 1E-130 to 9.99...E+125
+_DIGITS = Context(prec=40)
+
+
 def is_number(text: str) -> bool:
-    """Whether a key text parsed back for an N attribute is a number DynamoDB takes."""
+    """Whether a key text parsed back for an N attribute is a number DynamoDB takes (a key
+    it refuses, read or written, would fail the whole batch it is in, on every retry)."""
     try:
-        return Decimal(text).is_finite()
+        d = Decimal(text)
     except InvalidOperation:
         return False
+    if not d.is_finite():
+        return False
+    if not d:
+        return True
+    n = d.normalize(_DIGITS)
+    return len(n.as_tuple().digits) <= 38 and -130 <= n.adjusted() <= 125

@@ -317,3 +317,36 @@ def test_merged_updates_are_batched_puts_that_keep_what_forward_drops(
         "S": "a@x"
     }
     assert source["u1", "s1"]["role"] == source["u1", "s2"]["role"] == {"S": "moderator"}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "typ", "pk", "rest"),
+    [
+        ("servers", "S", "SERVER#", {"Type": {"S": "Server"}}),
+        ("servers", "N", "SERVER#abc", {"Type": {"S": "Server"}}),
+        ("servers", "N", "SERVER#1e200", {"Type": {"S": "Server"}}),
+        ("memberships", "S", "USER#", {"Type": {"S": "User"}, "email": {"S": "a@x"}}),
+        ("memberships", "N", "USER#abc", {"Type": {"S": "User"}, "email": {"S": "a@x"}}),
+    ],
+)
+def test_a_target_key_no_source_key_can_hold_is_quarantined_not_a_failed_batch(
+    moto_clients: Clients, mapping: str, typ: str, pk: str, rest: Item
+) -> None:
+    """Read (BatchGetItem, Query) with a key DynamoDB refuses, the whole batch would fail on
+    every redelivery, its good records with it."""
+    ddb = moto_clients.dynamodb
+    names = ("id",) if mapping == "servers" else ("userId", "serverId")
+    create(ddb, "old", tuple((n, typ if i == 0 else "S") for i, n in enumerate(names)))
+    create(ddb, "new", (("PK", "S"), ("SK", "S")))
+    m = build_mapping(
+        mapping, KeySchema(tuple((n, typ if i == 0 else "S") for i, n in enumerate(names)))
+    )
+    bad = {"PK": {"S": pk}, "SK": {"S": "METADATA"}, **rest}
+    good = m.transform(
+        {"id": {typ: "1"}}
+        if mapping == "servers"
+        else {"userId": {typ: "1"}, "serverId": {"S": "s1"}, "role": {"S": "viewer"}}
+    )
+    result = writer(ddb, m, "old", "new").apply([change(m, INSERT, good), change(m, INSERT, bad)])
+    assert [i for i, _ in result.unrepresentable] == [1] and result.failed == ()
+    assert len(scan(ddb, "old")) == 1  # the good record landed
