@@ -49,6 +49,9 @@ from dualwrite.reverse.plan import (
 )
 from dualwrite.wire import AttributeValue, Item, key_of
 
+#: the error of a request DynamoDB will refuse however often it is sent
+VALIDATION = "ValidationException"
+
 
 @dataclass(frozen=True)
 class ReverseResult:
@@ -157,19 +160,26 @@ class ReverseWriter:
             own = own_writes(self.route, writes, found.source, at, at + self.write_span_s)
             if self.journal is not None:
                 self.journal(own)
-        failed_keys = self.write(writes)
+        failed_keys, rejected = self.write(writes)
         failed = (
             tuple(i for i, ids in enumerate(plan.touched) if any(k in failed_keys for k in ids))
             if failed_keys
             else ()
         )
+        unrepresentable = plan.unrepresentable
+        for i, ids in enumerate(plan.touched if rejected else ()):
+            # refused for good: quarantined (counted, listed), not retried forever
+            refused = next((k for k in ids if k in rejected), None)
+            if refused is not None and i not in failed:
+                why = f"unrepresentable: the source table rejects it: {rejected[refused]}"
+                unrepresentable += ((i, why),)
         kinds = [w.kind for w in writes]
         return ReverseResult(
             puts=kinds.count(WriteKind.PUT),
             updates=kinds.count(WriteKind.UPDATE),
             deletes=kinds.count(WriteKind.DELETE),
             unchanged=netted.unchanged,
-            unrepresentable=plan.unrepresentable,
+            unrepresentable=unrepresentable,
             failed=failed,
             own=own,
         )
@@ -231,9 +241,13 @@ class ReverseWriter:
         )
 
     # --- writes -----------------------------------------------------------------------
-    def write(self, writes: Sequence[SourceWrite]) -> set[KeyId]:
-        """Sends the netted writes; returns the kids of those that did not land."""
+    def write(self, writes: Sequence[SourceWrite]) -> tuple[set[KeyId], dict[KeyId, str]]:
+        """Sends the netted writes; returns the kids of those that did not land (retried),
+        and of those the source table refuses for good (ValidationException: a type or size
+        its schema does not take), with why. A refused chunk is sent again a write at a
+        time, so that one bad write does not hold back the other 24 on every retry."""
         failed: set[KeyId] = set()
+        rejected: dict[KeyId, str] = {}
         batched = [w for w in writes if w.kind is not WriteKind.UPDATE]
         for start in range(0, len(batched), BATCH_WRITE_MAX):
             chunk = batched[start : start + BATCH_WRITE_MAX]
@@ -252,8 +266,12 @@ class ReverseWriter:
                     has_time=self.has_time,
                     counter=self.counter,
                 )
-            except AwsError:
-                failed.update(w.kid for w in chunk)
+            except AwsError as exc:
+                if exc.code != VALIDATION:
+                    failed.update(w.kid for w in chunk)
+                    continue
+                for w in chunk:
+                    self._one(w, failed, rejected)
                 continue
             for request in left:
                 key = (
@@ -263,13 +281,27 @@ class ReverseWriter:
                 )
                 failed.add(kid(key))
         for w in writes:
-            if w.kind is not WriteKind.UPDATE:
-                continue
-            try:
-                with aws_call(f"UpdateItem {self.source_table}"):
-                    self.client.update_item(**update_request(self.source_table, w))
-            except AwsError:
+            if w.kind is WriteKind.UPDATE:
+                self._one(w, failed, rejected)
+        return failed, rejected
+
+    def _one(self, w: SourceWrite, failed: set[KeyId], rejected: dict[KeyId, str]) -> None:
+        """One write on its own (UpdateItem, or PutItem/DeleteItem after a refused batch)."""
+        table = self.source_table
+        call: Callable[[], Any]
+        if w.kind is WriteKind.UPDATE:
+            op, call = "UpdateItem", lambda: self.client.update_item(**update_request(table, w))
+        elif w.kind is WriteKind.PUT:
+            op, call = "PutItem", lambda: self.client.put_item(TableName=table, Item=w.item)
+        else:
+            op, call = "DeleteItem", lambda: self.client.delete_item(TableName=table, Key=w.key)
+        try:
+            with aws_call(f"{op} {table}"):
+                call()
+        except AwsError as exc:
+            if exc.code == VALIDATION:
+                rejected[w.kid] = str(exc)
+            else:
                 failed.add(w.kid)
-            finally:
-                self.counter.add("UpdateItem")
-        return failed
+        finally:
+            self.counter.add(op)

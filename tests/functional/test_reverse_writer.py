@@ -350,3 +350,39 @@ def test_a_target_key_no_source_key_can_hold_is_quarantined_not_a_failed_batch(
     result = writer(ddb, m, "old", "new").apply([change(m, INSERT, good), change(m, INSERT, bad)])
     assert [i for i, _ in result.unrepresentable] == [1] and result.failed == ()
     assert len(scan(ddb, "old")) == 1  # the good record landed
+
+
+def test_a_write_the_source_table_refuses_is_quarantined_and_holds_back_nothing(
+    moto_clients: Clients,
+) -> None:
+    """An empty string where the old table has a GSI key (CoreTable has none there): the old
+    table refuses that write however often it is sent. Its batch of 25 is sent again a write
+    at a time: the others land, and the refused change is quarantined, not failed forever."""
+    ddb = moto_clients.dynamodb
+    ddb.create_table(
+        TableName="old",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "ownerId", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "byOwner",
+                "KeySchema": [{"AttributeName": "ownerId", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    create(ddb, "new", (("PK", "S"), ("SK", "S")))
+    m = build_mapping("servers", KeySchema((("id", "S"),)))
+    items = [
+        m.transform({"id": {"S": i}, "ownerId": {"S": owner}})
+        for i, owner in (("a", "o1"), ("b", ""), ("c", "o2"))
+    ]
+    result = writer(ddb, m, "old", "new").apply([change(m, INSERT, t) for t in items])
+    assert result.failed == ()
+    ((index, reason),) = result.unrepresentable
+    assert index == 1 and reason.startswith("unrepresentable: the source table rejects it")
+    assert sorted(i["id"]["S"] for i in scan(ddb, "old")) == ["a", "c"]
