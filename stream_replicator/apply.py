@@ -42,11 +42,14 @@ from dualwrite.reverse.direction import (
 from dualwrite.wire import AttributeValue
 from stream_replicator import forward_apply, reverse_apply
 from stream_replicator.directions import DirectionBook
+from stream_replicator.quarantine import quarantine_record
 from stream_replicator.records import Change, StreamRecord, parse
 from stream_replicator.remap import remap_foreign
 from stream_replicator.results import (
     APPLIED,
+    FAILED,
     HELD,
+    QUARANTINED,
     SKIPPED,
     BatchResult,
     Mark,
@@ -296,6 +299,44 @@ class Replicator:
             self._follow(ctx, state, side, route_changes, result, counts, has_time)
         return result
 
+    def _late(self, state: Direction, side: Side, c: Change) -> bool:
+        """An old-direction record made before T+O, delivered after the drain was counted
+        done by the clock (the Lambda's rule: it cannot see the shards): it kept failing
+        past the grace, or is a redelivery. The new direction applies now, so it must not
+        be applied over what that wrote; nor may it be acknowledged unseen."""
+        until = state.drain_until
+        return (
+            self.drain_by_time
+            and state.old_drained
+            and flow_of(side) is not state.direction
+            and until is not None
+            and c.created_at is not None
+            and c.created_at < until
+        )
+
+    def _quarantine_late(
+        self,
+        ctx: RouteContext,
+        state: Direction,
+        side: Side,
+        c: Change,
+        result: BatchResult,
+        counts: RouteCounts,
+    ) -> None:
+        old, new = flow_of(side).value, state.direction.value
+        reason = (
+            f"late: a {old} record made before the switch to {new} drained the {old} "
+            f"direction, delivered after it; not applied, so as not to overwrite what {new} "
+            "replication has written since (an earlier delivery may have applied it): "
+            "check the key on both sides"
+        )
+        if quarantine_record(self.store, ctx.route.name, c, reason, now=self.clock()):
+            result.mark(c.index, QUARANTINED, None, reason)
+            counts.quarantined += 1
+        else:
+            result.mark(c.index, FAILED, None, "could not write the quarantine entry")
+            counts.failed += 1
+
     def _follow(
         self,
         ctx: RouteContext,
@@ -324,6 +365,8 @@ class Replicator:
                 counts.waiting += 1
             elif verdict is Verdict.CHECK_FOREIGN and side is Side.SOURCE:
                 check.append(c)
+            elif verdict is Verdict.SKIP and self._late(state, side, c):
+                self._quarantine_late(ctx, state, side, c, result, counts)
             else:  # SKIP; or a target-stream record after a rollback's drain: forward owns it
                 result.mark(c.index, SKIPPED, None, None)
                 counts.skipped += 1
