@@ -30,8 +30,8 @@ class AppContext:
     region: str | None
     has_credentials: bool = False
     #: human output; progress and notes go to stderr so stdout stays one JSON object
-    out: Console = field(default_factory=lambda: Console(highlight=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    out: Console = field(default_factory=lambda: console(stderr=False))
+    err: Console = field(default_factory=lambda: console(stderr=True))
 
     @classmethod
     def from_options(cls, config: Path, endpoint_url: str | None, region: str | None) -> AppContext:
@@ -108,3 +108,15 @@ def check_endpoint(url: str) -> None:
             f"--endpoint-url {url!r} is not a URL: give http(s)://HOST[:PORT], "
             "e.g. http://127.0.0.1:4566"
         )
+
+
+#: the width of tables and notes written to a pipe or a file (rich's own default, 80, cut
+#: route and table names to "membershi…"); COLUMNS still wins, as rich reads it first
+PIPED_WIDTH = 160
+
+
+def console(*, stderr: bool) -> Console:
+    out = Console(stderr=stderr, highlight=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(stderr=stderr, highlight=False, width=PIPED_WIDTH)
+    return out
