@@ -148,7 +148,9 @@ def cutover_not_made(ctx: CutoverContext, routes: Sequence[str], at: float | Non
     for route in routes:
         for _ in range(5):
             state = store.direction(route)
-            if state.direction is not Flow.FORWARD or state.next_at is None:
+            # only its own mark: an earlier one is a killed cutover's, which may have
+            # re-pointed functions that still write the new tables
+            if state.direction is not Flow.FORWARD or state.next_at != at:
                 break
             if store.save_direction(route, replace(state, next_at=None), expected=state):
                 break
