@@ -19,7 +19,7 @@ from dualwrite.aws.tables import key_schema_of
 from dualwrite.cli.demo_reverse import AppWrite, plan_writes
 from dualwrite.control import ControlStore
 from dualwrite.mapping import build_mapping
-from dualwrite.reverse.direction import Direction, Flow
+from dualwrite.reverse.direction import Direction, Flow, drain_ends_by_time
 from dualwrite.traffic import TrafficPlan
 from rehearse.adapt import Adaptation
 from rehearse.context import CUTOVER_SETTINGS, Rehearsal
@@ -34,7 +34,7 @@ HOLD_GAP = Adaptation(
     "ministack's DynamoDB stream poller ignores ReportBatchItemFailures: a batch the "
     "replicator answers with failed records is not retried, its position moves past them",
     "the application writes each side only once the drain is over by the Lambda's rule "
-    "(T+O+max_lag_seconds+1 s; the hold itself is tested in tests/)",
+    "(T+O+max_lag_seconds plus the clocks' slack; the hold itself is tested in tests/)",
 )
 
 
@@ -47,8 +47,9 @@ def _drained_at(states: dict[str, Direction]) -> float:
     """When the Lambda counts the old direction of every route drained (by the clock)."""
     ends = []
     for state in states.values():
-        assert state.drain_until is not None
-        ends.append(state.drain_until + state.drain_grace_s + 1.0)
+        end = drain_ends_by_time(state)
+        assert end is not None
+        ends.append(end)
     return max(ends)
 
 
@@ -73,7 +74,7 @@ def cutover(r: Rehearsal) -> str:
     r.adaptations.append(
         Adaptation(
             "the drains after cutover and rollback as long as migrations/coretable.yaml makes them",
-            "a rehearsal of minutes: each drain waits T+O+max_lag_seconds+1 s",
+            "a rehearsal of minutes: each drain waits T+O+max_lag_seconds plus the clocks' slack",
             f"the CLI reads a copy of the migration file with {settings}",
         )
     )

@@ -5,8 +5,9 @@ core raises SwitchPendingError): a rollback right after a cutover, or a cutover 
 a rollback, first finds out whether that drain is over, by the replicator's own rules:
 
 - the old direction's stream has event source mappings (AWS, no shard view): drained once
-  the clock is past T+O + drain_grace_s + 1 s (the gate bounded the lag at the switch);
-- otherwise (the local runner): past T+O + 1 s, every shard read after its checkpoint holds
+  the clock is past T+O + drain_grace_s + the clocks' slack (the margin and a second: the
+  gate bounded the lag at the switch);
+- otherwise (the local runner): past T+O + the slack, every shard read after its checkpoint holds
   no change made before T+O that is still to apply. For the reverse direction a change that
   would write nothing (an echo of forward, the plans say) is no change to apply, nor is one
   made before the reverse direction's start.
@@ -26,7 +27,7 @@ from dualwrite.cutover.context import CutoverContext
 from dualwrite.cutover.facts import RouteTables
 from dualwrite.cutover.lag import event_source_mappings
 from dualwrite.cutover.reversal import route_mapping
-from dualwrite.reverse.direction import Direction, Flow, drained
+from dualwrite.reverse.direction import Direction, Flow, clock_slack, drained
 from dualwrite.reverse.echo import net_writes
 from dualwrite.reverse.model import TargetChange
 from dualwrite.reverse.plan import batch_reads, plan_batch, planner_for
@@ -68,7 +69,7 @@ def settle_route(
         info = r.source_table if old is Flow.FORWARD else r.target_table
         stream = info.stream_arn if info is not None else None
         mappings = event_source_mappings(ctx.clients.lambda_, stream) if stream else []
-        ready = until + 1.0 + (state.drain_grace_s if mappings else 0.0)
+        ready = until + clock_slack(state) + (state.drain_grace_s if mappings else 0.0)
         now = ctx.clock()
         if now < ready:
             if not wait or ready - now > MAX_WAIT_S:

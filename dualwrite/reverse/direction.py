@@ -173,10 +173,10 @@ def drain_complete(state: Direction, caught_up_at: float | None) -> bool:
     until = state.drain_until
     if until is None or state.old_drained:
         return True
-    return caught_up_at is not None and caught_up_at >= until + _slack(state)
+    return caught_up_at is not None and caught_up_at >= until + clock_slack(state)
 
 
-def _slack(state: Direction) -> float:
+def clock_slack(state: Direction) -> float:
     """Clocks differ by up to the margin; ApproximateCreationDateTime is rounded down."""
     return state.margin_s + 1.0
 
@@ -184,10 +184,16 @@ def _slack(state: Direction) -> float:
 def drained_by_time(state: Direction, now: float) -> bool:
     """The drain as whoever cannot see the old direction's shards judges it (Lambda): the
     wall clock is past T+O plus the lag the switch allowed, plus the clocks' slack."""
-    until = state.drain_until
-    if until is None or state.old_drained:
+    if state.old_drained:
         return True
-    return now >= until + state.drain_grace_s + _slack(state)
+    ends = drain_ends_by_time(state)
+    return ends is None or now >= ends
+
+
+def drain_ends_by_time(state: Direction) -> float | None:
+    """When drained_by_time counts the drain done: T+O, the grace, the clocks' slack."""
+    until = state.drain_until
+    return None if until is None else until + state.drain_grace_s + clock_slack(state)
 
 
 def drained(state: Direction) -> Direction:
