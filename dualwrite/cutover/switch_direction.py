@@ -7,10 +7,10 @@ as it is done, so a re-run after a kill finishes exactly what is left, with the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from dualwrite.control import iso
+from dualwrite.control import ControlStore, iso
 from dualwrite.cutover.context import CutoverContext
 from dualwrite.cutover.drain import settle_drains
 from dualwrite.cutover.facts import RouteTables, describe_routes
@@ -19,7 +19,7 @@ from dualwrite.cutover.reversal import function_timeouts, plan_switch, save_dire
 from dualwrite.cutover.reverse_journal import DirectionSwitch
 from dualwrite.cutover.reverse_mappings import enable_reverse
 from dualwrite.errors import DualwriteError
-from dualwrite.reverse.direction import DEFAULT_MARGIN_S, Flow
+from dualwrite.reverse.direction import DEFAULT_MARGIN_S, Direction, Flow
 
 
 class _Journaling:
@@ -97,6 +97,16 @@ def rollback_start(entries: Sequence[Entry], rollback: Entry) -> float:
     return min([rollback.at, *attempts])
 
 
+def _mark(store: ControlStore, route: str, edit: Callable[[Direction], Direction | None]) -> None:
+    """Save `edit(state)` on the route's direction; None: leave it. Optimistic: the
+    replicator may save `drained` in between, and then it is read and edited again."""
+    for _ in range(5):
+        state = store.direction(route)
+        new = edit(state)
+        if new is None or store.save_direction(route, new, expected=state):
+            return
+
+
 def before_rollback(ctx: CutoverContext, journal: Journal, rollback: Entry) -> None:
     """Once a rollback is journaled and before it puts any function back: every REVERSE
     route records the rollback's T as the switch back being made (Direction.next_at), so
@@ -106,13 +116,14 @@ def before_rollback(ctx: CutoverContext, journal: Journal, rollback: Entry) -> N
     if store is None:
         return
     at = rollback_start(journal.entries(), rollback)
+
+    def edit(state: Direction) -> Direction | None:
+        if state.direction is not Flow.REVERSE or state.next_at is not None:
+            return None
+        return replace(state, next_at=at)
+
     for route in ctx.migration.routes:
-        for _ in range(5):  # optimistic: the replicator may save `drained` in between
-            state = store.direction(route.name)
-            if state.direction is not Flow.REVERSE or state.next_at is not None:
-                break
-            if store.save_direction(route.name, replace(state, next_at=at), expected=state):
-                break
+        _mark(store, route.name, edit)
 
 
 def before_cutover(ctx: CutoverContext, routes: Sequence[str]) -> float | None:
@@ -127,15 +138,16 @@ def before_cutover(ctx: CutoverContext, routes: Sequence[str]) -> float | None:
     if store is None or not ctx.migration.cutover.reverse:
         return None
     at = store.now()  # the journal's clock: the cutover's entry is made after this
+
+    def edit(state: Direction) -> Direction | None:
+        if state.direction is not Flow.FORWARD or state.switched_at is None:
+            return None
+        if state.next_at is not None:  # a killed cutover's, earlier: it covers more
+            return None
+        return replace(state, next_at=at)
+
     for route in routes:
-        for _ in range(5):  # optimistic: the replicator may save `drained` in between
-            state = store.direction(route)
-            if state.direction is not Flow.FORWARD or state.switched_at is None:
-                break
-            if state.next_at is not None:  # a killed cutover's, earlier: it covers more
-                break
-            if store.save_direction(route, replace(state, next_at=at), expected=state):
-                break
+        _mark(store, route, edit)
     return at
 
 
@@ -145,15 +157,16 @@ def cutover_not_made(ctx: CutoverContext, routes: Sequence[str], at: float | Non
     store = ctx.store
     if store is None or at is None:
         return
+
+    def edit(state: Direction) -> Direction | None:
+        # only its own mark: an earlier one is a killed cutover's, which may have
+        # re-pointed functions that still write the new tables
+        if state.direction is not Flow.FORWARD or state.next_at != at:
+            return None
+        return replace(state, next_at=None)
+
     for route in routes:
-        for _ in range(5):
-            state = store.direction(route)
-            # only its own mark: an earlier one is a killed cutover's, which may have
-            # re-pointed functions that still write the new tables
-            if state.direction is not Flow.FORWARD or state.next_at != at:
-                break
-            if store.save_direction(route, replace(state, next_at=None), expected=state):
-                break
+        _mark(store, route, edit)
 
 
 def carry_back(ctx: CutoverContext, journal: Journal, rollback: Entry) -> tuple[str, ...]:
