@@ -23,6 +23,10 @@ from dualwrite.wire import key_id
 #: how long own-write fingerprints are kept after their span: a source-stream record is
 #: checked within the stream's 24 h retention at the latest
 OWN_WRITES_TTL_S = 2 * 86400.0
+#: fingerprints per journal item: one is 35 bytes of the item's JSON, so 8,000 keep an item
+#: near 280 KB, under DynamoDB's 400 KB (an email change of a user with 12,000 memberships
+#: journals 12,000 writes in one batch)
+OWN_WRITES_PER_ITEM = 8_000
 
 
 def _at_key(at: float) -> str:
@@ -56,9 +60,15 @@ class DirectionRecords(ControlTable):
 
     # --- own writes -----------------------------------------------------------------
     def record_own_writes(self, own: OwnWrites) -> None:
-        """Journal one reverse batch's fingerprints (before it writes)."""
-        sk = f"{_at_key(own.at)}#{self._ids()}"
-        self.put(f"OWN#{own.route}", sk, own.to_json(), expires_at=own.until + OWN_WRITES_TTL_S)
+        """Journal one reverse batch's fingerprints (before it writes), in as many items
+        of the same span as the item size limit needs."""
+        prints = sorted(own.fingerprints)
+        for start in range(0, max(len(prints), 1), OWN_WRITES_PER_ITEM):
+            part = replace(own, fingerprints=frozenset(prints[start : start + OWN_WRITES_PER_ITEM]))
+            sk = f"{_at_key(own.at)}#{self._ids()}"
+            self.put(
+                f"OWN#{own.route}", sk, part.to_json(), expires_at=own.until + OWN_WRITES_TTL_S
+            )
 
     def own_writes(self, route: str, start: float, end: float, span_s: float) -> list[OwnWrites]:
         """The journal entries whose span may cover a change made between start and end

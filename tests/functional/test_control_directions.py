@@ -6,7 +6,7 @@ from __future__ import annotations
 from dualwrite.aws.clients import Clients
 from dualwrite.control import ControlStore, control_table_definition
 from dualwrite.reverse.direction import Direction, Flow, drained, switch
-from dualwrite.reverse.foreign import ForeignWrite, OwnWrites
+from dualwrite.reverse.foreign import ForeignWrite, OwnWrites, fingerprint
 
 
 def _store(clients: Clients, now: list[float]) -> ControlStore:
@@ -42,6 +42,19 @@ def test_own_writes_are_found_by_the_time_they_cover_and_expire(moto_clients: Cl
     assert store.own_writes("users", 3000.0, 3001.0, span_s=10.0) == []
     item = moto_clients.dynamodb.scan(TableName="ctl")["Items"][0]
     assert float(item["expires_at"]["N"]) > 5010.0
+
+
+def test_a_journal_entry_too_big_for_one_item_is_split(moto_clients: Clients) -> None:
+    # an email change of a user with 20,000 memberships: 20,000 writes in one batch
+    store = _store(moto_clients, [1000.0])
+    prints = frozenset(fingerprint({"id": {"S": f"m{i}"}}, None) for i in range(20_000))
+    store.record_own_writes(OwnWrites("users", 100.0, 110.0, prints))
+    found = store.own_writes("users", 105.0, 106.0, span_s=10.0)
+    assert len(found) == 3
+    assert {(j.route, j.at, j.until) for j in found} == {("users", 100.0, 110.0)}
+    assert frozenset().union(*(j.fingerprints for j in found)) == prints
+    items = moto_clients.dynamodb.scan(TableName="ctl")["Items"]
+    assert max(len(i["data"]["S"]) for i in items) < 400_000
 
 
 def test_foreign_writes_are_listed_once_per_key(moto_clients: Clients) -> None:
