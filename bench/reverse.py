@@ -29,7 +29,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench import replicator as rp
@@ -216,13 +216,18 @@ def _data_calls(ddb: MemoryDynamoDB) -> Counter[str]:
     return Counter({k: v for k, v in ddb.calls.items() if v and not k.startswith(CONTROL)})
 
 
+@dataclass
 class _JournalCount(ControlStore):
-    """The bench's control store, counting the source writes each reverse batch journals."""
+    """The bench's control store, counting the source writes each reverse batch journals
+    (once: an entry is journaled again with its span narrowed)."""
 
-    written = 0
+    written: int = 0
+    seen: set[str] = field(default_factory=set)
 
     def record_own_writes(self, own: OwnWrites) -> None:
-        self.written += len(own.fingerprints)
+        if own.id not in self.seen:
+            self.seen.add(own.id)
+            self.written += len(own.fingerprints)
         super().record_own_writes(own)
 
 

@@ -61,11 +61,13 @@ class DirectionRecords(ControlTable):
     # --- own writes -----------------------------------------------------------------
     def record_own_writes(self, own: OwnWrites) -> None:
         """Journal one reverse batch's fingerprints (before it writes), in as many items
-        of the same span as the item size limit needs."""
+        of the same span as the item size limit needs. Journaled again with the same id
+        (its span narrowed once the writes are made), it replaces those items."""
+        name = own.id or self._ids()
         prints = sorted(own.fingerprints)
-        for start in range(0, max(len(prints), 1), OWN_WRITES_PER_ITEM):
+        for n, start in enumerate(range(0, max(len(prints), 1), OWN_WRITES_PER_ITEM)):
             part = replace(own, fingerprints=frozenset(prints[start : start + OWN_WRITES_PER_ITEM]))
-            sk = f"{_at_key(own.at)}#{self._ids()}"
+            sk = f"{_at_key(own.at)}#{name}#{n}"
             self.put(
                 f"OWN#{own.route}", sk, part.to_json(), expires_at=own.until + OWN_WRITES_TTL_S
             )

@@ -7,7 +7,10 @@ item gives false alarms whenever the target moved on between our write and the c
 write of version 2 compared with a target already at version 3). Instead the reverse writer
 journals, *before* it writes, the fingerprint of every source image its writes leave (key
 and whole item, or the key alone for a delete) with the time span of the writes: an
-OwnWrites record per batch (one control-table item per batch, not per write). A source-
+OwnWrites record per batch (one control-table item per batch, not per write). The span is
+journaled open (the longest the batch may take) and narrowed to the writes' real end once
+they have all returned, so that a stray write setting an image we wrote minutes before is
+not taken for ours. A source-
 stream change in the check window (direction.Verdict.CHECK_FOREIGN) is ours exactly when
 its key and new image match a fingerprint journaled for a span that contains its
 ApproximateCreationDateTime. A change that also matches what reverse replication would make
@@ -28,12 +31,13 @@ from hashlib import sha256
 from typing import Any
 
 from dualwrite.jsondoc import JsonObject
-from dualwrite.reverse.direction import Direction, Side, Verdict, decide
+from dualwrite.reverse.direction import DEFAULT_MARGIN_S, Direction, Side, Verdict, decide
 from dualwrite.reverse.model import KeyId, SourceWrite, kid, leaves
 from dualwrite.wire import Item, Key, decode_json_item, items_equal, to_lambda_json
 
-#: ApproximateCreationDateTime is rounded down to the second; clocks differ by a little
-SPAN_SLACK_S = 2.0
+#: ApproximateCreationDateTime is rounded down to the second, and clocks differ by up to the
+#: direction's margin (as direction.clock_slack)
+SPAN_SLACK_S = DEFAULT_MARGIN_S + 1.0
 
 
 #: DynamoDB numbers have up to 38 significant digits (the default context rounds to 28)
@@ -126,6 +130,8 @@ class OwnWrites:
     at: float
     until: float
     fingerprints: frozenset[str]
+    #: names the entry, so that journaling it again (its span narrowed) replaces it
+    id: str = ""
 
     def covers(self, created_at: float | None) -> bool:
         if created_at is None:
@@ -138,6 +144,7 @@ class OwnWrites:
             "at": self.at,
             "until": self.until,
             "fingerprints": sorted(self.fingerprints),
+            "id": self.id,
         }
 
     @classmethod
@@ -147,6 +154,7 @@ class OwnWrites:
             at=float(data["at"]),
             until=float(data["until"]),
             fingerprints=frozenset(str(f) for f in data.get("fingerprints", ())),
+            id=str(data.get("id", "")),
         )
 
 
@@ -156,10 +164,11 @@ def own_writes(
     current: Mapping[KeyId, Item],
     at: float,
     until: float,
+    id: str = "",
 ) -> OwnWrites:
     """The journal entry of netted writes (one per key) against the items read before."""
     prints = frozenset(key_fingerprint(w.kid, leaves(w, current.get(w.kid))) for w in writes)
-    return OwnWrites(route, at, until, prints)
+    return OwnWrites(route, at, until, prints, id)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ the changes whose writes touch it: they are redelivered, and the plans are idemp
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dualwrite.aws.dynamo import (
@@ -27,7 +28,7 @@ from dualwrite.aws.dynamo import (
 )
 from dualwrite.aws.errors import aws_call
 from dualwrite.backoff import Backoff
-from dualwrite.errors import AwsError, ConfigError
+from dualwrite.errors import AwsError, ConfigError, DualwriteError
 from dualwrite.mapping.base import Mapping as RouteMapping
 from dualwrite.reverse.echo import net_writes
 from dualwrite.reverse.foreign import OwnWrites, own_writes
@@ -125,7 +126,8 @@ class ReverseWriter:
     counter: RequestCounter = field(default_factory=RequestCounter)
     clock: Callable[[], float] = time.time
     has_time: Callable[[], bool] = lambda: True
-    #: saves our own writes before they are made (the control table, in the wiring)
+    #: saves our own writes before they are made (the control table, in the wiring); called
+    #: again with the entry's span narrowed once they are (the same id: it replaces it)
     journal: Callable[[OwnWrites], None] | None = None
     #: the user pool's name of a user, when the route has a pool (memberships)
     name_for: Callable[[AttributeValue], str | None] | None = None
@@ -135,6 +137,7 @@ class ReverseWriter:
     #: of one each). Off by default: a foreign write racing between our read and our write
     #: would lose its attributes (it is still reported, as its image differs)
     merge_updates: bool = False
+    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex[:12])
     _planner: ReversePlanner = field(init=False)
 
     def __post_init__(self) -> None:
@@ -157,10 +160,13 @@ class ReverseWriter:
         own = None
         if writes:
             at = self.clock()
-            own = own_writes(self.route, writes, found.source, at, at + self.write_span_s)
+            span = at + self.write_span_s
+            own = own_writes(self.route, writes, found.source, at, span, self.new_id())
             if self.journal is not None:
                 self.journal(own)
         failed_keys, rejected = self.write(writes)
+        if own is not None:
+            own = self._narrowed(own)
         failed = (
             tuple(i for i, ids in enumerate(plan.touched) if any(k in failed_keys for k in ids))
             if failed_keys
@@ -183,6 +189,19 @@ class ReverseWriter:
             failed=failed,
             own=own,
         )
+
+    def _narrowed(self, own: OwnWrites) -> OwnWrites:
+        """The entry's span ended where the writes did: every one has returned (landed,
+        refused, or failed for good), so none is made later (SPAN_SLACK_S covers DynamoDB's
+        clock). A write failed here is sent again by a later batch, under its own entry."""
+        narrowed = replace(own, until=min(own.until, self.clock()))
+        if self.journal is None or narrowed == own:
+            return own
+        try:
+            self.journal(narrowed)
+        except DualwriteError:
+            return own  # the open span stays journaled: only the check window is wider
+        return narrowed
 
     # --- reads ------------------------------------------------------------------------
     def read(self, reads: Reads) -> ReadResult:

@@ -44,6 +44,17 @@ def test_own_writes_are_found_by_the_time_they_cover_and_expire(moto_clients: Cl
     assert float(item["expires_at"]["N"]) > 5010.0
 
 
+def test_journaling_an_entry_again_replaces_it(moto_clients: Clients) -> None:
+    store = _store(moto_clients, [1000.0])
+    opened = OwnWrites("users", 100.0, 1000.0, frozenset({"a", "b"}), id="batch1")
+    store.record_own_writes(opened)
+    store.record_own_writes(OwnWrites("users", 100.0, 1000.0, frozenset({"c"}), id="batch2"))
+    narrowed = OwnWrites("users", 100.0, 104.0, opened.fingerprints, id="batch1")
+    store.record_own_writes(narrowed)
+    found = store.own_writes("users", 100.0, 101.0, span_s=900.0)
+    assert sorted(found, key=lambda j: j.id) == [narrowed, found[1]] and found[1].id == "batch2"
+
+
 def test_a_journal_entry_too_big_for_one_item_is_split(moto_clients: Clients) -> None:
     # an email change of a user with 20,000 memberships: 20,000 writes in one batch
     store = _store(moto_clients, [1000.0])

@@ -11,10 +11,12 @@ import pytest
 
 from dualwrite.aws.clients import Clients
 from dualwrite.backoff import Backoff
+from dualwrite.control import ControlStore, control_table_definition
 from dualwrite.errors import ConfigError
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import KeySchema, Mapping
-from dualwrite.reverse.foreign import OwnWrites, SourceChange, fingerprint
+from dualwrite.reverse.direction import Direction, Flow, drained, switch
+from dualwrite.reverse.foreign import OwnWrites, SourceChange, fingerprint, foreign_writes
 from dualwrite.reverse.model import INSERT, MODIFY, REMOVE, TargetChange
 from dualwrite.reverse.writer import ReverseWriter
 from dualwrite.wire import Item, items_equal, key_of
@@ -105,7 +107,10 @@ def test_identity_reverse_counts_requests_and_an_echo_writes_nothing(moto_client
         change(IDENTITY, REMOVE, {"pk": {"S": "gone"}}),
     ]
     journal: list[OwnWrites] = []
-    w = writer(Partial(ddb), IDENTITY, "old", "new", journal=journal.append, clock=lambda: 5000.0)
+    ticks = iter([5000.0, 5003.0])  # before the writes, after them
+    w = writer(
+        Partial(ddb), IDENTITY, "old", "new", journal=journal.append, clock=lambda: next(ticks)
+    )
     result = w.apply(changes)
     written = (n - 20) - 1 + 1  # 20 echoes; k039 is written then deleted: one delete
     assert (result.puts, result.deletes, result.updates) == (written - 1, 1, 0)
@@ -118,8 +123,11 @@ def test_identity_reverse_counts_requests_and_an_echo_writes_nothing(moto_client
     old = {i["pk"]["S"]: i for i in scan(ddb, "old")}
     assert len(old) == n - 1 and "k039" not in old
     assert all(old[f"k{i:03}"]["v"] == {"N": str(i % 2)} for i in range(n) if i != 39)
-    (own,) = journal
-    assert own == result.own and own.at == 5000.0
+    # journaled open before the writes, then narrowed to where they ended (the same entry)
+    opened, own = journal
+    assert (opened.at, opened.until) == (5000.0, 5000.0 + w.write_span_s)
+    assert own == result.own and (own.at, own.until) == (5000.0, 5003.0)
+    assert own.id == opened.id and own.fingerprints == opened.fingerprints
     # the source stream of our own writes is recognised from the journal
     assert all(
         fingerprint({"pk": i["pk"]}, i) in own.fingerprints
@@ -131,6 +139,35 @@ def test_identity_reverse_counts_requests_and_an_echo_writes_nothing(moto_client
     repeat = again.apply(changes)
     assert repeat.written == 0 and repeat.own is None
     assert again.counter.counts == {"BatchGetItem": math.ceil(n / 100)}
+
+
+def test_a_stray_write_of_an_image_we_wrote_minutes_before_is_foreign(
+    moto_clients: Clients,
+) -> None:
+    """We set admin, then viewer; a stray writer sets admin again a minute later. Its image
+    is one we wrote, but not then: the journal's narrowed span tells them apart."""
+    ddb = moto_clients.dynamodb
+    create(ddb, "old", (("pk", "S"),))
+    create(ddb, "new", (("pk", "S"),))
+    ddb.create_table(**control_table_definition("ctl"))
+    store = ControlStore(ddb, "ctl", clock=lambda: 1000.0)
+    now = [1000.0]
+    w = writer(ddb, IDENTITY, "old", "new", journal=store.record_own_writes, clock=lambda: now[0])
+    admin = {"pk": {"S": "u1"}, "role": {"S": "admin"}}
+    viewer = {"pk": {"S": "u1"}, "role": {"S": "viewer"}}
+    assert w.apply([change(IDENTITY, INSERT, admin, at=1000.0)]).written == 1
+    now[0] = 1010.0
+    assert w.apply([change(IDENTITY, MODIFY, viewer, at=1010.0)]).written == 1
+    state = drained(switch(Direction(), Flow.REVERSE, 900.0, 3.0))
+    key = {"pk": {"S": "u1"}}
+    stream = [
+        SourceChange(key, admin, 1000.0),  # our own writes, as the source stream shows them
+        SourceChange(key, viewer, 1011.0),
+        SourceChange(key, admin, 1070.0),  # the stray writer
+    ]
+    journal = store.own_writes("r", 1000.0, 1070.0, span_s=w.write_span_s)
+    (stray,) = foreign_writes("r", state, stream, journal)
+    assert stray.key == key and stray.at == 1070.0
 
 
 def memberships_world(ddb: Any) -> None:
