@@ -8,8 +8,9 @@ from __future__ import annotations
 import base64
 import json
 import marshal
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 AttributeValue = dict[str, Any]
@@ -25,6 +26,24 @@ def av_type(value: Mapping[str, Any]) -> str:
     if len(value) != 1:
         raise ValueError(f"not an AttributeValue: {sorted(value)}")
     return next(iter(value))
+
+
+#: DynamoDB numbers have up to 38 significant digits (Decimal's default context rounds to 28)
+_DIGITS = Context(prec=40)
+
+#: a number in the one spelling DynamoDB gives back ("leading and trailing zeroes are
+#: trimmed"): positional, no exponent, no needless zeros, no "-0". Most numbers are.
+PLAIN_NUMBER = re.compile(r"-?[1-9][0-9]*(?:\.[0-9]*[1-9])?|-?0\.[0-9]*[1-9]|0")
+
+
+def number_spelling(text: str) -> str:
+    """The spelling DynamoDB stores and streams a number in (2.0 and 2E0 as "2")."""
+    if PLAIN_NUMBER.fullmatch(text):
+        return text
+    d = Decimal(text)
+    if not d:
+        return "0"
+    return format(d.normalize(_DIGITS), "f")
 
 
 def _number(text: str) -> Decimal:

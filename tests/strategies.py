@@ -8,6 +8,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from dualwrite.wire import number_spelling
+
 texts = st.text(min_size=0, max_size=12)
 names = st.text(min_size=1, max_size=10).filter(lambda n: n not in ("PK", "SK", "Type"))
 
@@ -21,6 +23,10 @@ def numbers(draw: Any) -> str:
     sign = draw(st.sampled_from(["", "-"]))
     return str(Decimal(f"{sign}{mantissa}E{exponent}"))
 
+
+#: numbers in the one spelling DynamoDB gives back ("leading and trailing zeroes are
+#: trimmed", positional): what a key read from a table holds, and so what forward embeds
+key_numbers = numbers().map(number_spelling)
 
 binaries = st.binary(min_size=1, max_size=12)
 

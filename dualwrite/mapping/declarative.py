@@ -13,7 +13,6 @@ space and the inverse, so nothing here needs code.
 
 from __future__ import annotations
 
-from decimal import Context, Decimal
 from typing import Annotated
 
 from pydantic import (
@@ -31,7 +30,7 @@ from pydantic import (
 from dualwrite.errors import UnmappableError
 from dualwrite.mapping.base import KeySchema, Mapping, require_keys
 from dualwrite.mapping.templates import KeySpace, Template, is_number
-from dualwrite.wire import AttributeValue, Item, Key, values_equal
+from dualwrite.wire import AttributeValue, Item, Key, number_spelling, values_equal
 
 
 def _template(text: str) -> str:
@@ -43,18 +42,13 @@ TemplateText = Annotated[str, AfterValidator(_template)]
 Constant = StrictBool | StrictInt | StrictFloat | StrictStr
 
 
-#: DynamoDB numbers have up to 38 significant digits (Decimal's default context rounds to 28)
-_DIGITS = Context(prec=40)
-
-
 def _wire(value: Constant) -> AttributeValue:
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int | float):
         # DynamoDB's own spelling (2.0 is stored, and streamed, as "2"), so that what the
         # target holds compares equal as text too
-        number = Decimal(str(value))
-        return {"N": format(number.normalize(_DIGITS), "f") if number else "0"}
+        return {"N": number_spelling(str(value))}
     return {"S": value}
 
 

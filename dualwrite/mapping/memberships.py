@@ -174,7 +174,15 @@ class MembershipsMapping(Mapping):
         for name, raw in (("userId", user), ("serverId", server)):
             typ = self.source_key.type_of(name)
             if not raw or (typ == "N" and not is_number(raw)):
-                raise UnmappableError(f"unrepresentable: {name} {raw!r} is not a valid {typ} key")
+                raise UnmappableError(
+                    f"unrepresentable: {name} {raw!r} is not a valid {typ} key"
+                    + (
+                        " (a number DynamoDB takes, in its spelling: no exponent, no leading "
+                        "or trailing zeros)"
+                        if typ == "N"
+                        else ""
+                    )
+                )
             out[name] = {typ: raw}
         return out
 

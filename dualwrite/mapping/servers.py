@@ -84,7 +84,8 @@ class ServersMapping(Mapping):
             if isinstance(pk, str) and self.owns(target):  # a server's, with an id no key holds
                 given = pk[len(PREFIX) :]
                 raise UnmappableError(
-                    f"unrepresentable: server id {given!r} is not a number DynamoDB takes"
+                    f"unrepresentable: server id {given!r} is not a number DynamoDB takes, "
+                    "in its spelling (no exponent, no leading or trailing zeros)"
                     if given
                     else "unrepresentable: the server id is empty"
                 )

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal
 from functools import cached_property
+
+from dualwrite.wire import PLAIN_NUMBER
 
 
 class TemplateError(ValueError):
@@ -184,13 +186,12 @@ _DIGITS = Context(prec=40)
 
 def is_number(text: str) -> bool:
     """Whether a key text parsed back for an N attribute is a number DynamoDB takes (a key
-    it refuses, read or written, would fail the whole batch it is in, on every retry)."""
-    try:
-        d = Decimal(text)
-    except InvalidOperation:
+    it refuses, read or written, would fail the whole batch it is in, on every retry), in
+    the one spelling DynamoDB gives back. Forward embeds that spelling, so SERVER#1.0 or
+    SERVER#01 is no server's: taken for server 1, it would overwrite that server."""
+    if not PLAIN_NUMBER.fullmatch(text):
         return False
-    if not d.is_finite():
-        return False
+    d = Decimal(text)
     if not d:
         return True
     n = d.normalize(_DIGITS)

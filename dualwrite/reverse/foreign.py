@@ -23,40 +23,26 @@ that raced a foreign one (and so left another image) is reported too.
 from __future__ import annotations
 
 import marshal
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Context, Decimal
 from hashlib import sha256
 from typing import Any
 
 from dualwrite.jsondoc import JsonObject
 from dualwrite.reverse.direction import DEFAULT_MARGIN_S, Direction, Side, Verdict, decide
 from dualwrite.reverse.model import KeyId, SourceWrite, kid, leaves
-from dualwrite.wire import Item, Key, decode_json_item, items_equal, to_lambda_json
+from dualwrite.wire import (
+    Item,
+    Key,
+    decode_json_item,
+    items_equal,
+    number_spelling,
+    to_lambda_json,
+)
 
 #: ApproximateCreationDateTime is rounded down to the second, and clocks differ by up to the
 #: direction's margin (as direction.clock_slack)
 SPAN_SLACK_S = DEFAULT_MARGIN_S + 1.0
-
-
-#: DynamoDB numbers have up to 38 significant digits (the default context rounds to 28)
-_NUMBERS = Context(prec=40)
-
-
-#: a number already in its one spelling: positional, no exponent, no leading or trailing
-#: zeros, no "-0" (most numbers are; the rest go through Decimal)
-_PLAIN_NUMBER = re.compile(r"-?[1-9][0-9]*(?:\.[0-9]*[1-9])?|-?0\.[0-9]*[1-9]|0")
-
-
-def _number(text: str) -> str:
-    """One spelling per numeric value: the positional form without needless zeros."""
-    if _PLAIN_NUMBER.fullmatch(text):
-        return text
-    d = Decimal(text)
-    if not d:
-        return "0"
-    return format(d.normalize(_NUMBERS), "f")
 
 
 def _plain_integer(text: str) -> bool:
@@ -73,7 +59,7 @@ def _canonical(value: Any) -> Any:
     if t == "N":
         if _plain_integer(v):
             return value
-        plain = _number(v)
+        plain = number_spelling(v)
         return value if plain == v else {"N": plain}
     if t == "M":
         return ("M", _body(v))
@@ -82,7 +68,7 @@ def _canonical(value: Any) -> Any:
     if t == "SS":
         return ("SS", sorted(v))
     if t == "NS":
-        return ("NS", sorted([x if _plain_integer(x) else _number(x) for x in v]))
+        return ("NS", sorted([x if _plain_integer(x) else number_spelling(x) for x in v]))
     if t == "B":
         return value if v.__class__ is bytes else {"B": _bytes(v)}
     return (t, sorted([_bytes(x) for x in v]))

@@ -362,6 +362,9 @@ def test_merged_updates_are_batched_puts_that_keep_what_forward_drops(
         ("servers", "S", "SERVER#", {"Type": {"S": "Server"}}),
         ("servers", "N", "SERVER#abc", {"Type": {"S": "Server"}}),
         ("servers", "N", "SERVER#1e200", {"Type": {"S": "Server"}}),
+        # server 1 is SERVER#1: another spelling of 1 would overwrite it
+        ("servers", "N", "SERVER#1.0", {"Type": {"S": "Server"}}),
+        ("servers", "N", "SERVER#01", {"Type": {"S": "Server"}}),
         ("memberships", "S", "USER#", {"Type": {"S": "User"}, "email": {"S": "a@x"}}),
         ("memberships", "N", "USER#abc", {"Type": {"S": "User"}, "email": {"S": "a@x"}}),
     ],

@@ -13,7 +13,7 @@ from dualwrite.errors import UnmappableError
 from dualwrite.mapping import SERVERS_SPEC, DeclarativeSpec, build_mapping
 from dualwrite.mapping.base import KeySchema, Mapping
 from dualwrite.wire import Item
-from tests.strategies import attributes, key_text, numbers, values
+from tests.strategies import attributes, key_numbers, key_text, values
 
 ORDERS = build_mapping(
     DeclarativeSpec.model_validate(
@@ -55,7 +55,7 @@ def composites(draw: Any) -> Item:
     return {
         **draw(attributes),
         "customerId": {"S": draw(key_text)},
-        "orderNo": {"N": draw(numbers())},
+        "orderNo": {"N": draw(key_numbers)},
     }
 
 
@@ -111,7 +111,7 @@ def test_identity_inverse_is_the_same_item(pk: str, attrs: dict[str, Any]) -> No
 
 
 server_ids = st.one_of(
-    key_text.map(lambda s: ("S", {"S": s})), numbers().map(lambda n: ("N", {"N": n}))
+    key_text.map(lambda s: ("S", {"S": s})), key_numbers.map(lambda n: ("N", {"N": n}))
 )
 
 

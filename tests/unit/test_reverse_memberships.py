@@ -217,6 +217,10 @@ def test_numeric_keys_must_be_numbers() -> None:
     bad = {**GOOD_US, "PK": {"S": "USER#12"}, "SK": {"S": "SERVER#x"}}
     out = reverse(MN, [put(MN, bad)], {})
     assert "serverId 'x' is not a valid N key" in out.plan.unrepresentable[0][1]
+    # SERVER#07 is no server's: forward writes server 7 as SERVER#7
+    padded = {**GOOD_US, "PK": {"S": "USER#12"}, "SK": {"S": "SERVER#07"}}
+    out = reverse(MN, [put(MN, padded)], {})
+    assert "serverId '07' is not a valid N key" in out.plan.unrepresentable[0][1]
     good = {**GOOD_US, "PK": {"S": "USER#12"}, "SK": {"S": "SERVER#7"}}
     ok = reverse(MN, [put(MN, good)], {})
     assert next(iter(ok.source.values()))["serverId"] == {"N": "7"}

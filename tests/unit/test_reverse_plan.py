@@ -17,7 +17,7 @@ from dualwrite.reverse.model import SourceView, SourceWrite, TargetChange, Write
 from dualwrite.reverse.plan import InversePlanner, planner_for
 from dualwrite.wire import Item, items_equal
 from tests.reverse_sim import put, remove, reverse, source_table
-from tests.strategies import attributes, key_text, numbers, values
+from tests.strategies import attributes, key_numbers, key_text, values
 
 ORDERS = build_mapping(
     DeclarativeSpec.model_validate(
@@ -45,14 +45,14 @@ def one_to_one(draw: Any) -> tuple[Mapping, Item, Item]:
     kind = draw(st.sampled_from(["identity", "servers-S", "servers-N", "orders"]))
     if kind == "identity":
         mapping = IDENTITY
-        key = {"pk": {"S": draw(key_text)}, "sk": {"N": draw(numbers())}}
+        key = {"pk": {"S": draw(key_text)}, "sk": {"N": draw(key_numbers)}}
     elif kind == "orders":
         mapping = ORDERS
         key = {"customerId": {"S": draw(key_text)}, "orderId": {"S": draw(key_text)}}
     else:
         typ = kind[-1]
         mapping = draw(st.sampled_from(servers(typ)))
-        key = {"id": {"S": draw(key_text)} if typ == "S" else {"N": draw(numbers())}}
+        key = {"id": {"S": draw(key_text)} if typ == "S" else {"N": draw(key_numbers)}}
     special = st.sampled_from(["total", "amount", "legacyFlag", "cache"])
     versions = []
     for _ in range(2):
