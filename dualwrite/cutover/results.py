@@ -170,6 +170,8 @@ class CutoverResult:
             "changes": [c.to_json() for c in self.changes],
             "warnings": [w.message() for w in self.warnings],
         }
+        if self.dry_run:  # the dry run itself succeeded ("done"): what the real one would do
+            body["would_cut_over"] = self.gate is not None and self.gate.ok
         if self.failure is not None:
             body.update(
                 error=self.failure.message,

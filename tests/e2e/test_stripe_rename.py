@@ -199,6 +199,11 @@ def test_stripe_rename_end_to_end(cli: Cli, emulator_clients: Clients) -> None:
     assert [c["subject"] for c in quarantined.json()["gate"]["checks"] if not c["ok"]] == [
         "invoices"
     ]
+    # a dry run reports, so it succeeds; its JSON says the cutover would be refused
+    refused_dry = cli.run(PLAN, "cutover", "--dry-run", "--json")
+    assert refused_dry.code == 0, refused_dry.stderr
+    assert refused_dry.json()["would_cut_over"] is False
+    assert refused_dry.json()["gate"]["ok"] is False
     store.resolve_quarantine(qid, "checked by hand")
 
     # a change on a source that replication has not applied, 5 minutes later: not caught up
@@ -231,6 +236,7 @@ def test_stripe_rename_end_to_end(cli: Cli, emulator_clients: Clients) -> None:
     )
     assert len(expected_changes) == 14
     assert dry_json["gate"]["ok"] is True and dry_json["cut_over"] is False
+    assert dry_json["would_cut_over"] is True
     assert environments(clients) == original
 
     # cutover: exactly the planned variables change
