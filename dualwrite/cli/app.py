@@ -61,6 +61,15 @@ for module in (
     module.register(app)
 
 
+def _from_ctrl_c(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps our errors to exit codes (DESIGN.md section 4).
 
@@ -72,6 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except SystemExit as exc:
+        if _from_ctrl_c(exc):  # typer turns Ctrl-C into a silent exit 130: say why
+            sys.stderr.write("interrupted\n")
+        raise
     except DualwriteError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(exc.exit_code)

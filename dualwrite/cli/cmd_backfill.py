@@ -24,9 +24,14 @@ from backfill.results import BackfillResult
 from backfill.route import check_control_table
 from dualwrite.aws.sampling import estimate_routes
 from dualwrite.cli.context import AppContext, emit_json, get
+from dualwrite.cli.signals import stop_on_signals
 from dualwrite.control import Phase, iso
 from dualwrite.errors import SafetyGateError
 from dualwrite.estimate import over_retention, refusal
+
+STOPPING = (
+    "stopping: each segment saves its checkpoint after the page in hand (Ctrl-C again aborts)"
+)
 
 #: control-table partition of accepted risks (sk "<iso time>#<route>")
 RISK_PK = "RISK#RETENTION"
@@ -84,22 +89,34 @@ def backfill(
         if json_out:  # a refusal is still one JSON object on stdout (and one line on stderr)
             emit_json({"refused": True, "reason": str(exc)})
         raise
-    result = backfill_with_progress(
-        app,
-        quiet=json_out,
-        routes=None if route is None else [route],
-        segments=segments,
-        workers=workers,
-        max_wcu=max_wcu,
-        restart=restart,
-    )
+    stop = threading.Event()
+    with stop_on_signals(stop, lambda: app.err.print(STOPPING)):
+        result = backfill_with_progress(
+            app,
+            quiet=json_out,
+            routes=None if route is None else [route],
+            segments=segments,
+            workers=workers,
+            max_wcu=max_wcu,
+            restart=restart,
+            stop=stop,
+        )
+    interrupted = stop.is_set() and not all(r.complete for r in result.routes)
     if json_out:
         data = result.to_json()
         if accepted:
             data["retention_risk_accepted"] = accepted
+        if interrupted:
+            data["interrupted"] = True
         emit_json(data)
-        return
-    print_result(app, result)
+    else:
+        print_result(app, result)
+    if interrupted:
+        app.err.print(
+            "interrupted: every segment saved its checkpoint; `dualwrite backfill` resumes "
+            "where this run stopped"
+        )
+        raise typer.Exit(130)
 
 
 def retention_gate(

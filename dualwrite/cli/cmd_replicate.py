@@ -7,12 +7,8 @@ Ctrl-C interrupts at once.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -20,6 +16,7 @@ from rich.status import Status
 from rich.table import Table
 
 from dualwrite.cli.context import AppContext, emit_json, get
+from dualwrite.cli.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from stream_replicator.run_summary import RunSummary
@@ -42,27 +39,6 @@ class _ConsoleHandler(logging.Handler):
             self.console.print(f"[yellow]warning:[/] {record.getMessage()}", highlight=False)
         except Exception:
             self.handleError(record)
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event, say: Any) -> Iterator[None]:
-    """First SIGINT/SIGTERM asks the runner to stop after its batch; a second SIGINT aborts."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.set()
-        say("stopping: finishing the current batch and saving checkpoints (Ctrl-C again aborts)")
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def _switched(summary: RunSummary) -> bool:
@@ -178,7 +154,8 @@ def replicate(
         notify=app.say,
     )
     try:
-        with _stop_on_signals(stop, app.say):
+        stopping = "stopping: finishing the current batch and saving checkpoints"
+        with stop_on_signals(stop, lambda: app.say(f"{stopping} (Ctrl-C again aborts)")):
             if status is not None:
                 status.start()
             try:

@@ -1,0 +1,109 @@
+"""Ctrl-C in `dualwrite backfill`, on moto: the run stops at a checkpoint, says so, reports
+what it copied (`"interrupted": true` in --json), exits 130, and the next run resumes from
+the checkpoints to an exact copy."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dualwrite import seed as seeding
+from dualwrite.aws.clients import AwsSettings, Clients
+from dualwrite.cli import app as cli_app
+from dualwrite.cli import cmd_backfill
+from tests.functional.test_backfill_support import (
+    CORETABLE,
+    assert_exact,
+    coretable,
+    expected_target,
+    prepare,
+    scan_all,
+    seed,
+)
+
+
+@pytest.fixture
+def clients(aws_env: None) -> Iterator[Clients]:
+    from moto import mock_aws
+
+    with mock_aws():
+        yield Clients(AwsSettings(region="us-east-1"))
+
+
+def run(config: Path, *args: str) -> int:
+    with pytest.raises(SystemExit) as done:
+        cli_app.main(["--config", str(config), *args])
+    code = done.value.code
+    return code if isinstance(code, int) else 0
+
+
+def test_ctrl_c_stops_at_a_checkpoint_says_so_and_the_next_run_resumes(
+    clients: Clients,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = seeding.generate(30, 60, seed=3)
+    seed(clients, data.servers, data.memberships)
+    prepare(clients, coretable())
+    config = tmp_path / "dualwrite.yaml"
+    config.write_text(yaml.safe_dump(CORETABLE))
+    real = cmd_backfill.run_backfill
+    pressed: list[int] = []
+
+    def ctrl_c_after_the_first_page(*args: Any, on_progress: Any = None, **kw: Any) -> Any:
+        def progress(route: str, items: int, total: int) -> None:
+            if items and not pressed:  # a page copied (the first call reports checkpoints)
+                pressed.append(items)
+                os.kill(os.getpid(), signal.SIGINT)
+            if on_progress is not None:
+                on_progress(route, items, total)
+
+        return real(*args, on_progress=progress, scan_limit=10, **kw)
+
+    monkeypatch.setattr(cmd_backfill, "run_backfill", ctrl_c_after_the_first_page)
+    capsys.readouterr()
+    assert run(config, "backfill", "--json", "--workers", "1", "--segments", "1") == 130
+    out = capsys.readouterr()
+    first = json.loads(out.out)
+    assert pressed and first["interrupted"] is True
+    assert "stopping: each segment saves its checkpoint" in out.err
+    assert "`dualwrite backfill` resumes" in out.err
+    routes = {r["route"]: r for r in first["routes"]}
+    assert not all(r["complete"] for r in routes.values())
+    copied = sum(r["items_read"] for r in routes.values())
+    assert 0 < copied < len(data.servers) + len(data.memberships)
+
+    monkeypatch.setattr(cmd_backfill, "run_backfill", real)
+    assert run(config, "backfill", "--json", "--workers", "1", "--segments", "1") == 0
+    second = json.loads(capsys.readouterr().out)
+    assert "interrupted" not in second
+    assert all(r["complete"] for r in second["routes"])
+    assert sum(r["segments_resumed"] for r in second["routes"]) >= 1
+    assert_exact(scan_all(clients, "CoreTable"), expected_target(clients, coretable()))
+
+
+def test_ctrl_c_in_any_command_says_interrupted(
+    clients: Clients,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """typer turns KeyboardInterrupt into a silent exit 130: the command line says why."""
+    config = tmp_path / "dualwrite.yaml"
+    config.write_text(yaml.safe_dump(CORETABLE))
+
+    def pressed(*_args: Any, **_kw: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("dualwrite.status.gather", pressed)
+    capsys.readouterr()
+    assert run(config, "status") == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"
