@@ -40,7 +40,10 @@ def number_spelling(text: str) -> str:
     """The spelling DynamoDB stores and streams a number in (2.0 and 2E0 as "2")."""
     if PLAIN_NUMBER.fullmatch(text):
         return text
-    d = Decimal(text)
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        return text  # not a number: it has no other spelling (DynamoDB holds none such)
     if not d:
         return "0"
     return format(d.normalize(_DIGITS), "f")
@@ -205,8 +208,10 @@ def sort_value(value: Mapping[str, Any]) -> tuple[int, Any]:
 def scalar_text(value: Mapping[str, Any]) -> str:
     """The text of a scalar key value, as used inside composite keys like SERVER#<id>."""
     t = av_type(value)
-    if t in ("S", "N"):
-        return str(value[t])
+    if t == "S":
+        return str(value["S"])
+    if t == "N":  # DynamoDB's spelling (what it gives back; moto keeps "1.50" as written)
+        return number_spelling(str(value["N"]))
     raise ValueError(f"key value of type {t} cannot be embedded in a string key")
 
 

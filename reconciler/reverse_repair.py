@@ -19,14 +19,15 @@ and judged (`settled` when someone else fixed them). Then both sides are read ag
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
 from dualwrite.aws.dynamo import RequestCounter
 from dualwrite.control import ControlStore
-from dualwrite.errors import ConditionFailedError
+from dualwrite.errors import ConditionFailedError, DualwriteError
 from dualwrite.reverse.echo import net_writes
-from dualwrite.reverse.foreign import own_writes
+from dualwrite.reverse.foreign import narrowed, own_writes
 from dualwrite.reverse.model import (
     MODIFY,
     REMOVE,
@@ -101,11 +102,12 @@ def reverse_repair(
     for _index, reason in plan.unrepresentable:
         report.notes.append(reason)
     raced: set[int] = set()
+    own = None
     if writes:
         at = store.now()
-        store.record_own_writes(
-            own_writes(route.name, writes, found.source, at, at + writer.write_span_s)
-        )
+        span = at + writer.write_span_s
+        own = own_writes(route.name, writes, found.source, at, span, writer.new_id())
+        store.record_own_writes(own)
         planned_from: dict[KeyId, list[int]] = {}
         for index, ids in enumerate(plan.touched):
             for source_id in ids:
@@ -118,6 +120,9 @@ def reverse_repair(
                 raced.update(planned_from.get(w.kid, ()))
             except UnsafeRepair as exc:
                 report.notes.append(str(exc))
+    if own is not None:
+        with contextlib.suppress(DualwriteError):  # else the open span stays: a wider window
+            store.record_own_writes(narrowed(own, store.now()))
     for index, (r, d) in enumerate(
         zip(reread(sides, [d.as_candidate() for d in differences]), differences, strict=True)
     ):

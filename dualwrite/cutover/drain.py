@@ -131,8 +131,11 @@ def reverse_writes(ctx: CutoverContext, r: RouteTables, records: Sequence[object
         assert isinstance(record, dict)
         body = record.get("dynamodb") or {}
         keys = dict(body.get("Keys") or {})
-        if mapping.source_key_for(keys) is None and mapping.group_for_target(keys) is None:
-            continue  # another route's item on a shared target
+        if not mapping.owns(keys) and (
+            mapping.source_key_for(keys) is None and mapping.group_for_target(keys) is None
+        ):
+            continue  # another route's item on a shared target (one of ours that no source
+            # key can hold still counts: the replicator quarantines it, it is not dropped)
         new = body.get("NewImage")
         changes.append(
             TargetChange(

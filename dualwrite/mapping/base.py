@@ -164,6 +164,18 @@ class Mapping(ABC):
         raise NotImplementedError(f"{self.name} derives no items")
 
 
+def no_source_key(mapping: Mapping, target_key: Key) -> UnmappableError:
+    """Why a target key reverse replication cannot map back: in no route's key space, or
+    the route's with ids no source key can hold."""
+    if mapping.owns(target_key):
+        return UnmappableError(
+            "unrepresentable: the target key is in the route's key space, but no source key "
+            "maps to it (an empty id, a number DynamoDB refuses or spells otherwise, or a "
+            "sort key the route never writes)"
+        )
+    return UnmappableError("unrepresentable: the target key is in no route's key space")
+
+
 def check_item_size(target: Item) -> None:
     """Raises UnmappableError for a target item over DynamoDB's 400 KB item limit."""
     size = over_item_limit(target)

@@ -162,7 +162,8 @@ class DeclarativeMapping(Mapping):
         out: dict[str, str] = {}
         for name in self.placeholders:
             value = item[name]
-            out[name] = value["S"] if "S" in value else value["N"]
+            # a number in DynamoDB's spelling, as scalar_text (moto keeps "1.50" as written)
+            out[name] = value["S"] if "S" in value else number_spelling(value["N"])
         return out
 
     def quarantine_reason(self, item: Item) -> str | None:

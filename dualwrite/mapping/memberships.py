@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dualwrite.errors import UnmappableError
-from dualwrite.mapping.base import PK_SK, KeySchema, Mapping, require_keys
+from dualwrite.mapping.base import PK_SK, KeySchema, Mapping, no_source_key, require_keys
 from dualwrite.mapping.templates import KeySpace, Template, is_number
 from dualwrite.reverse.model import Reads, SourceView, SourceWrite, TargetChange, group_id, kid
 from dualwrite.wire import AttributeValue, Item, Key, items_equal, scalar_text, sort_value, strings
@@ -156,18 +156,23 @@ class MembershipsMapping(Mapping):
     def key_space(self) -> KeySpace:
         return {"PK": Template.parse(USER_PREFIX + "{userId}")}  # any SK: UserServer and User
 
-    def source_key_for(self, target_key: Key) -> Key | None:
+    def _member_ids(self, target_key: Key) -> tuple[str, str] | None:
+        """The user and server texts of a UserServer item's key (None: not one)."""
         if not self.owns(target_key):
             return None
         sk = target_key.get("SK", {}).get("S", "")
         if not isinstance(sk, str) or not sk.startswith(SERVER_PREFIX):
             return None
-        user = target_key["PK"]["S"][len(USER_PREFIX) :]
-        server = sk[len(SERVER_PREFIX) :]
-        return {
-            "userId": {self.source_key.type_of("userId"): user},
-            "serverId": {self.source_key.type_of("serverId"): server},
-        }
+        return target_key["PK"]["S"][len(USER_PREFIX) :], sk[len(SERVER_PREFIX) :]
+
+    def source_key_for(self, target_key: Key) -> Key | None:
+        ids = self._member_ids(target_key)
+        if ids is None:
+            return None
+        try:
+            return self._source_key(*ids)
+        except UnmappableError:
+            return None  # no source key (read, it would fail the batch): unrepresentable
 
     def _source_key(self, user: str, server: str) -> Key:
         out: Key = {}
@@ -209,10 +214,8 @@ class MembershipsMapping(Mapping):
         return found  # type: ignore[return-value]
 
     def _member_key_of(self, target_key: Key) -> Key | None:
-        found = self.source_key_for(target_key)
-        if found is None:
-            return None
-        return self._source_key(scalar_text(found["userId"]), scalar_text(found["serverId"]))
+        ids = self._member_ids(target_key)
+        return None if ids is None else self._source_key(*ids)
 
     # --- the inverse (section 8) ----------------------------------------------------------
     def _role(self, target: Item) -> AttributeValue:
@@ -234,7 +237,7 @@ class MembershipsMapping(Mapping):
                 raise UnmappableError(
                     "unrepresentable: a User item stands for all of the user's memberships"
                 )
-            raise UnmappableError("unrepresentable: the target key is in no route's key space")
+            raise no_source_key(self, target)
         role = self._role(target)
         return {**(current or {}), **key, "role": role}
 
@@ -273,7 +276,7 @@ class MembershipsMapping(Mapping):
             return [SourceWrite.put(key, created)]
         group = self.group_for_target(change.keys)
         if group is None:
-            raise UnmappableError("unrepresentable: the target key is in no route's key space")
+            raise no_source_key(self, change.keys)
         if change.removed:
             return []  # the User item follows its memberships; their deletes remove them
         if change.new_image is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
-from decimal import Context, Decimal
+from decimal import Decimal
 from functools import cached_property
 
 from dualwrite.wire import PLAIN_NUMBER
@@ -180,10 +180,6 @@ def spaces_overlap(a: KeySpace, b: KeySpace) -> bool:
     return all(templates_overlap(a[name], b[name]) for name in a.keys() & b.keys())
 
 
-#: DynamoDB numbers: up to 38 significant digits, magnitude 1E-130 to 9.99...E+125
-_DIGITS = Context(prec=40)
-
-
 def is_number(text: str) -> bool:
     """Whether a key text parsed back for an N attribute is a number DynamoDB takes (a key
     it refuses, read or written, would fail the whole batch it is in, on every retry), in
@@ -191,8 +187,7 @@ def is_number(text: str) -> bool:
     SERVER#01 is no server's: taken for server 1, it would overwrite that server."""
     if not PLAIN_NUMBER.fullmatch(text):
         return False
-    d = Decimal(text)
-    if not d:
-        return True
-    n = d.normalize(_DIGITS)
-    return len(n.as_tuple().digits) <= 38 and -130 <= n.adjusted() <= 125
+    # positional, so the significant digits are the text's own, less the zeros around them
+    # (DynamoDB takes up to 38, magnitudes 1E-130 to 9.99...E+125)
+    digits = text.lstrip("-").replace(".", "").strip("0")
+    return len(digits) <= 38 and (text == "0" or -130 <= Decimal(text).adjusted() <= 125)

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import marshal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from hashlib import sha256
 from typing import Any
 
 from dualwrite.jsondoc import JsonObject
-from dualwrite.reverse.direction import DEFAULT_MARGIN_S, Direction, Side, Verdict, decide
+from dualwrite.reverse.direction import Direction, Side, Verdict, decide
 from dualwrite.reverse.model import KeyId, SourceWrite, kid, leaves
 from dualwrite.wire import (
     Item,
@@ -40,9 +40,11 @@ from dualwrite.wire import (
     to_lambda_json,
 )
 
-#: ApproximateCreationDateTime is rounded down to the second, and clocks differ by up to the
-#: direction's margin (as direction.clock_slack)
-SPAN_SLACK_S = DEFAULT_MARGIN_S + 1.0
+#: how far a change's ApproximateCreationDateTime may lie outside the span its writer's
+#: clock journaled: it is rounded down to the second, and the clock of a runner on a laptop
+#: or a VM may be off by more than the direction's 5 s margin. 30 s keeps the window a stray
+#: writer can hide in short (it was the batch's whole 900 s before spans were narrowed)
+SPAN_SLACK_S = 30.0
 
 
 def _plain_integer(text: str) -> bool:
@@ -155,6 +157,14 @@ def own_writes(
     """The journal entry of netted writes (one per key) against the items read before."""
     prints = frozenset(key_fingerprint(w.kid, leaves(w, current.get(w.kid))) for w in writes)
     return OwnWrites(route, at, until, prints, id)
+
+
+def narrowed(own: OwnWrites, now: float) -> OwnWrites:
+    """The entry once its writes have all returned (landed, refused, or failed for good):
+    its span ends now (a batch that ran past its open span gets its real end; a clock
+    stepped back leaves it no shorter than a moment). Journaled again under its id, it
+    replaces the open entry, so that a stray write of the same image later is foreign."""
+    return replace(own, until=max(own.at, now))
 
 
 @dataclass(frozen=True)

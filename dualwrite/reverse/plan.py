@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 from dualwrite.errors import UnmappableError
-from dualwrite.mapping.base import Mapping
+from dualwrite.mapping.base import Mapping, no_source_key
 from dualwrite.reverse.model import (
     KeyId,
     Reads,
@@ -110,7 +110,7 @@ class InversePlanner:
         m = self.mapping
         group = m.group_for_target(change.keys)
         if group is None:
-            raise UnmappableError("unrepresentable: the target key is in no route's key space")
+            raise no_source_key(m, change.keys)
         if change.removed:
             return []
         name = view.names.get(group_id(group)) if view.pool else None

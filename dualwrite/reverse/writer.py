@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from dualwrite.aws.dynamo import (
@@ -31,7 +31,7 @@ from dualwrite.backoff import Backoff
 from dualwrite.errors import AwsError, ConfigError, DualwriteError
 from dualwrite.mapping.base import Mapping as RouteMapping
 from dualwrite.reverse.echo import net_writes
-from dualwrite.reverse.foreign import OwnWrites, own_writes
+from dualwrite.reverse.foreign import OwnWrites, narrowed, own_writes
 from dualwrite.reverse.model import (
     KeyId,
     Reads,
@@ -191,17 +191,17 @@ class ReverseWriter:
         )
 
     def _narrowed(self, own: OwnWrites) -> OwnWrites:
-        """The entry's span ended where the writes did: every one has returned (landed,
-        refused, or failed for good), so none is made later (SPAN_SLACK_S covers DynamoDB's
-        clock). A write failed here is sent again by a later batch, under its own entry."""
-        narrowed = replace(own, until=min(own.until, self.clock()))
-        if self.journal is None or narrowed == own:
+        """The entry journaled again with its span ended where the writes did (SPAN_SLACK_S
+        covers DynamoDB's clock). A write failed here is sent again by a later batch, under
+        its own entry."""
+        done = narrowed(own, self.clock())
+        if self.journal is None or done == own:
             return own
         try:
-            self.journal(narrowed)
+            self.journal(done)
         except DualwriteError:
             return own  # the open span stays journaled: only the check window is wider
-        return narrowed
+        return done
 
     # --- reads ------------------------------------------------------------------------
     def read(self, reads: Reads) -> ReadResult:

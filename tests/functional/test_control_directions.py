@@ -59,13 +59,17 @@ def test_a_journal_entry_too_big_for_one_item_is_split(moto_clients: Clients) ->
     # an email change of a user with 20,000 memberships: 20,000 writes in one batch
     store = _store(moto_clients, [1000.0])
     prints = frozenset(fingerprint({"id": {"S": f"m{i}"}}, None) for i in range(20_000))
-    store.record_own_writes(OwnWrites("users", 100.0, 110.0, prints))
+    store.record_own_writes(OwnWrites("users", 100.0, 110.0, prints, id="big"))
     found = store.own_writes("users", 105.0, 106.0, span_s=10.0)
     assert len(found) == 3
     assert {(j.route, j.at, j.until) for j in found} == {("users", 100.0, 110.0)}
     assert frozenset().union(*(j.fingerprints for j in found)) == prints
     items = moto_clients.dynamodb.scan(TableName="ctl")["Items"]
     assert max(len(i["data"]["S"]) for i in items) < 400_000
+    # journaled again with its span narrowed, every part is replaced
+    store.record_own_writes(OwnWrites("users", 100.0, 104.0, prints, id="big"))
+    found = store.own_writes("users", 100.0, 101.0, span_s=10.0)
+    assert len(found) == 3 and {j.until for j in found} == {104.0}
 
 
 def test_foreign_writes_are_listed_once_per_key(moto_clients: Clients) -> None:

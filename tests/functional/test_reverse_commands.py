@@ -158,8 +158,9 @@ def test_repair_while_reverse_fixes_the_source_from_the_target_but_not_a_foreign
     assert get(w, "old-t", "intruder") == {"id": {"S": "intruder"}, "v": {"S": "9"}}
     assert any("intruder" in n and "foreign" in n for n in route.notes)
     assert result.parity is False and route.remaining.missing == 1  # what is left: the foreign key
-    own = w.store.own_writes("r", w.now() - 60, w.now() + 60, 900)
-    assert own, "the repair's writes are journaled as reverse replication's own"
+    (own,) = w.store.own_writes("r", w.now() - 60, w.now() + 60, 900)
+    assert len(own.fingerprints) == 3, "the repair's writes are journaled as its own"
+    assert own.until == own.at, "and the span narrowed to the writes' end once they are made"
 
     (listed,) = w.store.foreign_writes("r")  # judged moot by an operator: repaired like any
     w.store.resolve_foreign(listed, "a test writer, moot", w.now())

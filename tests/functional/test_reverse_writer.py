@@ -12,7 +12,7 @@ import pytest
 from dualwrite.aws.clients import Clients
 from dualwrite.backoff import Backoff
 from dualwrite.control import ControlStore, control_table_definition
-from dualwrite.errors import ConfigError
+from dualwrite.errors import AwsError, ConfigError
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import KeySchema, Mapping
 from dualwrite.reverse.direction import Direction, Flow, drained, switch
@@ -161,13 +161,37 @@ def test_a_stray_write_of_an_image_we_wrote_minutes_before_is_foreign(
     state = drained(switch(Direction(), Flow.REVERSE, 900.0, 3.0))
     key = {"pk": {"S": "u1"}}
     stream = [
-        SourceChange(key, admin, 1000.0),  # our own writes, as the source stream shows them
-        SourceChange(key, viewer, 1011.0),
+        # our own writes, as the source stream shows them: stamped by DynamoDB's clock, here
+        # 12 s ahead of the writer's (a runner on a laptop), and rounded down
+        SourceChange(key, admin, 1012.0),
+        SourceChange(key, viewer, 1022.0),
         SourceChange(key, admin, 1070.0),  # the stray writer
     ]
     journal = store.own_writes("r", 1000.0, 1070.0, span_s=w.write_span_s)
     (stray,) = foreign_writes("r", state, stream, journal)
     assert stray.key == key and stray.at == 1070.0
+
+
+def test_a_narrowing_that_fails_leaves_the_open_span(moto_clients: Clients) -> None:
+    """The writes landed; only the second journal write failed: the batch is not failed
+    (it would be redelivered for nothing), and its own writes stay covered."""
+    ddb = moto_clients.dynamodb
+    create(ddb, "old", (("pk", "S"),))
+    create(ddb, "new", (("pk", "S"),))
+    journal: list[OwnWrites] = []
+
+    def journal_once(own: OwnWrites) -> None:
+        if journal:
+            raise AwsError("PutItem ctl: slow down", "ProvisionedThroughputExceededException")
+        journal.append(own)
+
+    w = writer(ddb, IDENTITY, "old", "new", journal=journal_once, clock=lambda: 1000.0)
+    item = {"pk": {"S": "k"}, "v": {"S": "1"}}
+    result = w.apply([change(IDENTITY, INSERT, item)])
+    assert result.written == 1 and result.failed == ()
+    (opened,) = journal
+    assert result.own == opened and opened.until == 1000.0 + w.write_span_s
+    assert scan(ddb, "old") == [item]
 
 
 def memberships_world(ddb: Any) -> None:
@@ -390,6 +414,8 @@ def test_a_target_key_no_source_key_can_hold_is_quarantined_not_a_failed_batch(
     result = writer(ddb, m, "old", "new").apply([change(m, INSERT, good), change(m, INSERT, bad)])
     assert [i for i, _ in result.unrepresentable] == [1] and result.failed == ()
     assert len(scan(ddb, "old")) == 1  # the good record landed
+    ((_, reason),) = result.unrepresentable
+    assert "no source key maps to it" in reason, reason  # not "in no route's key space"
 
 
 def test_a_write_the_source_table_refuses_is_quarantined_and_holds_back_nothing(

@@ -115,6 +115,12 @@ def test_key_space_is_the_templates() -> None:
     # (taken for -1500.25, it would overwrite that item)
     for other in ("-1.50025E+3", "-01500.25", "-1500.250", "abc", "-0"):
         assert numeric.source_key_for({"PK": {"S": f"N#{other}"}}) is None, other
+    # DynamoDB takes 38 significant digits (41 used to pass: Decimal rounded them first)
+    for digits, taken in ((38, True), (39, False), (41, False)):
+        text = "9" * digits
+        assert (numeric.source_key_for({"PK": {"S": f"N#{text}"}}) is not None) is taken
+    assert numeric.source_key_for({"PK": {"S": "N#1" + "0" * 125}}) is not None  # 1E+125
+    assert numeric.source_key_for({"PK": {"S": "N#1" + "0" * 126}}) is None
 
 
 @given(key_text, key_text, attributes)

@@ -181,11 +181,11 @@ def test_a_netted_update_is_fingerprinted_as_the_image_it_leaves() -> None:
     assert len(foreign_writes("r", STATE, [SourceChange(KEY, raced, AFTER)], [own])) == 1
 
 
-@given(st.floats(min_value=-10, max_value=10))
+@given(st.floats(min_value=-60, max_value=60))
 def test_the_span_has_slack_for_rounding_and_clocks(delta: float) -> None:
     own = OwnWrites("r", AFTER, AFTER, frozenset())
-    # DynamoDB's clock may differ from ours by the margin (5 s), and rounds down to the second
-    assert own.covers(AFTER + delta) == (abs(delta) <= 6.0)
+    # DynamoDB's clock may differ from a runner's by more than the margin, and rounds down
+    assert own.covers(AFTER + delta) == (abs(delta) <= 30.0)
     assert own.covers(None)
 
 
