@@ -108,6 +108,10 @@ class CutoverResult:
     references_skipped: tuple[Skipped, ...] = ()
     #: what the safeguards did after the switch
     safeguards: AfterSwitch | None = None
+    #: dry run: whether the real cutover would re-point functions now (the gate passes or
+    #: is forced, and some function names a source table); a drain still settling makes
+    #: the real one wait where the dry run only reports
+    would_cut_over: bool = False
 
     @property
     def rollback_reason(self) -> str | None:
@@ -171,7 +175,7 @@ class CutoverResult:
             "warnings": [w.message() for w in self.warnings],
         }
         if self.dry_run:  # the dry run itself succeeded ("done"): what the real one would do
-            body["would_cut_over"] = self.gate is not None and self.gate.ok
+            body["would_cut_over"] = self.would_cut_over
         if self.failure is not None:
             body.update(
                 error=self.failure.message,

@@ -251,7 +251,12 @@ def cutover(
     )
     if request.dry_run:
         found = discover_references(ctx.clients, plan.pairs)
-        return replace(result, references=found.references, references_skipped=found.skipped)
+        return replace(
+            result,
+            references=found.references,
+            references_skipped=found.skipped,
+            would_cut_over=bool(plan.plans) and (decision.ok or request.force),
+        )
     if not decision.ok and not request.force:
         return replace(result, status=Status.REFUSED)
     if journal is None:

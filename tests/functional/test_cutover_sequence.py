@@ -124,6 +124,9 @@ def test_dry_run_runs_no_check_and_changes_nothing(ctx: CutoverContext) -> None:
     result = cutover(ctx, CutoverRequest(dry_run=True), post_switch=[never])
     assert result.status is Status.DONE and result.dry_run and not result.cut_over
     assert result.to_json()["gate"]["ok"] is False
+    assert result.to_json()["would_cut_over"] is False  # the gate refuses
+    forced = cutover(ctx, CutoverRequest(dry_run=True, force=True, reason="test"))
+    assert forced.to_json()["would_cut_over"] is True  # --force would go past it
     assert env_of(ctx.clients, "api")["TABLE"] == "old-t"
     assert journal_of(ctx) == []
 
