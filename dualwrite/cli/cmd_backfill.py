@@ -32,8 +32,7 @@ from dualwrite.estimate import over_retention, refusal
 #: a second Ctrl-C ends the command without its summary, once the pages in hand are
 #: written (a worker thread cannot be interrupted)
 STOPPING = (
-    "stopping: each segment saves its checkpoint after the page in hand "
-    "(Ctrl-C again: no summary)"
+    "stopping: each segment saves its checkpoint after the page in hand (Ctrl-C again: no summary)"
 )
 
 #: control-table partition of accepted risks (sk "<iso time>#<route>")
