@@ -30,7 +30,7 @@ from pydantic import (
 from dualwrite.errors import UnmappableError
 from dualwrite.mapping.base import KeySchema, Mapping, require_keys
 from dualwrite.mapping.templates import KeySpace, Template, is_number
-from dualwrite.wire import AttributeValue, Item, Key, number_spelling, values_equal
+from dualwrite.wire import AttributeValue, Item, Key, number_spelling, scalar_text, values_equal
 
 
 def _template(text: str) -> str:
@@ -161,9 +161,7 @@ class DeclarativeMapping(Mapping):
     def _values(self, item: Item) -> dict[str, str]:
         out: dict[str, str] = {}
         for name in self.placeholders:
-            value = item[name]
-            # a number in DynamoDB's spelling, as scalar_text (moto keeps "1.50" as written)
-            out[name] = value["S"] if "S" in value else number_spelling(value["N"])
+            out[name] = scalar_text(item[name])  # a number in DynamoDB's spelling
         return out
 
     def quarantine_reason(self, item: Item) -> str | None:
