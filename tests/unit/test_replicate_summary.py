@@ -41,4 +41,7 @@ def test_a_run_after_a_cutover_says_what_went_back() -> None:
     rows = {row[0]: row[1:] for row in cells if len(row) == 5}  # the directions table's
     assert rows["servers"] == ["reverse", "2", "1", "0"]
     assert rows["memberships"] == ["reverse (old one draining)", "0", "0", "4"]
-    assert "6 records, 0 applied, 2 applied in reverse, 1 foreign write(s), 4 waiting" in text
+    assert (
+        "6 records, 0 applied, 2 applied in reverse, 1 foreign write(s), 4 wait(s) for a drain"
+        in text
+    )
