@@ -151,12 +151,39 @@ def gather_decommission(
                 deletion_protection=info.deletion_protection,
                 writes=writes,
                 reverse=reverse,
+                unread=unread_changes(migration, clients, store, r.route, info, now)
+                if reverse and store is not None
+                else None,
             )
         )
     return DecommissionFacts(latest, naming_old, tuple(facts), foreign)
 
 
 FOREIGN_NAMED = 5
+
+
+def unread_changes(
+    migration: Migration,
+    clients: Clients,
+    store: ControlStore,
+    route: str,
+    info: TableInfo,
+    now: float,
+) -> str | None:
+    """Why the foreign-write list may lack a write to an old table: the list holds only what
+    the replicator has read of its stream. Read locally: every shard read to its end; on AWS
+    (event source mappings): enabled, within the lag the cutover allowed."""
+    fact = replication_fact(route, info, clients, store, migration.metrics_namespace, now)
+    if fact.problem is not None:
+        return f"its stream cannot be judged read ({fact.problem}): a foreign write may be unlisted"
+    age = fact.pending_age_s
+    if age is None or (fact.method != "stream" and age <= migration.cutover.max_lag_seconds):
+        return None
+    return (
+        f"the replicator has not read every change of it yet ({fact.detail}): a foreign write "
+        "may be unlisted; run dualwrite replicate --until-caught-up (or let the deployed "
+        "replicator catch up)"
+    )
 
 
 def foreign_fact(store: ControlStore, r: RouteTables) -> ForeignFact:

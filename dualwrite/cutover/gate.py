@@ -180,6 +180,9 @@ class TableFacts:
     #: every route from it replicates in reverse (section 8): reverse replication writes it,
     #: so the foreign-write list, not the stream, tells whether anyone else still does
     reverse: bool = False
+    #: reverse: why the foreign-write list may miss a write (the replicator has not read the
+    #: table's stream up to now, or cannot); None: read up to the lag bound
+    unread: str | None = None
 
 
 @dataclass(frozen=True)
@@ -276,7 +279,9 @@ def decide_decommission(
         if not t.exists:
             continue
         w = t.writes
-        if t.reverse:
+        if t.reverse and t.unread is not None:
+            checks.append(Check("writes", t.table, False, t.unread))
+        elif t.reverse:
             detail = "written by reverse replication since the cutover (foreign writes: above)"
             checks.append(Check("writes", t.table, True, detail))
         elif w is None or w.problem:

@@ -92,6 +92,43 @@ def run_cutover(
     return journal.save(replace(entry, status=APPLIED, repointed_at=journal.store.now()))
 
 
+def close_crashed(functions: LambdaFunctions, journal: Journal, entry: Entry) -> Entry:
+    """A cutover killed once every function it planned had been re-pointed (a re-run finds
+    nothing left to re-point), before its entry was closed: a function whose environment
+    holds its planned values was re-pointed, journaled or not (the kill may have come right
+    after the update). Closed as `applied`, re-pointed by now (E after a kill is the re-run's
+    time: a longer drain is safe), so that its checks and its switch of direction run."""
+    if entry.action != CUTOVER or entry.status != APPLYING:
+        return entry
+    found = with_repointed(functions, entry)
+    return journal.save(replace(found, status=APPLIED, repointed_at=journal.store.now()))
+
+
+def with_repointed(functions: LambdaFunctions, entry: Entry) -> Entry:
+    """A crashed (`applying`) cutover's functions marked applied where the environment holds
+    the planned values: the journal may lack the last update (killed right after it)."""
+    done = []
+    for fe in entry.functions:
+        try:
+            current = functions.get(fe.name).variables
+        except DualwriteError:  # gone, or unreadable: the journal's word stands
+            done.append(fe)
+            continue
+        repointed = fe.applied or all(current.get(v) == fe.updated.get(v) for v in fe.variables)
+        done.append(replace(fe, applied=repointed))
+    return replace(entry, functions=tuple(done))
+
+
+def unclosed_rollback(entries: list[Entry]) -> Entry | None:
+    """The latest rollback, when a kill came after it marked cutovers rolled back and before
+    it closed its own entry (still `applying`): its switch back to forward is still owed."""
+    rollbacks = [e for e in entries if e.action == ROLLBACK]
+    if not rollbacks or rollbacks[-1].status != APPLYING:
+        return None
+    latest = rollbacks[-1]
+    return latest if any(e.rolled_back_by == latest.sk for e in entries) else None
+
+
 @dataclass(frozen=True)
 class Restored:
     """One function put back, and the variables that changed doing it."""
@@ -154,13 +191,24 @@ def run_rollback(
     restored (it must not wait, nor stop the rollback)."""
     entries = journal.entries()
     active = active_cutovers(entries)
+    stale = unclosed_rollback(entries)
+    if not active and stale is not None:  # killed once it had marked them: close it
+        undone = tuple(e for e in entries if e.rolled_back_by == stale.sk)
+        return RollbackOutcome(undone=undone, entry=journal.save(replace(stale, status=APPLIED)))
     if not active:
         if any(e.action == CUTOVER and e.rolled_back_by for e in entries):
             return RollbackOutcome(already=True)
         raise SafetyGateError("nothing to roll back: no cutover is recorded in the journal")
     restored: list[Restored] = []
     notes: list[str] = []
-    rollback = journal.begin(ROLLBACK, undoes=tuple(e.sk for e in active))
+    # which functions a crashed cutover re-pointed, journaled before they are put back: the
+    # switch back carries its new-table writes home and waits for those functions' Timeout
+    active = [
+        journal.save(with_repointed(functions, e)) if e.status == APPLYING else e for e in active
+    ]
+    # a killed rollback that marked some of them: this one finishes its switch back too
+    marked = [e.sk for e in entries if stale is not None and e.rolled_back_by == stale.sk]
+    rollback = journal.begin(ROLLBACK, undoes=tuple(e.sk for e in active) + tuple(marked))
     before(rollback)
     failures: list[str] = []
     put_back: list[Entry] = []

@@ -136,11 +136,32 @@ def put_back(ctx: CutoverContext, journal: Journal) -> RollbackOutcome:
         return outcome
     if target.reverse is not None and target.reverse.complete:
         return replace(outcome, switch=target.reverse) if outcome.entry else outcome
-    notes = carry_back(ctx, journal, target)
-    entry = rollback_switch(ctx, journal, target)
+    entry, notes = switch_back(ctx, journal, target)
     return replace(
         outcome, entry=outcome.entry and entry, switch=entry.reverse, notes=outcome.notes + notes
     )
+
+
+def switch_back(
+    ctx: CutoverContext, journal: Journal, target: Entry
+) -> tuple[Entry, tuple[str, ...]]:
+    """A closed rollback's switch back to FORWARD, made or finished: the writes of a cutover
+    whose own switch never finished carried back first. Returns the entry and notes."""
+    notes = carry_back(ctx, journal, target)
+    return rollback_switch(ctx, journal, target), notes
+
+
+def owed_switch_back(entries: list[Entry]) -> Entry | None:
+    """The latest rollback, when it is closed but its switch back to FORWARD is not complete
+    (a route was left pending, or a kill came first): a cutover must not switch over it."""
+    target = latest_rollback(entries)
+    if target is None or target.status != APPLIED:
+        return None
+    if target.reverse is not None and target.reverse.complete:
+        return None
+    if any(e.action == CUTOVER and e.at > target.at for e in entries):
+        return None  # a later cutover took over (its own switch says where it stands)
+    return target
 
 
 def latest_rollback(entries: list[Entry]) -> Entry | None:

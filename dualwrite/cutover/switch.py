@@ -4,7 +4,8 @@
     switch (repoint.run_cutover) -> post-switch checks -> done (entry `checked`), or rolled back
 
 A re-run after a kill between the switch and the end of its checks (an applied entry not
-`checked`) runs the checks again on it instead of saying "already cut over".
+`checked`, or one still `applying` whose functions were all re-pointed: closed first) runs
+the checks again on it instead of saying "already cut over".
 
 The rules are here, not in the CLI: a re-run with nothing left to re-point is a no-op
 whatever the gate would say now; a refusing gate changes nothing unless forced (with a
@@ -24,10 +25,12 @@ parameters, clones) and the result is `rolled_back` (exit 4).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from dualwrite.control import iso
 from dualwrite.cutover.context import CutoverContext
 from dualwrite.cutover.drain import settle_drains
 from dualwrite.cutover.facts import RouteTables, describe_routes, gather_cutover, renames_of
@@ -45,10 +48,10 @@ from dualwrite.cutover.gate import Check, CutoverLimits, Decision, decide_cutove
 from dualwrite.cutover.iam import AccessWarning, RoleChecker
 from dualwrite.cutover.journal import Entry, Journal, active_cutovers, unchecked_cutovers
 from dualwrite.cutover.references import discover_references
-from dualwrite.cutover.repoint import run_cutover
+from dualwrite.cutover.repoint import close_crashed, run_cutover
 from dualwrite.cutover.results import ApplyFailure, CutoverResult, Status
 from dualwrite.cutover.reversal import drain_checks, inverse_checks
-from dualwrite.cutover.rollback import put_back
+from dualwrite.cutover.rollback import owed_switch_back, put_back, switch_back
 from dualwrite.cutover.safeguards import PreCheck
 from dualwrite.cutover.switch_direction import (
     before_cutover,
@@ -141,8 +144,23 @@ def reverse_gate_checks(ctx: CutoverContext, plan: CutoverPlan, *, wait: bool) -
     so does one whose previous switch (a rollback) still drains (settled first: drain.py)."""
     checks = inverse_checks(ctx.migration, plan.routes)
     journal = ctx.journal
-    if journal is None:
+    if journal is None or ctx.store is None:
         return checks
+    owed = owed_switch_back(journal.entries())
+    if owed is not None and wait:  # the rollback's switch back, left pending: finish it
+        with suppress(DualwriteError):  # still owed: the check below says so
+            switch_back(ctx, journal, owed)
+        owed = owed_switch_back(journal.entries())
+    if owed is not None:
+        checks += (
+            Check(
+                "direction",
+                "rollback",
+                False,
+                f"the rollback at {iso(owed.at)} has not switched every route back to "
+                "forward yet: run dualwrite rollback again (then cut over)",
+            ),
+        )
     since = reverse_since(journal.entries())
     pending = settle_drains(ctx, plan.routes, reverse_since=since, wait=wait)
     return (*checks, *drain_checks(pending, plan.routes))
@@ -214,6 +232,7 @@ def cutover(
     journal = ctx.journal
     active = active_cutovers(journal.entries()) if journal is not None else []
     if not request.dry_run and journal is not None and already_cut_over(journal, plan):
+        active = [close_crashed(ctx.functions, journal, e) for e in active]
         pending = unchecked_cutovers(active)
         if not pending:
             return CutoverResult(

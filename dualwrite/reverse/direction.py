@@ -148,6 +148,13 @@ def switch(
     previous one still drains raises SwitchPendingError: the caller waits for the drain
     (bounded by O plus the replication lag), so no change of either side is left behind."""
     if state.direction is to:
+        if state.next_at is not None and state.switched_at not in (None, float(at)):
+            # another switch's state, with the switch back (a rollback) still being made:
+            # taking it for this one would leave that rollback's writes waiting for good
+            raise SwitchPendingError(
+                f"the switch back from {state.direction} being made since {state.next_at} is "
+                f"not finished; finish it (dualwrite rollback) before switching to {to} again"
+            )
         return state  # already switched: idempotent
     if not state.old_drained:
         raise SwitchPendingError(

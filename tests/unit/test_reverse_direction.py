@@ -4,6 +4,8 @@ a switch back (rollback) the same way."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -153,3 +155,12 @@ def test_every_change_made_is_applied_by_exactly_one_direction_or_checked(
         new = decide(after, Side.TARGET, at)
         assert (new is Verdict.APPLY) == (at >= t - DEFAULT_MARGIN_S)
         assert decide(after, Side.SOURCE, at) in (Verdict.SKIP, Verdict.CHECK_FOREIGN)
+
+
+def test_a_switch_is_not_taken_for_another_one_whose_switch_back_is_being_made() -> None:
+    """REVERSE since T with a rollback's switch back under way (next_at): a later cutover's
+    switch to REVERSE must not pass for done (the rollback's writes would wait for good)."""
+    rolling_back = replace(switch(Direction(), Flow.REVERSE, T, OV), next_at=T + 100)
+    with pytest.raises(SwitchPendingError):
+        switch(rolling_back, Flow.REVERSE, T + 900, OV)
+    assert switch(rolling_back, Flow.REVERSE, T, OV) is rolling_back  # the same switch: a re-run
