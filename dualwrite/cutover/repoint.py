@@ -193,8 +193,8 @@ def run_rollback(
     active = active_cutovers(entries)
     stale = unclosed_rollback(entries)
     if not active and stale is not None:  # killed once it had marked them: close it
-        undone = tuple(e for e in entries if e.rolled_back_by == stale.sk)
-        return RollbackOutcome(undone=undone, entry=journal.save(replace(stale, status=APPLIED)))
+        marked = tuple(e for e in entries if e.rolled_back_by == stale.sk)
+        return RollbackOutcome(undone=marked, entry=journal.save(replace(stale, status=APPLIED)))
     if not active:
         if any(e.action == CUTOVER and e.rolled_back_by for e in entries):
             return RollbackOutcome(already=True)
@@ -207,8 +207,8 @@ def run_rollback(
         journal.save(with_repointed(functions, e)) if e.status == APPLYING else e for e in active
     ]
     # a killed rollback that marked some of them: this one finishes its switch back too
-    marked = [e.sk for e in entries if stale is not None and e.rolled_back_by == stale.sk]
-    rollback = journal.begin(ROLLBACK, undoes=tuple(e.sk for e in active) + tuple(marked))
+    half_done = [e.sk for e in entries if stale is not None and e.rolled_back_by == stale.sk]
+    rollback = journal.begin(ROLLBACK, undoes=tuple(e.sk for e in active) + tuple(half_done))
     before(rollback)
     failures: list[str] = []
     put_back: list[Entry] = []
