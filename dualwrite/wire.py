@@ -188,7 +188,9 @@ def key_id(key: Mapping[str, Mapping[str, Any]]) -> str:
         if t == "B":
             raw = base64.b64encode(_as_bytes(raw)).decode()
         elif t == "N":
-            raw = str(_number(raw).normalize())
+            # 40 digits, not the default context's 28: DynamoDB keeps 38, and two ids that
+            # differ past the 28th would share one identity (one's change lost)
+            raw = str(_number(raw).normalize(_DIGITS))
         parts.append([name, t, raw])
     return json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
 

@@ -288,7 +288,7 @@ class MembershipsMapping(Mapping):
             # membership, and the later one's after it: a membership whose email was not
             # the derived one would lose it for good
             return []
-        return self._user_writes(group, change.new_image, view)
+        return self._user_writes(group, change.new_image, view, change.old())
 
     def _keep_email(self, removed: Key, view: SourceView) -> list[SourceWrite]:
         """After a membership is removed, the user's other memberships must still derive the
@@ -309,27 +309,41 @@ class MembershipsMapping(Mapping):
         ]
 
     def _user_writes(
-        self, group: AttributeValue, user: Item, view: SourceView
+        self, group: AttributeValue, user: Item, view: SourceView, old: Item | None = None
     ) -> list[SourceWrite]:
         _only(user, USER_ATTRS)
         if user.get("Type") != {"S": "User"}:
             raise UnmappableError(f"unrepresentable: Type is {user.get('Type')!r}")
         email, name = _string(user, "email"), _string(user, "name")
         pool_name = view.names.get(group_id(group)) if view.pool else None
-        expected = pool_name if view.pool else email.split("@", 1)[0]
-        if expected is not None and name != expected:
+        # forward derives the email's local part when the pool has no name for the user
+        expected = pool_name if view.pool and pool_name is not None else email.split("@", 1)[0]
+        if name != expected:
             source = "the user pool says otherwise" if view.pool else "it is the email's local part"
             raise UnmappableError(
                 f"unrepresentable: the name is not derivable (the old schema holds none; {source})"
             )
         members = view.members(group)
         derived = self.derive(group, members, name)
-        if derived is None or email_of(derived) == email:
-            # no membership yet (its UserServer item takes the email when it comes), or the
-            # memberships already derive this email: nothing to change
+        if derived is None:
+            return []  # no membership yet: its UserServer item takes the email when it comes
+        if email_of(derived) != email:
+            return [
+                SourceWrite.update(self.source_key_of_item(m), {"email": {"S": email}})
+                for m in members
+            ]
+        # the memberships derive this email already: an echo, or the record redelivered
+        # after a partial fan-out (a throttled update), the membership it derives from
+        # changed and another not. Those still holding the email the record changes from
+        # take it; one with an email of its own keeps it (forward's echo of an s1 change
+        # must not overwrite s2's)
+        was = email_of(old) if old is not None else ""
+        if not was or was == email:
             return []
         return [
-            SourceWrite.update(self.source_key_of_item(m), {"email": {"S": email}}) for m in members
+            SourceWrite.update(self.source_key_of_item(m), {"email": {"S": email}})
+            for m in members
+            if email_of(m) == was
         ]
 
     # --- the derived User item ---------------------------------------------------------

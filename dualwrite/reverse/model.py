@@ -33,10 +33,22 @@ class TargetChange:
     #: ApproximateCreationDateTime, epoch seconds, when the record has it
     created_at: float | None = None
     sequence_number: str = ""
+    #: the OldImage as the record carries it (Lambda JSON), decoded only when a planner asks
+    #: (old()): decoding every record's would double the parse on the reverse path
+    old_json: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def removed(self) -> bool:
         return self.event_name == REMOVE
+
+    def old(self) -> Item | None:
+        """The image before the change (None: none, or not wire format)."""
+        if self.old_image is not None or self.old_json is None:
+            return self.old_image
+        try:
+            return decode_json_item(self.old_json)
+        except ValueError:
+            return None
 
     @classmethod
     def from_lambda(cls, record: Mapping[str, Any], *, old_image: bool = False) -> TargetChange:
@@ -52,6 +64,7 @@ class TargetChange:
             keys=keys if string_keys(keys) else decode_json_item(keys),
             new_image=decode_json_item(new) if new is not None else None,
             old_image=decode_json_item(old) if old is not None and old_image else None,
+            old_json=old if old is not None and not old_image else None,
             created_at=float(created) if isinstance(created, int | float) else None,
             sequence_number=str(body.get("SequenceNumber", "")),
         )

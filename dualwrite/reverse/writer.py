@@ -164,9 +164,11 @@ class ReverseWriter:
             own = own_writes(self.route, writes, found.source, at, span, self.new_id())
             if self.journal is not None:
                 self.journal(own)
-        failed_keys, rejected = self.write(writes)
-        if own is not None:
-            own = self._narrowed(own)
+        try:
+            failed_keys, rejected = self.write(writes)
+        finally:  # raised too (a dropped connection): the writes are over either way
+            if own is not None:
+                own = self._narrowed(own)
         failed = (
             tuple(i for i, ids in enumerate(plan.touched) if any(k in failed_keys for k in ids))
             if failed_keys

@@ -1,0 +1,191 @@
+"""Reverse-write faults an independent review found (each test failed before its fix): a
+fan-out redelivered after a partial failure, numeric ids past 28 digits, a name a user pool
+cannot give, and a batch whose write raised."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from dualwrite.aws.clients import Clients
+from dualwrite.control import ControlStore, control_table_definition
+from dualwrite.errors import EndpointError
+from dualwrite.mapping import build_mapping
+from dualwrite.mapping.base import KeySchema
+from dualwrite.reverse.direction import Direction, Flow, drained, switch
+from dualwrite.reverse.foreign import SourceChange, foreign_writes
+from dualwrite.reverse.model import INSERT, MODIFY, TargetChange
+from dualwrite.wire import Item, key_of, to_lambda_json
+from tests.functional.test_reverse_writer import IDENTITY, MEMBERSHIPS, change, create, scan, writer
+
+USER_KEY = {"PK": {"S": "USER#u1"}, "SK": {"S": "METADATA"}}
+
+
+def _user(email: str, name: str) -> Item:
+    return {**USER_KEY, "Type": {"S": "User"}, "email": {"S": email}, "name": {"S": name}}
+
+
+class FailsOnce:
+    """A real client whose first UpdateItem of one membership fails with a 500."""
+
+    def __init__(self, client: Any, server: str) -> None:
+        self.client, self.server, self.failed = client, server, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def update_item(self, **kw: Any) -> Any:
+        if not self.failed and kw["Key"]["serverId"] == {"S": self.server}:
+            self.failed = True
+            error = {"Error": {"Code": "InternalServerError", "Message": "injected"}}
+            raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
+        return self.client.update_item(**kw)
+
+
+def _memberships(ddb: Any, email: str) -> None:
+    create(ddb, "old", (("userId", "S"), ("serverId", "S")))
+    create(ddb, "new", (("PK", "S"), ("SK", "S")))
+    for s in ("s1", "s2", "s3"):
+        member = {
+            "userId": {"S": "u1"},
+            "serverId": {"S": s},
+            "role": {"S": "viewer"},
+            "email": {"S": email},
+        }
+        ddb.put_item(TableName="old", Item=member)
+        ddb.put_item(TableName="new", Item=MEMBERSHIPS.transform(member))
+
+
+def test_an_email_change_redelivered_after_a_partial_fan_out_reaches_every_membership(
+    moto_clients: Clients,
+) -> None:
+    ddb = moto_clients.dynamodb
+    _memberships(ddb, "a@x")
+    renamed = _user("new@x", "new")
+    ddb.put_item(TableName="new", Item=renamed)
+    # as the target's stream carries it: the image before the change too (NEW_AND_OLD_IMAGES)
+    record = TargetChange(
+        MODIFY,
+        key_of(renamed, ("PK", "SK")),
+        renamed,
+        created_at=1000.0,
+        old_json=to_lambda_json(_user("a@x", "a")),
+    )
+    w = writer(FailsOnce(ddb, "s2"), MEMBERSHIPS, "old", "new")
+    assert w.apply([record]).failed == (0,)  # s2's update failed: the record is redelivered
+
+    again = w.apply([record])
+
+    assert again.failed == ()
+    emails = {i["serverId"]["S"]: i["email"]["S"] for i in scan(ddb, "old")}
+    assert emails == {"s1": "new@x", "s2": "new@x", "s3": "new@x"}
+
+
+def test_an_echo_of_an_unchanged_email_leaves_a_membership_with_its_own_email(
+    moto_clients: Clients,
+) -> None:
+    """The redelivery rule takes only memberships still holding the email changed from."""
+    ddb = moto_clients.dynamodb
+    _memberships(ddb, "a@x")
+    ddb.update_item(
+        TableName="old",
+        Key={"userId": {"S": "u1"}, "serverId": {"S": "s3"}},
+        UpdateExpression="SET email = :e",
+        ExpressionAttributeValues={":e": {"S": "own@x"}},
+    )
+    user = _user("a@x", "a")
+    ddb.put_item(TableName="new", Item=user)
+    record = TargetChange(
+        MODIFY, USER_KEY, user, created_at=1000.0, old_json=to_lambda_json(_user("a@x", "x"))
+    )
+    assert writer(ddb, MEMBERSHIPS, "old", "new").apply([record]).failed == ()
+    emails = {i["serverId"]["S"]: i["email"]["S"] for i in scan(ddb, "old")}
+    assert emails == {"s1": "a@x", "s2": "a@x", "s3": "own@x"}
+
+
+def test_numeric_ids_that_differ_past_the_28th_digit_are_two_servers(
+    moto_clients: Clients,
+) -> None:
+    ddb = moto_clients.dynamodb
+    servers = build_mapping("servers", KeySchema((("id", "N"),)))
+    create(ddb, "old", (("id", "N"),))
+    create(ddb, "new", (("PK", "S"), ("SK", "S")))
+    ids = ["12345678901234567890123456789012", "12345678901234567890123456789013"]
+    items = [servers.transform({"id": {"N": i}, "name": {"S": f"server {i[-2:]}"}}) for i in ids]
+    for t in items:
+        ddb.put_item(TableName="new", Item=t)
+
+    result = writer(ddb, servers, "old", "new").apply([change(servers, INSERT, t) for t in items])
+
+    assert result.failed == () and result.unrepresentable == ()
+    assert sorted(i["id"]["N"] for i in scan(ddb, "old")) == ids
+
+
+def test_with_a_pool_a_name_it_cannot_give_must_be_the_emails_local_part(
+    moto_clients: Clients,
+) -> None:
+    """Forward derives the local part when the pool has no name for the user; a User item
+    named otherwise is not derivable, so it is quarantined, not applied without its name."""
+    ddb = moto_clients.dynamodb
+    _memberships(ddb, "a@x")
+    named = _user("new@x", "Ann Smith")
+    ddb.put_item(TableName="new", Item=named)
+    w = writer(ddb, MEMBERSHIPS, "old", "new", name_for=lambda _user: None)  # not in the pool
+    assert [i for i, _ in w.apply([change(MEMBERSHIPS, MODIFY, named)]).unrepresentable] == [0]
+    local = _user("new@x", "new")
+    ddb.put_item(TableName="new", Item=local)
+    assert w.apply([change(MEMBERSHIPS, MODIFY, local)]).unrepresentable == ()
+
+
+class DropsOnce:
+    """A real client whose first BatchWriteItem loses its connection."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.dropped = client, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def batch_write_item(self, **kw: Any) -> Any:
+        if not self.dropped:
+            self.dropped = True
+            raise EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+        return self.client.batch_write_item(**kw)
+
+
+def test_a_batch_whose_write_raised_is_narrowed_too(moto_clients: Clients) -> None:
+    """Else its entry stays open for the batch's whole span (900 s), and a stray writer
+    setting that image minutes later is taken for ours."""
+    ddb = moto_clients.dynamodb
+    create(ddb, "old", (("pk", "S"),))
+    create(ddb, "new", (("pk", "S"),))
+    ddb.create_table(**control_table_definition("ctl"))
+    store = ControlStore(ddb, "ctl", clock=lambda: 1000.0)
+    now = [1000.0]
+    w = writer(
+        DropsOnce(ddb),
+        IDENTITY,
+        "old",
+        "new",
+        journal=store.record_own_writes,
+        clock=lambda: now[0],
+    )
+    admin = {"pk": {"S": "u1"}, "role": {"S": "admin"}}
+    viewer = {"pk": {"S": "u1"}, "role": {"S": "viewer"}}
+    with pytest.raises(EndpointError):
+        w.apply([change(IDENTITY, INSERT, admin)])  # redelivered
+    now[0] = 1005.0
+    assert w.apply([change(IDENTITY, INSERT, admin)]).written == 1
+    now[0] = 1010.0
+    assert w.apply([change(IDENTITY, MODIFY, viewer, at=1010.0)]).written == 1
+    state = drained(switch(Direction(), Flow.REVERSE, 900.0, 3.0))
+    key = {"pk": {"S": "u1"}}
+    stream = [
+        SourceChange(key, admin, 1005.0),
+        SourceChange(key, viewer, 1010.0),
+        SourceChange(key, admin, 1600.0),  # a stray writer, ten minutes later
+    ]
+    journal = store.own_writes("r", 1005.0, 1600.0, span_s=w.write_span_s)
+    assert [f.at for f in foreign_writes("r", state, stream, journal)] == [1600.0]
