@@ -152,6 +152,9 @@ def check_foreign(
     names = ctx.mapping.source_key.names
     seen: list[tuple[Change, SourceChange]] = []
     for c in changes:
+        if c.ttl_delete:  # DynamoDB's TTL, nobody's write: the target's own TTL expires it
+            result.mark(c.index, SKIPPED, None, None)
+            continue
         try:
             seen.append((c, _source_change(c, names)))
         except DECODE_ERRORS as exc:

@@ -4,6 +4,7 @@ cannot give, and a batch whose write raised."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from dualwrite.aws.clients import Clients
 from dualwrite.control import ControlStore, control_table_definition
+from dualwrite.cutover.results import Status
+from dualwrite.cutover.switch import cutover
 from dualwrite.errors import EndpointError
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import KeySchema
@@ -19,6 +22,7 @@ from dualwrite.reverse.foreign import SourceChange, foreign_writes
 from dualwrite.reverse.model import INSERT, MODIFY, TargetChange
 from dualwrite.wire import Item, key_of, to_lambda_json
 from tests.functional.test_reverse_writer import IDENTITY, MEMBERSHIPS, change, create, scan, writer
+from tests.reverse_cutover_world import FORCED, build, migration
 
 USER_KEY = {"PK": {"S": "USER#u1"}, "SK": {"S": "METADATA"}}
 
@@ -189,3 +193,33 @@ def test_a_batch_whose_write_raised_is_narrowed_too(moto_clients: Clients) -> No
     ]
     journal = store.own_writes("r", 1005.0, 1600.0, span_s=w.write_span_s)
     assert [f.at for f in foreign_writes("r", state, stream, journal)] == [1600.0]
+
+
+@pytest.fixture
+def moto(aws_env: None) -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        yield
+
+
+@pytest.mark.parametrize("ttl", [True, False])
+def test_a_ttl_expiry_of_an_old_table_after_cutover_is_no_foreign_write(
+    moto: None, ttl: bool
+) -> None:
+    w = build(migration(overlap_seconds=0), replicator=False)
+    w.clients.dynamodb.put_item(TableName="old-t", Item={"id": {"S": "expiring"}})
+    w.caught_up("old-t")
+    assert cutover(w.ctx, FORCED).status is Status.DONE
+    state = w.store.direction("r")
+    assert w.store.save_direction("r", drained(state), expected=state)
+    w.clock.sleep(60)
+    w.clients.dynamodb.delete_item(TableName="old-t", Key={"id": {"S": "expiring"}})
+    (removed,) = [r for r in w.records("old-t") if r["eventName"] == "REMOVE"]
+    if ttl:  # as DynamoDB's TTL deletes it (moto's stream has no TTL records)
+        removed["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+    w.replicator().apply([removed])
+
+    listed = [f.key for f in w.store.foreign_writes("r", unresolved_only=True)]
+    assert listed == ([] if ttl else [{"id": {"S": "expiring"}}])
