@@ -13,6 +13,7 @@ space and the inverse, so nothing here needs code.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from pydantic import (
@@ -24,6 +25,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    field_validator,
     model_validator,
 )
 
@@ -38,7 +40,21 @@ def _template(text: str) -> str:
     return text
 
 
+def _storable(value: int | float) -> int | float:
+    """A number DynamoDB can hold: finite, at most 38 significant digits, in its range."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is no number DynamoDB can store")
+    if not is_number(number_spelling(str(value))):
+        raise ValueError(
+            f"{value} is out of DynamoDB's number range (38 significant digits, "
+            "magnitude 1E-130 to under 1E+126)"
+        )
+    return value
+
+
 TemplateText = Annotated[str, AfterValidator(_template)]
+#: an attribute name: DynamoDB refuses an empty one (every write would fail)
+Name = Annotated[str, Field(min_length=1)]
 Constant = StrictBool | StrictInt | StrictFloat | StrictStr
 
 
@@ -57,10 +73,32 @@ class DeclarativeSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    key: dict[str, TemplateText] = Field(min_length=1, max_length=2)
-    set_: dict[str, Constant] = Field(default_factory=dict, alias="set")
-    rename: dict[str, str] = Field(default_factory=dict)
-    drop: list[str] = Field(default_factory=list)
+    key: dict[Name, TemplateText] = Field(min_length=1, max_length=2)
+    set_: dict[Name, Constant] = Field(default_factory=dict, alias="set")
+    rename: dict[Name, Name] = Field(default_factory=dict)
+    drop: list[Name] = Field(default_factory=list)
+
+    @field_validator("set_", mode="before")
+    @classmethod
+    def _constants(cls, value: object) -> object:
+        """One clear message per constant (a union's errors name its branches, not the key)."""
+        if not isinstance(value, dict):
+            return value  # pydantic says what it should be
+        for name, v in value.items():
+            if name == "":
+                raise ValueError("set: an attribute name must not be empty")
+            if isinstance(v, bool | str):
+                continue
+            if not isinstance(v, int | float):
+                raise ValueError(
+                    f"set.{name}: must be a string, a number or a boolean, not "
+                    f"{type(v).__name__} (quote it to make it a string)"
+                )
+            try:
+                _storable(v)
+            except ValueError as exc:
+                raise ValueError(f"set.{name}: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _no_collisions(self) -> DeclarativeSpec:

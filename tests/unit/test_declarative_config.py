@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import math
 from typing import Any
 
 import pytest
@@ -83,7 +85,26 @@ def test_the_example_file_loads_a_declarative_route_beside_servers() -> None:
             "rename.orderId: orderId is a key placeholder",
         ),
         ({**ORDERS_MAPPING, "drop": ["total"]}, "drop: total is also renamed"),
-        ({**ORDERS_MAPPING, "set": {"Type": [1]}}, "routes[1].mapping.set.Type"),
+        (
+            {**ORDERS_MAPPING, "set": {"Type": [1]}},
+            "routes[1].mapping.set: set.Type: must be a string, a number or a boolean, not list",
+        ),
+        # DynamoDB refuses these on every write: refused when the file is loaded
+        ({**ORDERS_MAPPING, "set": {"W": math.inf}}, "set.W: inf is no number DynamoDB can store"),
+        ({**ORDERS_MAPPING, "set": {"W": math.nan}}, "set.W: nan is no number DynamoDB can store"),
+        (
+            {**ORDERS_MAPPING, "set": {"W": 1e300}},
+            "set.W: 1e+300 is out of DynamoDB's number range",
+        ),
+        ({**ORDERS_MAPPING, "set": {"W": 1e-200}}, "set.W: 1e-200 is out of DynamoDB's number"),
+        ({**ORDERS_MAPPING, "set": {"W": 10**40 + 1}}, "is out of DynamoDB's number range"),
+        (
+            {**ORDERS_MAPPING, "set": {"Since": datetime.date(2024, 1, 1)}},
+            "set.Since: must be a string, a number or a boolean, not date (quote it",
+        ),
+        ({**ORDERS_MAPPING, "set": {"": "x"}}, "set: an attribute name must not be empty"),
+        ({**ORDERS_MAPPING, "rename": {"total": ""}}, "mapping.rename.total: String should have"),
+        ({**ORDERS_MAPPING, "drop": [""]}, "mapping.drop[0]: String should have at least 1"),
         ({**ORDERS_MAPPING, "sett": {}}, "routes[1].mapping.sett: unknown key"),
     ],
 )
