@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from backfill.checkpoint import SegmentState
 from backfill.route import RouteJob
@@ -21,7 +22,7 @@ from dualwrite.control import ControlStore
 from dualwrite.derived import Group, PageGrouper, derive_items
 from dualwrite.errors import UnmappableError
 from dualwrite.jsondoc import JsonObject
-from dualwrite.wire import AttributeValue, Item, Key, key_id
+from dualwrite.wire import AttributeValue, Item, Key, key_id, key_of
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,19 @@ class _Pages:
     quarantined: int = 0
     _issued_before: int = 0
 
+    def refused(self, request: dict[str, Any], why: str) -> None:
+        """A write the target refuses for good: quarantined under its source key (the
+        inverse's, where the mapping has one; else the target item is kept)."""
+        mapping = self.job.mapping
+        item = (request.get("PutRequest") or {}).get("Item") or request["DeleteRequest"]["Key"]
+        source = mapping.source_key_for(key_of(item, mapping.target_key.names))
+        self.job.quarantine(self.store, source or item, f"the target table refuses it: {why}")
+
     def process(self, page: ScanPage) -> None:
         job, mapping = self.job, self.job.mapping
         last = page.last_key is None
         quarantined = 0
+        refused = self.writer.refused
         for item in page.items:
             try:
                 target = mapping.transform(item)
@@ -98,6 +108,8 @@ class _Pages:
         self.read += len(page.items)
         self.quarantined += quarantined
         self.writer.flush(everything=last)
+        quarantined += self.writer.refused - refused
+        self.quarantined += self.writer.refused - refused
         self.state = replace(
             self.state,
             last_key=page.last_key,
@@ -202,6 +214,7 @@ def copy_segment(
     # a page's checkpoint is saved as soon as its last write is acknowledged, even when
     # that write went out in the first batch of the next page
     writer.on_ack = pages.save_acknowledged
+    writer.on_refused = pages.refused
     scans = RequestCounter()
     count = 0
     while not pages.state.done:
@@ -231,7 +244,9 @@ def copy_segment(
         pages.process(page)
     if not pages.state.done:
         # stopping early: send what is buffered so the newest page state can be saved
+        refused = writer.refused
         writer.flush(everything=True)
+        pages.quarantined += writer.refused - refused
         pages.save_acknowledged()
     return SegmentOutcome(
         job.name,

@@ -29,6 +29,8 @@ from dualwrite.wire import Item, Key, item_size, key_id, key_of
 
 #: transient server-side failures worth our own retries on top of botocore's
 TRANSIENT_CODES = {"InternalServerError", "ServiceUnavailable", "InternalFailure"}
+#: a write the table refuses whatever the retries
+VALIDATION = "ValidationException"
 
 
 def retrying(
@@ -72,6 +74,11 @@ class TargetWriter:
     counter: RequestCounter = field(default_factory=RequestCounter)
     #: called after every acknowledged batch (the copier saves checkpoints it unblocks)
     on_ack: Callable[[], None] | None = None
+    #: called with a write the table refuses for good (ValidationException: a key over a
+    #: limit, an empty string a secondary index keys on) and why: quarantined by the copier,
+    #: so that one item does not stop the segment on every run. None: raise
+    on_refused: Callable[[dict[str, Any], str], None] | None = None
+    refused: int = 0
     #: puts acknowledged or queued (a coalesced duplicate counts once)
     issued: int = 0
     deleted: int = 0
@@ -148,7 +155,16 @@ class TargetWriter:
                 on_capacity=capacity,
             )
 
-        left = retrying(call, backoff=self.backoff, attempts=self.attempts, has_time=self.has_time)
+        try:
+            left = retrying(
+                call, backoff=self.backoff, attempts=self.attempts, has_time=self.has_time
+            )
+        except AwsError as exc:
+            if exc.code != VALIDATION or self.on_refused is None:
+                raise
+            # the whole batch is refused for one write's sake: each alone, to find it
+            self._send_singly(batch)
+            return
         documented = 0.0
         if self.limiter is not None:  # sizing every item costs time; only a budget needs it
             written = batch if not left else [r for r in batch if r not in left]
@@ -161,6 +177,49 @@ class TargetWriter:
                 "UnprocessedItems",
                 "BatchWriteItem",
             )
+
+    def _send_singly(self, batch: list[dict[str, Any]]) -> None:
+        for request in batch:
+            if self.limiter is not None:
+                self.limiter.acquire()
+            put = request.get("PutRequest")
+            op = "PutItem" if put is not None else "DeleteItem"
+
+            def call(request: dict[str, Any] = request, op: str = op) -> Any:
+                with aws_call(f"{op} {self.table}"):
+                    if "PutRequest" in request:
+                        return self.client.put_item(
+                            TableName=self.table,
+                            Item=request["PutRequest"]["Item"],
+                            ReturnConsumedCapacity="TOTAL",
+                        )
+                    return self.client.delete_item(
+                        TableName=self.table,
+                        Key=request["DeleteRequest"]["Key"],
+                        ReturnConsumedCapacity="TOTAL",
+                    )
+
+            self.counter.add(op)
+            try:
+                response = retrying(
+                    call, backoff=self.backoff, attempts=self.attempts, has_time=self.has_time
+                )
+            except AwsError as exc:
+                if exc.code != VALIDATION or self.on_refused is None:
+                    raise
+                self._refuse(request, str(exc))
+                continue
+            capacity = (response.get("ConsumedCapacity") or {}).get("CapacityUnits", 0)
+            self._spend(float(capacity or 0), write_units(request))
+
+    def _refuse(self, request: dict[str, Any], why: str) -> None:
+        assert self.on_refused is not None
+        if "PutRequest" in request:
+            self.issued -= 1  # not written
+        else:
+            self.deleted -= 1
+        self.refused += 1
+        self.on_refused(request, why)
 
     def _spend(self, reported: float, documented: float) -> None:
         # Emulators under-report (moto says 1 unit per call): under a budget, never count
@@ -195,6 +254,13 @@ class TargetWriter:
             self.counter.add("PutItem")
             self.skipped_existing += 1
             self._spend(0.0, 1.0)
+            return
+        except AwsError as exc:
+            if exc.code != VALIDATION or self.on_refused is None:
+                raise
+            self.counter.add("PutItem")
+            self.issued += 1  # _refuse takes it back
+            self._refuse({"PutRequest": {"Item": item}}, str(exc))
             return
         self.counter.add("PutItem")
         reported = float((response.get("ConsumedCapacity") or {}).get("CapacityUnits", 0) or 0)

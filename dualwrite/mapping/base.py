@@ -5,6 +5,7 @@ Pure: wire-format dicts in and out; no boto3, no clock, no environment.
 
 from __future__ import annotations
 
+import base64
 from abc import ABC, abstractmethod
 from collections.abc import Mapping as MappingABC
 from collections.abc import Sequence
@@ -109,6 +110,7 @@ class Mapping(ABC):
         if reason is not None:
             raise UnmappableError(reason)
         target = self._transform(item)
+        check_key_size(target, self.target_key)
         if check_size:
             check_item_size(target)
         return target
@@ -174,6 +176,30 @@ def no_source_key(mapping: Mapping, target_key: Key) -> UnmappableError:
             "sort key the route never writes)"
         )
     return UnmappableError("unrepresentable: the target key is in no route's key space")
+
+
+#: DynamoDB's limits on a key attribute's value (bytes): partition 2048, sort 1024
+KEY_LIMITS = (2048, 1024)
+
+
+def check_key_size(target: Item, key: KeySchema) -> None:
+    """Raises UnmappableError for a target key DynamoDB would refuse (a template's prefix
+    can push a legal source key over the limit: every write of its batch would fail)."""
+    for name, limit in zip(key.names, KEY_LIMITS, strict=False):
+        value = target.get(name)
+        if value is None:
+            continue
+        if "S" in value:
+            size = len(value["S"].encode())
+        elif "B" in value:  # bytes, or base64 text (Lambda JSON)
+            raw = value["B"]
+            size = len(base64.b64decode(raw)) if isinstance(raw, str) else len(raw)
+        else:
+            continue
+        if size > limit:
+            raise UnmappableError(
+                f"target key {name} is {size} bytes, over DynamoDB's {limit}-byte limit"
+            )
 
 
 def check_item_size(target: Item) -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from dualwrite.errors import UnmappableError
 from dualwrite.mapping import SERVERS_SPEC, DeclarativeSpec, build_mapping
 from dualwrite.mapping.base import KeySchema
-from dualwrite.wire import items_equal
+from dualwrite.wire import Item, items_equal
 from tests.strategies import attributes, key_numbers, key_text
 
 ORDERS_KEY = KeySchema((("customerId", "S"), ("orderId", "S")))
@@ -188,3 +188,26 @@ def test_a_number_constant_is_written_and_recognised_in_dynamodbs_spelling(
     assert m.inverse(streamed, None) == source
     with pytest.raises(UnmappableError, match="the mapping sets"):
         m.inverse({**target, "v": {"N": "3"}}, None)
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        (
+            {"customerId": {"S": "c" * 2045}, "orderId": {"S": "1"}},
+            "target key PK is 2054 bytes, over DynamoDB's 2048-byte limit",
+        ),
+        (
+            {"customerId": {"S": "c"}, "orderId": {"S": "é" * 510}},
+            "target key SK is 1026 bytes, over DynamoDB's 1024-byte limit",
+        ),
+    ],
+)
+def test_a_legal_source_key_the_template_pushes_over_dynamodbs_key_limit_is_quarantined(
+    source: Item, reason: str
+) -> None:
+    """Else every write of its batch fails (a backfill stopped on it for good)."""
+    with pytest.raises(UnmappableError, match=reason):
+        orders.transform({**source, "total": {"N": "1"}})
+    at_limit = {"customerId": {"S": "c" * (2048 - len("CUSTOMER#"))}, "orderId": {"S": "1"}}
+    assert len(orders.transform(at_limit)["PK"]["S"]) == 2048
