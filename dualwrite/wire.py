@@ -207,6 +207,11 @@ def sort_value(value: Mapping[str, Any]) -> tuple[int, Any]:
     return (3, json.dumps(value, sort_keys=True, default=str))
 
 
+def key_text(key: Mapping[str, Mapping[str, Any]]) -> str:
+    """A key as people read it in messages: name=value, space separated."""
+    return " ".join(f"{n}={scalar_text(v)}" for n, v in key.items())
+
+
 def scalar_text(value: Mapping[str, Any]) -> str:
     """The text of a scalar key value, as used inside composite keys like SERVER#<id>."""
     t = av_type(value)

@@ -14,6 +14,7 @@ from typing import Any
 
 from dualwrite.aws.errors import aws_call
 from dualwrite.errors import AwsError, ConditionFailedError
+from dualwrite.wire import key_text
 from reconciler.compare import Difference
 from reconciler.conditions import UnsafeRepair, still_holds
 from reconciler.confirm import reread
@@ -93,6 +94,14 @@ def repair(sides: Sides, differences: Sequence[Difference]) -> RepairReport:
         except UnsafeRepair as exc:
             report.remaining.append(d)
             report.notes.append(str(exc))
+            continue
+        except AwsError as exc:
+            if exc.code != "ValidationException":
+                raise
+            # refused for good (a key over a limit, an empty string an index keys on): the
+            # other repairs go on; this one stays a difference, and says why
+            report.remaining.append(d)
+            report.notes.append(f"{key_text(d.target_key)}: the target table refuses it: {exc}")
             continue
         report.repaired.append(d)
     if raced:

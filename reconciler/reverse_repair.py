@@ -40,7 +40,7 @@ from dualwrite.reverse.model import (
 )
 from dualwrite.reverse.plan import batch_reads, plan_batch, planner_for
 from dualwrite.reverse.writer import ReverseWriter, update_request
-from dualwrite.wire import Item, key_id, scalar_text
+from dualwrite.wire import Item, key_id, key_text
 from reconciler.compare import Difference
 from reconciler.conditions import UnsafeRepair, still_holds
 from reconciler.confirm import reread
@@ -94,7 +94,7 @@ def reverse_repair(
     writes = tuple(w for w in netted if w.kid not in foreign)
     for w in netted:
         if w.kid in foreign:
-            key = " ".join(f"{n}={scalar_text(v)}" for n, v in w.key.items())
+            key = key_text(w.key)
             report.notes.append(
                 f"{route.source} {key} is a listed foreign write: not repaired (a repair never "
                 "rewrites or deletes one; `dualwrite foreign --resolve` once it is handled)"

@@ -29,7 +29,7 @@ from dualwrite.cutover.journal import Entry, latest_cutover
 from dualwrite.cutover.lag import replication_fact
 from dualwrite.cutover.writes import writes_since
 from dualwrite.reverse.direction import Flow
-from dualwrite.wire import scalar_text
+from dualwrite.wire import key_text
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,5 @@ def unread_changes(
 
 def foreign_fact(store: ControlStore, r: RouteTables) -> ForeignFact:
     writes = store.foreign_writes(r.route, unresolved_only=True)
-    keys = tuple(
-        " ".join(f"{n}={scalar_text(v)}" for n, v in w.key.items()) for w in writes[:FOREIGN_NAMED]
-    )
+    keys = tuple(key_text(w.key) for w in writes[:FOREIGN_NAMED])
     return ForeignFact(r.route, r.source, len(writes), keys)
