@@ -247,7 +247,15 @@ class DeclarativeMapping(Mapping):
         return [self._key(self._values(source_key))]
 
     def owns(self, target_key: Key) -> bool:
-        return self.source_key_for(target_key) is not None
+        """In the key space (every template matches), as the overlap check sees it: a key
+        no source key can hold (ORDER#01 for a number, two values of one placeholder) is
+        still this route's, so reconcile counts it as extra and reverse quarantines it
+        under this route, instead of it belonging to no route at all."""
+        for attr, template in self._template_items:
+            text = target_key.get(attr, {}).get("S")
+            if not isinstance(text, str) or template.match(text) is None:
+                return False
+        return True
 
     def source_key_for(self, target_key: Key) -> Key | None:
         values: dict[str, str] = {}

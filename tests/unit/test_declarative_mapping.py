@@ -9,10 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dualwrite.config import Route
 from dualwrite.errors import UnmappableError
 from dualwrite.mapping import SERVERS_SPEC, DeclarativeSpec, build_mapping
 from dualwrite.mapping.base import KeySchema
+from dualwrite.reverse.model import SourceView, TargetChange
+from dualwrite.reverse.plan import InversePlanner
 from dualwrite.wire import Item, items_equal
+from stream_replicator.routing import route_of_key
 from tests.strategies import attributes, key_numbers, key_text
 
 ORDERS_KEY = KeySchema((("customerId", "S"), ("orderId", "S")))
@@ -211,3 +215,33 @@ def test_a_legal_source_key_the_template_pushes_over_dynamodbs_key_limit_is_quar
         orders.transform({**source, "total": {"N": "1"}})
     at_limit = {"customerId": {"S": "c" * (2048 - len("CUSTOMER#"))}, "orderId": {"S": "1"}}
     assert len(orders.transform(at_limit)["PK"]["S"]) == 2048
+
+
+ORDERS_N = KeySchema((("customerId", "S"), ("orderId", "N")))
+NUMERIC_ORDERS = build_mapping(ORDERS, ORDERS_N)
+
+
+@pytest.mark.parametrize("sk", ["ORDER#01", "ORDER#1.0", "ORDER#abc", "ORDER#1E+2"])
+def test_a_key_in_the_templates_space_that_no_source_key_holds_is_still_the_routes(
+    sk: str,
+) -> None:
+    """Owned (so reconcile counts it as extra, and reverse quarantines it under this route
+    with the right reason), though no source key maps to it."""
+    key = {"PK": {"S": "CUSTOMER#c1"}, "SK": {"S": sk}}
+    assert NUMERIC_ORDERS.owns(key)
+    assert NUMERIC_ORDERS.source_key_for(key) is None
+    change = TargetChange("MODIFY", key, {**key, "Type": {"S": "Order"}})
+    with pytest.raises(UnmappableError, match="in the route's key space, but no source key"):
+        InversePlanner(NUMERIC_ORDERS).reverse_changes(change, SourceView())
+    assert not NUMERIC_ORDERS.owns({"PK": {"S": "SERVER#1"}, "SK": {"S": sk}})
+
+
+def test_a_stray_key_on_a_shared_target_is_routed_to_the_route_whose_space_it_is_in() -> None:
+    servers = Route(name="servers", source="ServersTable", target="CoreTable", mapping="servers")
+    orders = Route(name="orders", source="OrdersTable", target="CoreTable", mapping=ORDERS)
+    mappings = [
+        (servers, build_mapping("servers", KeySchema((("id", "S"),)))),
+        (orders, NUMERIC_ORDERS),
+    ]
+    keys = {"PK": {"S": "CUSTOMER#c1"}, "SK": {"S": "ORDER#01"}}
+    assert route_of_key(keys, mappings, servers).name == "orders"
