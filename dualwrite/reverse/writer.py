@@ -107,6 +107,11 @@ def update_request(table: str, write: SourceWrite) -> dict[str, Any]:
     return request
 
 
+def _shared(rejected: Mapping[KeyId, str], touched: Sequence[tuple[KeyId, ...]]) -> bool:
+    """Whether a refused key was written for more than one record."""
+    return any(sum(1 for ids in touched if k in ids) > 1 for k in rejected)
+
+
 def _merged(write: SourceWrite, current: Mapping[KeyId, Item]) -> SourceWrite:
     if write.kind is not WriteKind.UPDATE:
         return write
@@ -174,6 +179,11 @@ class ReverseWriter:
             if failed_keys
             else ()
         )
+        if rejected and len(changes) > 1 and _shared(rejected, plan.touched):
+            # a write refused for good that several records were netted into: one of them may
+            # be fine alone (an email change netted with a role an index refuses). Each record
+            # alone, then, so that only the ones refused on their own are quarantined
+            return self._one_by_one(changes, plan.touched)
         unrepresentable = plan.unrepresentable
         for i, ids in enumerate(plan.touched if rejected else ()):
             # refused for good: quarantined (counted, listed), not retried forever
@@ -190,6 +200,31 @@ class ReverseWriter:
             unrepresentable=unrepresentable,
             failed=failed,
             own=own,
+        )
+
+    def _one_by_one(
+        self, changes: Sequence[TargetChange], touched: Sequence[tuple[KeyId, ...]]
+    ) -> ReverseResult:
+        """apply() of each change alone, in order; a change behind a failed one of the same
+        key waits for it (failed too, redelivered). What the batch already wrote is an echo
+        now: written again only where it differs."""
+        failed: list[int] = []
+        unrepresentable: list[tuple[int, str]] = []
+        blocked: set[KeyId] = set()
+        puts = updates = deletes = unchanged = 0
+        for i, change in enumerate(changes):
+            if blocked.intersection(touched[i]):
+                failed.append(i)
+                continue
+            alone = self.apply([change])
+            if alone.failed:
+                failed.append(i)
+                blocked.update(touched[i])
+            unrepresentable.extend((i, why) for _, why in alone.unrepresentable)
+            puts, updates = puts + alone.puts, updates + alone.updates
+            deletes, unchanged = deletes + alone.deletes, unchanged + alone.unchanged
+        return ReverseResult(
+            puts, updates, deletes, unchanged, tuple(unrepresentable), tuple(failed), None
         )
 
     def _narrowed(self, own: OwnWrites) -> OwnWrites:

@@ -195,6 +195,57 @@ def test_a_batch_whose_write_raised_is_narrowed_too(moto_clients: Clients) -> No
     assert [f.at for f in foreign_writes("r", state, stream, journal)] == [1600.0]
 
 
+class GsiRefuses:
+    """A real client, with what DynamoDB does (moto does not) for an UpdateItem setting an
+    empty string on a secondary index's key attribute (role): ValidationException."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def update_item(self, **kw: Any) -> Any:
+        values = kw.get("ExpressionAttributeValues", {})
+        for placeholder, name in kw.get("ExpressionAttributeNames", {}).items():
+            if name == "role" and values.get(":" + placeholder[1:]) == {"S": ""}:
+                error = {
+                    "Error": {
+                        "Code": "ValidationException",
+                        "Message": "The AttributeValue for a key attribute cannot contain an "
+                        "empty string value. IndexName: byRole, IndexKey: role",
+                    }
+                }
+                raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
+        return self.client.update_item(**kw)
+
+
+def test_a_refused_write_quarantines_only_the_record_refused_on_its_own(
+    moto_clients: Clients,
+) -> None:
+    """An email change netted, on s1, with a role the old table's index refuses: the email
+    change is no problem of the old schema's and reaches s1 too."""
+    ddb = moto_clients.dynamodb
+    _memberships(ddb, "a@x")
+    renamed = _user("new@x", "new")
+    bad_role = MEMBERSHIPS.transform(
+        {"userId": {"S": "u1"}, "serverId": {"S": "s1"}, "role": {"S": ""}}
+    )
+    ddb.put_item(TableName="new", Item=renamed)
+    ddb.put_item(TableName="new", Item=bad_role)
+
+    result = writer(GsiRefuses(ddb), MEMBERSHIPS, "old", "new").apply(
+        [change(MEMBERSHIPS, MODIFY, renamed), change(MEMBERSHIPS, MODIFY, bad_role)]
+    )
+
+    assert [i for i, _ in result.unrepresentable] == [1]
+    assert result.failed == ()
+    emails = {i["serverId"]["S"]: i["email"]["S"] for i in scan(ddb, "old")}
+    assert emails == {"s1": "new@x", "s2": "new@x", "s3": "new@x"}
+    roles = {i["serverId"]["S"]: i["role"]["S"] for i in scan(ddb, "old")}
+    assert roles["s1"] == "viewer"  # the refused role never landed
+
+
 @pytest.fixture
 def moto(aws_env: None) -> Iterator[None]:
     from moto import mock_aws
