@@ -170,7 +170,7 @@ class ReverseWriter:
             if self.journal is not None:
                 self.journal(own)
         try:
-            failed_keys, rejected = self.write(writes)
+            failed_keys, rejected = self.write(writes, own.until if own is not None else None)
         finally:  # raised too (a dropped connection): the writes are over either way
             if own is not None:
                 own = self._narrowed(own)
@@ -297,16 +297,28 @@ class ReverseWriter:
         )
 
     # --- writes -----------------------------------------------------------------------
-    def write(self, writes: Sequence[SourceWrite]) -> tuple[set[KeyId], dict[KeyId, str]]:
+    def write(
+        self, writes: Sequence[SourceWrite], until: float | None = None
+    ) -> tuple[set[KeyId], dict[KeyId, str]]:
         """Sends the netted writes; returns the kids of those that did not land (retried),
         and of those the source table refuses for good (ValidationException: a type or size
         its schema does not take), with why. A refused chunk is sent again a write at a
-        time, so that one bad write does not hold back the other 24 on every retry."""
+        time, so that one bad write does not hold back the other 24 on every retry.
+        `until`: the end of the journaled span; a write not begun by then is not made
+        (failed: redelivered under an entry of its own), since the foreign-write check looks
+        for entries no older than the span before a change."""
         failed: set[KeyId] = set()
         rejected: dict[KeyId, str] = {}
+
+        def late() -> bool:
+            return until is not None and self.clock() >= until
+
         batched = [w for w in writes if w.kind is not WriteKind.UPDATE]
         for start in range(0, len(batched), BATCH_WRITE_MAX):
             chunk = batched[start : start + BATCH_WRITE_MAX]
+            if late():
+                failed.update(w.kid for w in chunk)
+                continue
             requests = [
                 {"PutRequest": {"Item": w.item}}
                 if w.kind is WriteKind.PUT
@@ -338,6 +350,9 @@ class ReverseWriter:
                 failed.add(kid(key))
         for w in writes:
             if w.kind is WriteKind.UPDATE:
+                if late():
+                    failed.add(w.kid)
+                    continue
                 self._one(w, failed, rejected)
         return failed, rejected
 

@@ -246,6 +246,45 @@ def test_a_refused_write_quarantines_only_the_record_refused_on_its_own(
     assert roles["s1"] == "viewer"  # the refused role never landed
 
 
+class SlowUpdates:
+    """A real client whose every UpdateItem takes 500 s of the writer's clock."""
+
+    def __init__(self, client: Any, now: list[float]) -> None:
+        self.client, self.now = client, now
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def update_item(self, **kw: Any) -> Any:
+        self.now[0] += 500.0
+        return self.client.update_item(**kw)
+
+
+def test_writes_not_begun_within_the_journaled_span_wait_for_a_redelivery(
+    moto_clients: Clients,
+) -> None:
+    """The foreign-write check looks for entries no older than the span before a change: a
+    write made later than the span (a slow fan-out) would be taken for a foreign one."""
+    ddb = moto_clients.dynamodb
+    _memberships(ddb, "a@x")
+    renamed = _user("new@x", "new")
+    ddb.put_item(TableName="new", Item=renamed)
+    now = [1000.0]
+    w = writer(SlowUpdates(ddb, now), MEMBERSHIPS, "old", "new", clock=lambda: now[0])
+    old = to_lambda_json(_user("a@x", "a"))
+    record = TargetChange(MODIFY, USER_KEY, renamed, created_at=1000.0, old_json=old)
+
+    first = w.apply([record])
+
+    assert first.failed == (
+        0,
+    )  # s1, s2 begun at 1000 and 1500 s; s3 would begin at 2000, past 1900
+    emails = {i["serverId"]["S"]: i["email"]["S"] for i in scan(ddb, "old")}
+    assert emails == {"s1": "new@x", "s2": "new@x", "s3": "a@x"}
+    assert w.apply([record]).failed == ()  # redelivered
+    assert {i["email"]["S"] for i in scan(ddb, "old")} == {"new@x"}
+
+
 @pytest.fixture
 def moto(aws_env: None) -> Iterator[None]:
     from moto import mock_aws
