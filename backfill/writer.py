@@ -156,11 +156,9 @@ class TargetWriter:
             )
 
         try:
-            left = retrying(
-                call, backoff=self.backoff, attempts=self.attempts, has_time=self.has_time
-            )
+            left = self._retrying(call)
         except AwsError as exc:
-            if exc.code != VALIDATION or self.on_refused is None:
+            if not self._refusable(exc):
                 raise
             # the whole batch is refused for one write's sake: each alone, to find it
             self._send_singly(batch)
@@ -201,16 +199,21 @@ class TargetWriter:
 
             self.counter.add(op)
             try:
-                response = retrying(
-                    call, backoff=self.backoff, attempts=self.attempts, has_time=self.has_time
-                )
+                response = self._retrying(call)
             except AwsError as exc:
-                if exc.code != VALIDATION or self.on_refused is None:
+                if not self._refusable(exc):
                     raise
                 self._refuse(request, str(exc))
                 continue
             capacity = (response.get("ConsumedCapacity") or {}).get("CapacityUnits", 0)
             self._spend(float(capacity or 0), write_units(request))
+
+    def _retrying(self, call: Callable[[], Any]) -> Any:
+        return retrying(call, backoff=self.backoff, attempts=self.attempts, has_time=self.has_time)
+
+    def _refusable(self, exc: AwsError) -> bool:
+        """Refused for good, and the copier takes refusals (quarantined)."""
+        return exc.code == VALIDATION and self.on_refused is not None
 
     def _refuse(self, request: dict[str, Any], why: str) -> None:
         assert self.on_refused is not None
@@ -247,16 +250,14 @@ class TargetWriter:
                 )
 
         try:
-            response = retrying(
-                call, backoff=self.backoff, attempts=self.attempts, has_time=self.has_time
-            )
+            response = self._retrying(call)
         except ConditionFailedError:
             self.counter.add("PutItem")
             self.skipped_existing += 1
             self._spend(0.0, 1.0)
             return
         except AwsError as exc:
-            if exc.code != VALIDATION or self.on_refused is None:
+            if not self._refusable(exc):
                 raise
             self.counter.add("PutItem")
             self.issued += 1  # _refuse takes it back
