@@ -119,13 +119,33 @@ def apply_forward(
         failed.update(write.contributors)
         for i in write.contributors:
             result.reasons[i] = why
-    for write, reason in written.rejected:
-        culprit = max(write.contributors)
-        item = next(c for c in items if c.change.index == culprit)
-        if _quarantine(rep, ctx, item.change, reason):
+    rejected = written.rejected
+    while rejected:
+        again: dict[KeyIdentity, TargetWrite] = {}
+        for write, reason in rejected:
+            culprit = max(write.contributors)
+            item = next(c for c in items if c.change.index == culprit)
+            if not _quarantine(rep, ctx, item.change, reason):
+                failed.update(write.contributors)
+                continue
             quarantined.add(culprit)
-        else:
+            dkid = fast_key_id(write.key, ctx.target_key_names)
+            if len(write.contributors) > 1 and dkid in plan.writes:
+                again[dkid] = write
+        if not again:
+            break
+        # the refused write carried only its last record's state: the records before it
+        # are written as they stand without it (else they would be acknowledged unwritten)
+        plan = coalesce(items, failed | quarantined, ctx.target_key_names)
+        retry = [plan.writes[k] for k in again if k in plan.writes]
+        written = writer.write(
+            rep.dynamodb, ctx.route.target, ctx.target_key_names, retry, has_time
+        )
+        for write, why in written.lost:
             failed.update(write.contributors)
+            for i in write.contributors:
+                result.reasons[i] = why
+        rejected = written.rejected
 
     # 4. outcomes
     final_failed = close_failures(items, failed | plan.blocked)

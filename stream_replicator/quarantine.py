@@ -4,7 +4,6 @@ delivers it again."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 
@@ -29,22 +28,28 @@ def quarantine_record(
     """Keep the full record with its reason, once per record. False when it could not."""
     seen_sk = f"{route}#{change.sequence_number}#{change.event_id}"
     try:
-        if store.get(SEEN_PK, seen_sk) is None:
+        # the marker first, naming the entry it stands for: a failure after it leaves the
+        # entry to the redelivery (written under that id), never a second entry; a marker
+        # without an id is from before (its entry was written first)
+        seen = store.get(SEEN_PK, seen_sk)
+        if seen is None:
+            sk = store.quarantine_id(route)
+            marker = {"route": route, "sequence_number": change.sequence_number, "entry": sk}
+            try:
+                store.put(
+                    SEEN_PK, seen_sk, marker, expires_at=now + SEEN_TTL_S, only_if_absent=True
+                )
+            except ConditionFailedError:  # a concurrent delivery got there first
+                seen = store.get(SEEN_PK, seen_sk)
+        entry = str(seen.data.get("entry") or "") if seen is not None else sk
+        if entry and store.quarantine_entry(entry) is None:
             store.quarantine(
                 route,
                 reason,
                 record=fit_record(to_lambda_json(change.raw)),
                 source="replicator",
+                sk=entry,
             )
-            # a concurrent delivery may have got there first: that is fine
-            with contextlib.suppress(ConditionFailedError):
-                store.put(
-                    SEEN_PK,
-                    seen_sk,
-                    {"route": route, "sequence_number": change.sequence_number},
-                    expires_at=now + SEEN_TTL_S,
-                    only_if_absent=True,
-                )
         log.warning("route %s: record %s quarantined: %s", route, change.sequence_number, reason)
         return True
     except DualwriteError as exc:

@@ -117,6 +117,7 @@ class StreamRunner:
             self.notify,
         )
         self.tally = RunTally()
+        self.reading.trimmed = self.tally.trimmed  # one list: the summary's trimmed_shards
         self._started = 0.0
 
     @property
@@ -173,7 +174,9 @@ class StreamRunner:
                     # a split may just have added shards: look once more before leaving
                     self.reading.refresh_active()
                     if self._all_caught_up():
-                        caught_up = True
+                        # nothing more to read; a stuck shard (and what is behind it) is
+                        # not caught up, though this run can do no more for it
+                        caught_up = not self.reading.stuck()
                         break
                 if got:
                     continue
@@ -214,7 +217,7 @@ class StreamRunner:
     def _all_caught_up(self) -> bool:
         """Caught up in the direction that is live: every shard idle, no drain owed."""
         idle = all(c.idle(self.rules) for c in self.reading.ready())
-        return idle and not self.reading.drain_pending()
+        return idle and not self.reading.drain_pending() and not self.reading.unreached()
 
     # --- one shard ----------------------------------------------------------------------
     def _apply(self, cursor: ShardCursor, step: Step) -> None:
@@ -231,8 +234,13 @@ class StreamRunner:
                 "checkpoint (records older than 24 h are gone); continuing from the trim "
                 "horizon. Run `dualwrite reconcile --repair` for this route"
             )
-        if start.gone:
-            self.notify(f"route {cursor.route}: shard {cursor.shard_id} no longer exists")
+        if start.gone:  # expired between the listing and now: its unread records with it
+            self.tally.trimmed.append(f"{cursor.route}:{cursor.shard_id}")
+            self.notify(
+                f"route {cursor.route}: shard {cursor.shard_id} no longer exists (records "
+                "older than 24 h are gone, unread ones with them). Run `dualwrite reconcile "
+                "--repair` for this route"
+            )
         self._apply(cursor, cursor.started(start.iterator))
         return start.iterator is not None
 

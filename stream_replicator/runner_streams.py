@@ -73,7 +73,10 @@ class StreamSet:
     directions: dict[str, Direction] = field(default_factory=dict)
     #: routes whose drain this run marked
     drained: list[str] = field(default_factory=list)
+    #: "label:shard" of shards whose records after the checkpoint are gone (the run's tally)
+    trimmed: list[str] = field(default_factory=list)
     _unreadable: set[str] = field(default_factory=set)
+    _lost_checked: set[str] = field(default_factory=set)
 
     def discover(self) -> None:
         readers = discover(self.migration, self.replicator.dynamodb, self.streams_client())
@@ -205,7 +208,9 @@ class StreamSet:
             self.refresh(self.streams[label])
 
     def refresh(self, stream: RunStream) -> None:
+        listed = set()
         for shard in stream.reader.shards():
+            listed.add(shard.shard_id)
             cursor = stream.cursors.get(shard.shard_id)
             if cursor is not None:
                 cursor.shard = shard
@@ -213,6 +218,43 @@ class StreamSet:
             stream.cursors[shard.shard_id] = self.checkpointer.resume(
                 stream.label, stream.reader.stream_arn, shard
             )
+        if stream.label not in self._lost_checked:
+            self._lost_checked.add(stream.label)
+            self._report_lost(stream, listed)
+
+    def _report_lost(self, stream: RunStream, listed: set[str]) -> None:
+        """A shard checkpointed but not read to its end that the stream no longer lists (the
+        runner was stopped for more than the stream's 24 h): the records after its
+        checkpoint are gone. Said as loudly as a trimmed checkpoint, not passed over."""
+        for saved in self.store.shards(stream.reader.stream_arn):
+            if saved.done or saved.shard_id in listed:
+                continue
+            self.trimmed.append(f"{stream.label}:{saved.shard_id}")
+            self.notify(
+                f"route {stream.label}: shard {saved.shard_id}, checkpointed but not read to "
+                "its end, is no longer in the stream (its records older than 24 h are gone). "
+                "Run `dualwrite reconcile --repair` for this route"
+            )
+
+    def stuck(self) -> bool:
+        return any(c.stuck for label in self.active for c in self.streams[label].cursors.values())
+
+    def unreached(self) -> bool:
+        """Whether a shard is still to read that ready() leaves out: a child whose parent is
+        not read to its end (a split the last refresh found), unless it waits behind a
+        stuck shard (never read in this run)."""
+        ready = {id(c) for c in self.ready()}
+        for label in sorted(self.active):
+            cursors = list(self.streams[label].cursors.values())
+            behind = {c.shard_id for c in cursors if c.stuck}
+            grown = True
+            while grown:  # the stuck shards' descendants wait with them
+                more = {c.shard_id for c in cursors if c.shard.parent_id in behind} - behind
+                behind |= more
+                grown = bool(more)
+            if any(not c.done and id(c) not in ready and c.shard_id not in behind for c in cursors):
+                return True
+        return False
 
     def ready(self) -> list[ShardCursor]:
         out: list[ShardCursor] = []

@@ -64,9 +64,16 @@ class QuarantineEntry:
 
 
 class QuarantineRecords(ControlTable):
-    def quarantine(self, route: str, reason: str, record: JsonObject, source: str = "") -> str:
-        """Keep an item or stream record that cannot migrate, with its reason. Returns its id."""
-        sk = f"{route}#{iso(self.clock())}#{self._ids()}"
+    def quarantine_id(self, route: str) -> str:
+        """A new entry's id (sort key): the route, the time, a unique suffix."""
+        return f"{route}#{iso(self.clock())}#{self._ids()}"
+
+    def quarantine(
+        self, route: str, reason: str, record: JsonObject, source: str = "", sk: str | None = None
+    ) -> str:
+        """Keep an item or stream record that cannot migrate, with its reason. Returns its id
+        (`sk`: one chosen before, with quarantine_id; writing it again replaces it)."""
+        sk = sk or self.quarantine_id(route)
         entry = QuarantineEntry(
             sk, route, reason, source=source, record=record, at=iso(self.clock())
         )
