@@ -57,6 +57,7 @@ from dualwrite.cutover.switch_direction import (
     before_cutover,
     cutover_not_made,
     cutover_switch,
+    forget_unjournaled,
     reverse_since,
 )
 from dualwrite.cutover.switch_guards import (
@@ -253,6 +254,8 @@ def cutover(
         return check_switch(
             ctx, journal, plan, pending, pre, repointed, at, resumed, post_switch, observer
         )
+    if not request.dry_run and journal is not None:
+        forget_unjournaled(ctx, journal.entries())
     # a smoke test may name a function a killed cutover re-pointed before this run
     repointed = plan.repointed | applied_functions(active)
     pre = precheck_plan(ctx, plan.pairs, repointed)  # ConfigError: nothing changed

@@ -151,6 +151,27 @@ def before_cutover(ctx: CutoverContext, routes: Sequence[str]) -> float | None:
     return at
 
 
+def forget_unjournaled(ctx: CutoverContext, entries: Sequence[Entry]) -> None:
+    """A cutover killed after before_cutover marked the routes and before it journaled its
+    entry re-pointed nothing: its mark goes (else the target-stream records it holds would
+    wait for a switch that never comes). A mark with a cutover journaled at or after it
+    stays: that cutover may have re-pointed functions."""
+    store = ctx.store
+    if store is None:
+        return
+    journaled = [e.at for e in entries if e.action == CUTOVER]
+
+    def edit(state: Direction) -> Direction | None:
+        if state.direction is not Flow.FORWARD or state.next_at is None:
+            return None
+        if any(at >= state.next_at for at in journaled):
+            return None
+        return replace(state, next_at=None)
+
+    for route in ctx.migration.routes:
+        _mark(store, route.name, edit)
+
+
 def cutover_not_made(ctx: CutoverContext, routes: Sequence[str], at: float | None) -> None:
     """A cutover that re-pointed nothing in the end (a function update failed and the rest
     were put back) takes back what before_cutover recorded: forward stays as it was."""

@@ -17,6 +17,7 @@ from dualwrite.cutover.journal import APPLIED, CUTOVER, ROLLBACK, Journal
 from dualwrite.cutover.results import Status
 from dualwrite.cutover.rollback import rollback
 from dualwrite.cutover.switch import CutoverRequest, cutover
+from dualwrite.cutover.switch_direction import before_cutover
 from dualwrite.reverse.direction import Flow, Side, Verdict, decide, drained
 from tests.functional.test_cutover_functions import env_of
 from tests.functional.test_cutover_kills import Kill, kill_after, killed
@@ -180,3 +181,22 @@ def test_decommission_refuses_while_the_replicator_has_not_read_the_old_table(
     assert [w_.key for w_ in w.store.foreign_writes("r", unresolved_only=True)] == [
         {"id": {"S": "stray"}}
     ]
+
+
+def test_a_cutover_killed_before_journaling_leaves_no_mark_once_run_again(moto: None) -> None:
+    """Killed after marking the routes (next_at) and before its entry: nothing was re-pointed.
+    A re-run the gate refuses takes the mark back, else the target-stream records it holds
+    would wait for a switch that never comes."""
+    w = build()
+    assert cutover(w.ctx, FORCED).status is Status.DONE
+    assert rollback(w.ctx).status is Status.DONE
+    assert w.store.direction("r").direction is Flow.FORWARD
+    before_cutover(w.ctx, ["r"])  # what the killed run left
+    assert w.store.direction("r").next_at is not None
+
+    refused = cutover(w.ctx, CutoverRequest())  # no reconcile here: the gate refuses
+
+    assert refused.status is Status.REFUSED
+    state = w.store.direction("r")
+    assert state.next_at is None
+    assert decide(state, Side.TARGET, w.now()) is not Verdict.WAIT
