@@ -194,6 +194,9 @@ def _run_tasks(
     with BoundedPool[SegmentOutcome](
         workers, name="backfill", stop=stop.is_set if stop is not None else None
     ) as pool:
+        for job in jobs.values():
+            if job.limiter is not None:  # a stop does not wait out the budget
+                job.limiter.stopping = lambda: pool.stopping
         for plan, segment in tasks:
             job = jobs[plan.name]
             pool.submit(partial(copy_segment, job, segment, plan.total, stop=lambda: pool.stopping))

@@ -20,7 +20,7 @@ from backfill.writer import TargetWriter, retrying
 from dualwrite.aws.dynamo import RequestCounter, ScanPage, scan_pages
 from dualwrite.control import ControlStore
 from dualwrite.derived import Group, PageGrouper, derive_items
-from dualwrite.errors import UnmappableError
+from dualwrite.errors import StopRequested, UnmappableError
 from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import AttributeValue, Item, Key, key_id, key_of
 
@@ -217,6 +217,7 @@ def copy_segment(
     writer.on_refused = pages.refused
     scans = RequestCounter()
     count = 0
+    cut_short = False
     while not pages.state.done:
         if stop() or (count and not has_time()):
             break
@@ -241,12 +242,17 @@ def copy_segment(
             fetch, backoff=job.backoff, attempts=job.attempts, has_time=has_time
         )
         count += 1
-        pages.process(page)
+        try:
+            pages.process(page)
+        except StopRequested:  # stopped while waiting for the budget: this page is redone
+            cut_short = True
+            break
     if not pages.state.done:
-        # stopping early: send what is buffered so the newest page state can be saved
-        refused = writer.refused
-        writer.flush(everything=True)
-        pages.quarantined += writer.refused - refused
+        if not cut_short:
+            # stopping early: send what is buffered so the newest page state can be saved
+            refused = writer.refused
+            writer.flush(everything=True)
+            pages.quarantined += writer.refused - refused
         pages.save_acknowledged()
     return SegmentOutcome(
         job.name,
@@ -255,7 +261,7 @@ def copy_segment(
         done=pages.state.done,
         resumed=resumed,
         items_read=pages.read,
-        items_written=writer.issued,
+        items_written=writer.issued - writer.unsent_puts,
         quarantined=pages.quarantined,
         skipped_existing=writer.skipped_existing,
         deleted=writer.deleted,

@@ -100,6 +100,11 @@ class TargetWriter:
         first_seq, _ = next(iter(self._buffer.values()))
         return first_seq - 1
 
+    @property
+    def unsent_puts(self) -> int:
+        """Puts queued and not sent (a stop cut the page short: it is redone next run)."""
+        return sum(1 for _, request in self._buffer.values() if "PutRequest" in request)
+
     def put(self, item: Item) -> None:
         self._seq += 1
         if self.conditional:

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dualwrite.errors import StopRequested
+
 
 @dataclass
 class Backoff:
@@ -27,6 +29,10 @@ class Backoff:
         return d
 
 
+#: how long a wait for the budget goes without looking whether the run is stopping
+STOP_CHECK_S = 0.25
+
+
 @dataclass
 class RateLimiter:
     """Token bucket for a capacity budget (units per second), with an injectable clock."""
@@ -34,6 +40,9 @@ class RateLimiter:
     rate: float
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    #: the run is stopping: a wait for the budget ends (StopRequested) instead of lasting
+    #: debt/rate seconds (minutes under a small --max-wcu)
+    stopping: Callable[[], bool] = lambda: False
     _tokens: float = 0.0
     _last: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -56,7 +65,9 @@ class RateLimiter:
                     self._tokens -= units
                     return
                 debt = -self._tokens
-            self.sleep(debt / self.rate)
+            if self.stopping():
+                raise StopRequested("stopping: the capacity budget's wait was cut short")
+            self.sleep(min(debt / self.rate, STOP_CHECK_S))
 
     def spend(self, units: float) -> None:
         """Account for capacity actually consumed (known only after the request)."""

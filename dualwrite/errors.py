@@ -62,3 +62,7 @@ class UnmappableError(DualwriteError):
 
 class BackfillIncompleteError(DualwriteError):
     """A route cannot be marked backfilled: some of its scan segments are not done."""
+
+
+class StopRequested(DualwriteError):
+    """A wait was cut short because the run is stopping (Ctrl-C, SIGTERM, a failed worker)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,13 @@ from typing import Any
 import pytest
 import yaml
 
+from backfill.job import run_backfill
 from dualwrite import seed as seeding
 from dualwrite.aws.clients import AwsSettings, Clients
+from dualwrite.backoff import RateLimiter
 from dualwrite.cli import app as cli_app
 from dualwrite.cli import cmd_backfill
+from dualwrite.control import ControlStore
 from tests.functional.test_backfill_support import (
     CORETABLE,
     assert_exact,
@@ -107,3 +111,33 @@ def test_ctrl_c_in_any_command_says_interrupted(
     capsys.readouterr()
     assert run(config, "status") == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"
+
+
+def test_a_stop_does_not_wait_out_a_small_capacity_budget(clients: Clients) -> None:
+    """Under --max-wcu the writer waits debt/rate seconds for each batch (minutes at a small
+    budget); a Ctrl-C during that wait stops the run within a quarter second of the budget's
+    clock, the page in hand redone by the next run, which ends in an exact copy."""
+    data = seeding.generate(30, 60, seed=3)
+    seed(clients, data.servers, data.memberships)
+    migration = coretable()
+    prepare(clients, migration)
+    store = ControlStore(clients.dynamodb, migration.control_table)
+    stop = threading.Event()
+    now = [0.0]
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the budget's clock; Ctrl-C comes during a wait
+        waited.append(seconds)
+        now[0] += seconds
+        stop.set()
+
+    budget = RateLimiter(0.5, clock=lambda: now[0], sleep=sleep)
+    first = run_backfill(
+        migration, clients, store, workers=1, segments=1, stop=stop, rate_limiter=budget
+    )
+
+    assert waited and sum(waited) <= 0.5  # not the 50 s that the debt of 25 units asks
+    assert not all(r.complete for r in first.routes)
+    again = run_backfill(migration, clients, store, workers=1, segments=1)
+    assert all(r.complete for r in again.routes)
+    assert_exact(scan_all(clients, "CoreTable"), expected_target(clients, migration))
