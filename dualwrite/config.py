@@ -229,7 +229,10 @@ def parse_migration(data: Any, origin: str = "migration file") -> Migration:
     try:
         return Migration.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors()
+        # an unknown key first: a misspelt one (`mappin:`) also makes its right spelling
+        # "Field required", and the typo is what the user needs to see
+        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"

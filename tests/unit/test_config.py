@@ -56,6 +56,10 @@ def test_shipped_files_load() -> None:
             },
             "routes[0].extra: unknown key",
         ),
+        (  # a misspelt required key: the typo, not "mapping: Field required"
+            {"routes": [{"name": "a", "source": "Tab", "target": "Tgt", "mappin": "identity"}]},
+            "routes[0].mappin: unknown key (and 1 more problem(s))",
+        ),
         ({"targets": {"CoreTable": {"key": {"PK": "X"}}}}, "targets.CoreTable.key.PK"),
         (
             {"targets": {"CoreTable": {"key": {"PK": "S", "SK": "S", "Z": "S"}}}},
