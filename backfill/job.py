@@ -104,6 +104,8 @@ def run_backfill(
             checkpointed_total(spec.name, store.segments(spec.name), segments)
     limiter = rate_limiter or (RateLimiter(max_wcu) if max_wcu else None)
     names_source = cognito_names(clients, migration)
+    if names_source is not None and any(s.mapping.group_attr for s in specs):
+        names_source.check()  # before a --restart clears anything
     plans = [
         plan_route(
             store,

@@ -43,9 +43,11 @@ def resolve_routes(
     ddb = clients.dynamodb
     name_for: NameFor | None = None
     if migration.cognito_user_pool_id:
-        name_for = CognitoNames(
-            clients.client("cognito-idp"), migration.cognito_user_pool_id
-        ).name_for
+        name_for = (
+            CognitoNames(clients.client("cognito-idp"), migration.cognito_user_pool_id)
+            .check()
+            .name_for
+        )
     out: list[RouteSpec] = []
     for route in selected:
         source = tables.describe(ddb, route.source)

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dualwrite.aws.errors import error_code, translate
+from dualwrite.errors import ConfigError
 from dualwrite.wire import AttributeValue, scalar_text
 
 
@@ -18,6 +19,20 @@ class CognitoNames:
     pool_id: str
     _cache: dict[str, str | None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self) -> CognitoNames:
+        """Refuses a pool that does not exist (ConfigError) before anything is written: else
+        the first derived User item fails, mid-run, with a message that does not name it.
+        Another error (say, no permission to describe it) is left to the lookups."""
+        try:
+            self.client.describe_user_pool(UserPoolId=self.pool_id)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                raise ConfigError(
+                    f"cognito_user_pool_id: user pool {self.pool_id} does not exist (check the "
+                    "id, and --region)"
+                ) from None
+        return self
 
     def name_for(self, user: AttributeValue) -> str | None:
         username = scalar_text(user)

@@ -136,11 +136,14 @@ def replicate(
     ),
 ) -> None:
     """Apply the sources' stream changes to the targets (routes wait for their backfill)."""
+    from dualwrite.aws.cognito import CognitoNames
     from stream_replicator.runner import StreamRunner  # lazily: keeps --help fast
     from stream_replicator.runner_settings import RunnerSettings
 
     app = get(ctx)
     migration = app.migration
+    if migration.cognito_user_pool_id:  # a wrong id is bad configuration (exit 2), said now
+        CognitoNames(app.clients.client("cognito-idp"), migration.cognito_user_pool_id).check()
     stop = threading.Event()
     handler = _ConsoleHandler(app.err)
     logger = logging.getLogger("dualwrite-replicator")

@@ -494,3 +494,14 @@ def test_user_names_come_from_the_cognito_pool_when_one_is_configured(
     assert name("user-0") == "Zoë Ø"
     assert name("user-1") == "person1"  # no Cognito name: the email's local part
     assert name("user-2") == "person2"  # not in the pool at all
+
+
+def test_a_user_pool_that_does_not_exist_is_bad_configuration_before_anything_is_written(
+    counting: CountingClients,
+) -> None:
+    data = seeding.generate(3, 6, seed=2)
+    migration = parse_migration({**CORETABLE, "cognito_user_pool_id": "us-east-1_nope"})
+    store = ready(counting, data.servers, data.memberships)
+    with pytest.raises(ConfigError, match="user pool us-east-1_nope does not exist"):
+        run_backfill(migration, counting, store, routes=["memberships"], restart=True)
+    assert store.segments("memberships") == []  # nothing started, nothing cleared
