@@ -44,6 +44,8 @@ def watch_bar(console: Console) -> Iterator[Callable[[WatchProgress], None]]:
         TextColumn("{task.fields[left]} left, {task.fields[checks]} checks"),
         console=console,
         transient=False,
+        # off a terminal rich would still print the bar's last state once, at the end
+        disable=not console.is_terminal,
     )
     task = progress.add_task("watch", total=None, left="?", checks=0)
 

@@ -48,3 +48,12 @@ def test_watch_bar_shows_the_time_left() -> None:
         update(WatchProgress(270, 300, 10))
     text = out.getvalue()
     assert "0:30 left, 10 checks" in text
+
+
+def test_watch_bar_draws_nothing_off_a_terminal() -> None:
+    """Not even the bar's last state at the end (README: bars only on a terminal)."""
+    out = io.StringIO()
+    c = Console(file=out, force_terminal=False, width=120)
+    with watch_bar(c) as update:
+        update(WatchProgress(270, 300, 10))
+    assert out.getvalue() == ""
