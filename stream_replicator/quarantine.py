@@ -32,6 +32,7 @@ def quarantine_record(
         # entry to the redelivery (written under that id), never a second entry; a marker
         # without an id is from before (its entry was written first)
         seen = store.get(SEEN_PK, seen_sk)
+        fresh = False  # this delivery made the marker: its entry cannot exist yet
         if seen is None:
             sk = store.quarantine_id(route)
             marker = {"route": route, "sequence_number": change.sequence_number, "entry": sk}
@@ -39,10 +40,11 @@ def quarantine_record(
                 store.put(
                     SEEN_PK, seen_sk, marker, expires_at=now + SEEN_TTL_S, only_if_absent=True
                 )
+                fresh = True
             except ConditionFailedError:  # a concurrent delivery got there first
                 seen = store.get(SEEN_PK, seen_sk)
         entry = str(seen.data.get("entry") or "") if seen is not None else sk
-        if entry and store.quarantine_entry(entry) is None:
+        if entry and (fresh or store.quarantine_entry(entry) is None):
             store.quarantine(
                 route,
                 reason,
