@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dualwrite.aws.errors import aws_call
-from dualwrite.aws.streams import list_event_source_mappings
+from dualwrite.aws.streams import list_event_source_mappings, replicators
 
 ENABLED_STATES = ("Enabled", "Enabling")
 
@@ -45,10 +45,17 @@ def _summary(esm: Mapping[str, Any], changed: bool) -> MappingState:
     )
 
 
-def enable_mappings(lambda_client: Any, stream_arn: str) -> tuple[MappingState, ...]:
-    """Enable every event source mapping on the stream; returns each one's state after."""
+def enable_mappings(
+    lambda_client: Any, stream_arn: str, replicator: str | None = None
+) -> tuple[MappingState, ...]:
+    """Enable the replicator's event source mappings on the stream (streams.replicators:
+    `replicator` names it, else its handler tells); returns each one's state after."""
     out = []
-    for esm in list_event_source_mappings(lambda_client, stream_arn):
+    mappings = list_event_source_mappings(lambda_client, stream_arn)
+    ours = replicators(lambda_client, {str(m.get("FunctionArn", "")) for m in mappings}, replicator)
+    for esm in mappings:
+        if str(esm.get("FunctionArn", "")) not in ours:
+            continue  # another consumer's: enabled or not as its owner left it
         if esm.get("State") in ENABLED_STATES:
             out.append(_summary(esm, False))
             continue

@@ -184,6 +184,7 @@ def complete_route(
     lambda_client: Any | None = None,
     warn: Warn = stderr_warning,
     record: bool = True,
+    replicator: str | None = None,
 ) -> RouteCompletion:
     """Mark a route BACKFILLED once every segment is done (else BackfillIncompleteError),
     with the retention guard, then enable its event source mappings (lambda_client given)."""
@@ -212,7 +213,7 @@ def complete_route(
         phase = store.save_phase(name, done)
     mappings: tuple[MappingState, ...] = ()
     if lambda_client is not None and spec.stream_arn:
-        mappings = enable_mappings(lambda_client, spec.stream_arn)
+        mappings = enable_mappings(lambda_client, spec.stream_arn, replicator)
     return RouteCompletion(
         route=name,
         phase=phase.phase,

@@ -158,6 +158,7 @@ def complete_handler(
         total,
         lambda_client=rt.clients.lambda_,
         warn=lambda message: logger.warning(message, extra={"route": route}),
+        replicator=rt.replicator_function,
     )
     enabled = [m.uuid for m in result.event_source_mappings if m.enabled]
     logger.info("route backfilled", extra={"route": route, "enabled_mappings": enabled})

@@ -57,6 +57,9 @@ class RuntimeSettings:
     region: str | None = None
     backfill_margin_ms: int = DEFAULT_BACKFILL_MARGIN_MS
     reconcile_margin_ms: int = DEFAULT_RECONCILE_MARGIN_MS
+    #: the replicator function (the stack names it): the only one whose event source
+    #: mappings a backfill enables; None: decided from the functions' handlers
+    replicator_function: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RuntimeSettings:
@@ -79,6 +82,7 @@ class RuntimeSettings:
             reconcile_margin_ms=_margin(
                 env, "DUALWRITE_RECONCILE_MARGIN_MS", DEFAULT_RECONCILE_MARGIN_MS
             ),
+            replicator_function=env.get("DUALWRITE_REPLICATOR_FUNCTION") or None,
         )
 
 
@@ -92,6 +96,7 @@ class Runtime:
     control_table: str | None = None
     backfill_margin_ms: int = DEFAULT_BACKFILL_MARGIN_MS
     reconcile_margin_ms: int = DEFAULT_RECONCILE_MARGIN_MS
+    replicator_function: str | None = None
     _parts: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -103,6 +108,7 @@ class Runtime:
             control_table=settings.control_table,
             backfill_margin_ms=settings.backfill_margin_ms,
             reconcile_margin_ms=settings.reconcile_margin_ms,
+            replicator_function=settings.replicator_function,
         )
 
     @classmethod
@@ -137,6 +143,9 @@ ENV = (
     "AWS_ENDPOINT_URL",
     "DUALWRITE_BACKFILL_MARGIN_MS",
     "DUALWRITE_RECONCILE_MARGIN_MS",
+    "DUALWRITE_REPLICATOR_FUNCTION",
+    # a relative DUALWRITE_CONFIG is read from here (the working directory need not be it)
+    "LAMBDA_TASK_ROOT",
 )
 
 

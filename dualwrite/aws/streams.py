@@ -3,11 +3,12 @@ runner, status, the cutover gate and the backfill's completion all need both."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from dualwrite.aws.errors import aws_call
+from dualwrite.errors import DualwriteError
 from dualwrite.jsondoc import JsonObject
 
 
@@ -23,6 +24,39 @@ def list_shards(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
         if not last:
             return out
         kwargs["ExclusiveStartShardId"] = last
+
+
+#: the replicator's entry point: a function that runs it is the replicator
+REPLICATOR_HANDLER = "stream_replicator.handler.lambda_handler"
+
+
+def function_name(arn: str) -> str:
+    """A function's name from its ARN (arn:aws:lambda:region:account:function:name[:q])."""
+    parts = arn.split(":")
+    return parts[6] if len(parts) > 6 else arn
+
+
+def replicators(
+    lambda_client: Any, function_arns: Iterable[str], named: str | None = None
+) -> set[str]:
+    """Of the functions reading a stream, the replicator: the one `named` (the stack's
+    DUALWRITE_REPLICATOR_FUNCTION), else those running REPLICATOR_HANDLER. Another consumer
+    of the same stream (a search indexer, the application's own) is left alone: its mapping
+    is not enabled, nor its filter replaced. When none can be told apart (no permission to
+    read a configuration, a wrapping handler), all of them, as before."""
+    arns = set(function_arns)
+    if named:
+        return {a for a in arns if named in (a, function_name(a))}
+    ours = set()
+    for arn in arns:
+        try:
+            with aws_call(f"GetFunctionConfiguration {arn}"):
+                config = lambda_client.get_function_configuration(FunctionName=arn)
+        except DualwriteError:
+            return arns
+        if config.get("Handler") == REPLICATOR_HANDLER:
+            ours.add(arn)
+    return ours or arns
 
 
 def list_event_source_mappings(lambda_client: Any, stream_arn: str) -> list[dict[str, Any]]:

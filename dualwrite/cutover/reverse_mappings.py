@@ -21,9 +21,9 @@ from dataclasses import replace
 from typing import Any
 
 from dualwrite.aws.errors import aws_call
-from dualwrite.aws.streams import list_event_source_mappings
+from dualwrite.aws.streams import list_event_source_mappings, replicators
 from dualwrite.cutover.reverse_journal import DirectionSwitch, MappingChange
-from dualwrite.errors import NotFoundError
+from dualwrite.errors import DualwriteError, NotFoundError
 
 
 def filter_criteria(starts_at: float) -> dict[str, list[dict[str, str]]]:
@@ -42,13 +42,32 @@ def _mappings(lambda_client: Any, stream_arn: str) -> list[Mapping[str, Any]]:
 
 
 def replicator_functions(lambda_client: Any, source_streams: Iterable[str]) -> set[str]:
-    """The functions that read a route's source stream (the forward replicator)."""
-    return {
+    """The forward replicator: of the functions that read a route's source stream, the one
+    running the replicator's handler (streams.replicators; an application consumer of both
+    streams keeps its own mapping and filter)."""
+    readers = {
         str(m.get("FunctionArn"))
         for arn in source_streams
         for m in _mappings(lambda_client, arn)
         if m.get("FunctionArn")
     }
+    return replicators(lambda_client, readers) if readers else set()
+
+
+def missing_reverse(
+    lambda_client: Any, source_streams: Iterable[str], target_streams: Iterable[str]
+) -> list[str]:
+    """The target streams the replicator has no event source mapping on, when it runs in
+    AWS (it has mappings on the source streams): reverse replication could not start there,
+    and a rollback would lose what the application writes to that table."""
+    functions = replicator_functions(lambda_client, source_streams)
+    if not functions:
+        return []  # the local runner reads the streams itself
+    covered = {
+        str(m.get("EventSourceArn"))
+        for m in reverse_candidates(lambda_client, target_streams, functions)
+    }
+    return [arn for arn in dict.fromkeys(target_streams) if arn not in covered]
 
 
 def reverse_candidates(
@@ -74,7 +93,18 @@ def enable_reverse(
     """Enable each reverse mapping with the filter from `starts_at`; `journal` saves the
     switch before and after each update (and returns it as saved)."""
     functions = replicator_functions(lambda_client, source_streams)
-    for m in reverse_candidates(lambda_client, target_streams, functions):
+    targets = list(target_streams)
+    found = reverse_candidates(lambda_client, targets, functions)
+    lacking = [
+        a for a in dict.fromkeys(targets) if a not in {m.get("EventSourceArn") for m in found}
+    ]
+    if functions and lacking:  # AWS, and a target stream nobody would read in reverse
+        raise DualwriteError(
+            f"the replicator has no event source mapping on {', '.join(lacking)}: reverse "
+            "replication cannot start (is the stack's target stream ARN parameter the "
+            "table's current stream?)"
+        )
+    for m in found:
         uuid = str(m["UUID"])
         known = switch.mapping(uuid)
         if known is not None and known.done:

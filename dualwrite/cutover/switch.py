@@ -51,6 +51,7 @@ from dualwrite.cutover.references import discover_references
 from dualwrite.cutover.repoint import close_crashed, run_cutover
 from dualwrite.cutover.results import ApplyFailure, CutoverResult, Status
 from dualwrite.cutover.reversal import drain_checks, inverse_checks
+from dualwrite.cutover.reverse_mappings import missing_reverse
 from dualwrite.cutover.rollback import owed_switch_back, put_back, switch_back
 from dualwrite.cutover.safeguards import PreCheck
 from dualwrite.cutover.switch_direction import (
@@ -164,7 +165,30 @@ def reverse_gate_checks(ctx: CutoverContext, plan: CutoverPlan, *, wait: bool) -
         )
     since = reverse_since(journal.entries())
     pending = settle_drains(ctx, plan.routes, reverse_since=since, wait=wait)
-    return (*checks, *drain_checks(pending, plan.routes))
+    return (*checks, *drain_checks(pending, plan.routes), *reverse_mapping_checks(ctx, plan))
+
+
+def reverse_mapping_checks(ctx: CutoverContext, plan: CutoverPlan) -> tuple[Check, ...]:
+    """In AWS (the replicator reads the source streams through event source mappings), each
+    target stream needs the replicator's reverse mapping, or reverse replication would not
+    start and a rollback would lose the new tables' writes (a stale stream ARN in the stack)."""
+    if not ctx.migration.cutover.reverse:
+        return ()
+    sources = [r.source_table.stream_arn for r in plan.routes if r.source_table]
+    targets = [r.target_table.stream_arn for r in plan.routes if r.target_table]
+    lacking = missing_reverse(
+        ctx.clients.lambda_, [a for a in sources if a], [a for a in targets if a]
+    )
+    return tuple(
+        Check(
+            "reverse mapping",
+            arn,
+            False,
+            "the replicator has no event source mapping on this stream: reverse replication "
+            "could not start (deploy the stack with the table's current stream ARN)",
+        )
+        for arn in lacking
+    )
 
 
 def gate(

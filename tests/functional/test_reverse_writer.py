@@ -107,9 +107,14 @@ def test_identity_reverse_counts_requests_and_an_echo_writes_nothing(moto_client
         change(IDENTITY, REMOVE, {"pk": {"S": "gone"}}),
     ]
     journal: list[OwnWrites] = []
-    ticks = iter([5000.0, 5003.0])  # before the writes, after them
+    ticks = iter([5000.0])  # before the writes; 5003 once they are under way
     w = writer(
-        Partial(ddb), IDENTITY, "old", "new", journal=journal.append, clock=lambda: next(ticks)
+        Partial(ddb),
+        IDENTITY,
+        "old",
+        "new",
+        journal=journal.append,
+        clock=lambda: next(ticks, 5003.0),
     )
     result = w.apply(changes)
     written = (n - 20) - 1 + 1  # 20 echoes; k039 is written then deleted: one delete
