@@ -16,11 +16,11 @@ from typing import Any
 
 from backfill.checkpoint import SegmentState
 from backfill.route import RouteJob
-from backfill.writer import TargetWriter, retrying
+from backfill.writer import TargetWriter, retrying, transient
 from dualwrite.aws.dynamo import RequestCounter, ScanPage, scan_pages
 from dualwrite.control import ControlStore
 from dualwrite.derived import Group, PageGrouper, derive_items
-from dualwrite.errors import StopRequested, UnmappableError
+from dualwrite.errors import AwsError, StopRequested, UnmappableError
 from dualwrite.jsondoc import JsonObject
 from dualwrite.wire import AttributeValue, Item, Key, key_id, key_of
 
@@ -238,13 +238,20 @@ def copy_segment(
                 )
             )
 
-        page: ScanPage = retrying(
-            fetch, backoff=job.backoff, attempts=job.attempts, has_time=has_time
-        )
-        count += 1
         try:
+            page: ScanPage = retrying(
+                fetch, backoff=job.backoff, attempts=job.attempts, has_time=has_time
+            )
+            count += 1
             pages.process(page)
         except StopRequested:  # stopped while waiting for the budget: this page is redone
+            cut_short = True
+            break
+        except AwsError as exc:
+            if has_time() or not transient(exc):
+                raise
+            # throttled past the time margin, where retries stop: not a failure of the job
+            # (a Lambda worker would fail its whole execution), the next invocation redoes it
             cut_short = True
             break
     if not pages.state.done:

@@ -33,6 +33,11 @@ TRANSIENT_CODES = {"InternalServerError", "ServiceUnavailable", "InternalFailure
 VALIDATION = "ValidationException"
 
 
+def transient(exc: AwsError) -> bool:
+    """Throttling or a 5xx: worth another try later."""
+    return isinstance(exc, ThrottledError) or exc.code in TRANSIENT_CODES
+
+
 def retrying(
     call: Callable[[], Any],
     *,
@@ -47,9 +52,8 @@ def retrying(
         try:
             return call()
         except AwsError as exc:
-            transient = isinstance(exc, ThrottledError) or exc.code in TRANSIENT_CODES
             attempt += 1
-            if not transient or attempt >= attempts or not has_time():
+            if not transient(exc) or attempt >= attempts or not has_time():
                 raise
             backoff.wait(attempt)
 

@@ -7,6 +7,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,3 +203,37 @@ def test_bad_events_are_refused_clearly(lambda_env: Clients, rt: Runtime) -> Non
         )
     with pytest.raises(ConfigError, match="total_segments"):
         worker.lambda_handler({"route": "servers", "segment": 0}, FakeContext(900_000), runtime=rt)
+
+
+def test_a_page_throttled_past_the_margin_is_continued_not_failed(
+    lambda_env: Clients, rt: Runtime
+) -> None:
+    """Retries stop at the margin; a throttled batch there used to raise, and the state
+    machine (which retries only Lambda's own errors) failed the whole execution."""
+    seed(lambda_env, [{"id": {"S": f"srv-{i:03d}"}} for i in range(60)], [])
+    migration = coretable()
+    prepare(lambda_env, migration)
+    planned = worker.plan_handler(
+        {"route": "servers", "total_segments": 1}, FakeContext(900_000), runtime=rt
+    )
+    context = FakeContext(900_000)
+    ddb = rt.clients.dynamodb
+    real = ddb.batch_write_item
+    calls = [0]
+
+    def throttled(**kw: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 1:  # the page took long: inside the margin now, and throttled
+            context.remaining_ms = 20_000
+            items = kw["RequestItems"]["CoreTable"]
+            real(RequestItems={"CoreTable": items[:5]})
+            return {"UnprocessedItems": {"CoreTable": items[5:]}}
+        return real(**kw)
+
+    ddb.batch_write_item = throttled  # type: ignore[method-assign]
+    first = worker.lambda_handler(planned["segments"][0], context, runtime=rt)
+    assert first["done"] is False
+    again = worker.lambda_handler(planned["segments"][0], FakeContext(900_000), runtime=rt)
+    assert again["done"] is True
+    target = scan_all(lambda_env, "CoreTable")
+    assert sum(1 for k in target if "SERVER#" in k) == 60
