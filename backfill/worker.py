@@ -22,6 +22,8 @@ here, at the entry point only, and BackfillItems goes out as EMF through dualwri
 
 from __future__ import annotations
 
+import json
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -73,34 +75,57 @@ def _route(event: dict[str, Any]) -> str:
     return route
 
 
+def _warn(route: str, message: str) -> None:
+    logger.warning(message, extra={"route": route})
+
+
+#: a Step Functions state holds at most 256 KiB: the plan (every segment of the execution)
+#: must fit, with room for the rest of the state
+MAX_PLAN_BYTES = 200 * 1024
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def plan_handler(
     event: LambdaEvent, context: Any, runtime: Runtime | None = None
 ) -> LambdaResponse:
+    """{"route": R} plans that route; {} every route (DESIGN.md section 9), their segments
+    in one list (each names its route) and each route's total for its completion."""
     rt = runtime or shared()
-    route = _route(event)
+    names = [_route(event)] if "route" in event else [r.name for r in rt.migration.routes]
     total = _int(event, "total_segments", required=False)
     if total is not None and total < 1:
         raise ConfigError("total_segments must be at least 1")
-    plan = plan_route(
-        rt.store,
-        _spec(rt, route),
-        segments=total,
-        restart=bool(event.get("restart", False)),
-        warn=lambda message: logger.warning(message, extra={"route": route}),
-    )
-    logger.info(
-        "backfill planned",
-        extra={"route": route, "total_segments": plan.total, "todo": len(plan.todo)},
-    )
-    return {
-        "route": route,
-        "total_segments": plan.total,
-        "segments": [
+    segments: list[dict[str, Any]] = []
+    routes: list[dict[str, Any]] = []
+    for route in names:
+        plan = plan_route(
+            rt.store,
+            _spec(rt, route),
+            segments=total,
+            restart=bool(event.get("restart", False)),
+            warn=partial(_warn, route),
+        )
+        logger.info(
+            "backfill planned",
+            extra={"route": route, "total_segments": plan.total, "todo": len(plan.todo)},
+        )
+        routes.append({"route": route, "total_segments": plan.total})
+        segments.extend(
             {"route": route, "segment": i, "total_segments": plan.total} for i in range(plan.total)
-        ],
+        )
+    out: LambdaResponse = {
+        "route": names[0] if "route" in event else None,
+        "total_segments": routes[0]["total_segments"] if "route" in event else None,
+        "segments": segments,
+        "routes": routes,
     }
+    if len(json.dumps(out)) > MAX_PLAN_BYTES:
+        raise ConfigError(
+            f"{len(segments)} segments do not fit one execution's state (256 KiB): ask for "
+            "fewer (total_segments), or run one route per execution"
+        )
+    return out
 
 
 @logger.inject_lambda_context

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from backfill import worker
+from dualwrite import seed as seeding
 from dualwrite.aws.clients import Clients
 from dualwrite.control import ControlStore, Phase
 from dualwrite.errors import BackfillIncompleteError, ConfigError
@@ -91,6 +92,7 @@ def test_a_worker_short_of_time_pauses_and_the_next_call_continues(
         "route": "servers",
         "total_segments": 1,
         "segments": [{"route": "servers", "segment": 0, "total_segments": 1}],
+        "routes": [{"route": "servers", "total_segments": 1}],
     }
     assert store.phase("servers").phase == Phase.BACKFILLING
 
@@ -237,3 +239,26 @@ def test_a_page_throttled_past_the_margin_is_continued_not_failed(
     assert again["done"] is True
     target = scan_all(lambda_env, "CoreTable")
     assert sum(1 for k in target if "SERVER#" in k) == 60
+
+
+def test_the_plan_of_an_empty_input_is_every_route_and_must_fit_the_state(
+    lambda_env: Clients, rt: Runtime
+) -> None:
+    data = seeding.generate(6, 12, seed=4)
+    seed(lambda_env, data.servers, data.memberships)
+    prepare(lambda_env, coretable())
+
+    every = worker.plan_handler({"total_segments": 2}, FakeContext(900_000), runtime=rt)
+
+    assert every["routes"] == [
+        {"route": "servers", "total_segments": 2},
+        {"route": "memberships", "total_segments": 2},
+    ]
+    assert [(s["route"], s["segment"]) for s in every["segments"]] == [
+        ("servers", 0),
+        ("servers", 1),
+        ("memberships", 0),
+        ("memberships", 1),
+    ]
+    with pytest.raises(ConfigError, match="do not fit one execution's state"):
+        worker.plan_handler({"total_segments": 5000}, FakeContext(900_000), runtime=rt)

@@ -107,6 +107,17 @@ def test_backfill_of_both_routes_is_exact_and_the_replicator_takes_over(
     assert (core("SERVER#srv-live") or {}).get("name") == {"S": "live"}
     assert core(f"SERVER#{seeding.server_id(3)}") is None
 
+    # {} is every route (DESIGN.md section 9): one execution plans, copies and completes both
+    # (both backfilled already, so put-if-absent: nothing changes, parity holds)
+    every = finished(ms_clients, run(ms_clients, stack.state_machine_arn, {}), ministack)
+    assert every["status"] == "SUCCEEDED", every
+    completions = json.loads(every["output"])
+    assert [(c["route"], c["phase"]) for c in completions] == [
+        ("servers", "backfilled"),
+        ("memberships", "backfilled"),
+    ]
+    assert parity_problems(ddb, migration) == []
+
 
 #: far beyond any Lambda timeout: the worker is always "out of time" after its first page
 ALWAYS_OUT_OF_TIME = {"DUALWRITE_BACKFILL_MARGIN_MS": str(10**9)}

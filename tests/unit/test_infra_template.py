@@ -508,7 +508,8 @@ EXPECTED_DYNAMODB: dict[str, dict[str, set[str]]] = {
     "BackfillWorkerFunctionRole": {
         TABLES["servers"]: {"DescribeTable", "Scan"},
         TABLES["memberships"]: {"DescribeTable", "Scan", "Query"},
-        TABLES["core"]: {"DescribeTable", "BatchWriteItem", "PutItem"},
+        # DeleteItem: a refused batch is sent again one write at a time (a derived delete)
+        TABLES["core"]: {"DescribeTable", "BatchWriteItem", "PutItem", "DeleteItem"},
         TABLES["control"]: {"DescribeTable"} | CONTROL_RW,
     },
     "BackfillCompleteFunctionRole": {
@@ -970,7 +971,11 @@ def test_state_machine_is_valid_asl_with_a_distributed_map(template: dict[str, A
     check_states(machine, "top")
     states = machine["States"]
     assert machine["StartAt"] == "PlanSegments"
-    maps = [s for s in states.values() if s["Type"] == "Map"]
+    maps = [
+        s
+        for s in states.values()
+        if s["Type"] == "Map" and s["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    ]
     assert len(maps) == 1
     (segments,) = maps
     assert segments["ItemProcessor"]["ProcessorConfig"] == {
@@ -991,10 +996,17 @@ def test_state_machine_is_valid_asl_with_a_distributed_map(template: dict[str, A
     assert done["Variable"] == "$.result.done" and done["BooleanEquals"] is True
     assert inner[done["Next"]]["Type"] == "Succeed"
     assert choice["Default"] == segments["ItemProcessor"]["StartAt"]
-    assert (
-        states[segments["Next"]]["Parameters"]["FunctionName"]
-        == (FAKE_ARNS["BackfillCompleteFunctionArn"])
-    )
+    # then one route's completion, or every route's ({} in: DESIGN.md section 9)
+    which = states[segments["Next"]]
+    assert which["Type"] == "Choice"
+    (one,) = which["Choices"]
+    assert one == {"Variable": "$.route", "IsPresent": True, "Next": "CompleteRoute"}
+    complete = FAKE_ARNS["BackfillCompleteFunctionArn"]
+    assert states["CompleteRoute"]["Parameters"]["FunctionName"] == complete
+    every = states[which["Default"]]
+    assert every["Type"] == "Map" and every["ItemsPath"] == "$.plan.routes"
+    (each,) = every["ItemProcessor"]["States"].values()
+    assert each["Parameters"]["FunctionName"] == complete
 
 
 # A tiny interpreter for the ASL subset the definition uses, to run it against fake Lambdas.
@@ -1051,7 +1063,16 @@ def run_machine(machine: dict[str, Any], data: Any, invoke: Callable[[str, Any],
         elif kind == "Choice":
             nxt = state["Default"]
             for rule in state["Choices"]:
-                if path_get(data, rule["Variable"]) is rule["BooleanEquals"]:
+                if "IsPresent" in rule:
+                    try:
+                        path_get(data, rule["Variable"])
+                        present = True
+                    except KeyError:
+                        present = False
+                    matched = present is rule["IsPresent"]
+                else:
+                    matched = path_get(data, rule["Variable"]) is rule["BooleanEquals"]
+                if matched:
                     nxt = rule["Next"]
                     break
             name = nxt
@@ -1091,6 +1112,7 @@ def test_state_machine_loops_each_segment_until_done_then_completes(
                 "segments": [
                     {"route": "servers", "segment": s, "total_segments": 3} for s in range(3)
                 ],
+                "routes": [{"route": "servers", "total_segments": 3}],
             }
         if role == "worker":
             rounds[payload["segment"]] -= 1
@@ -1108,3 +1130,43 @@ def test_state_machine_loops_each_segment_until_done_then_completes(
     assert calls[0][0] == "plan"
     assert calls[-1] == ("complete", {"route": "servers", "total_segments": 3})
     assert rounds == {0: 0, 1: 0, 2: 0}
+
+
+def test_state_machine_backfills_every_route_for_an_empty_input(template: dict[str, Any]) -> None:
+    """{} (DESIGN.md section 9): every route's segments in one Distributed Map, then each
+    route completed with its own total; the output lists the completions."""
+    machine = definition(template)
+    calls: list[tuple[str, Any]] = []
+    totals = {"servers": 2, "memberships": 3}
+
+    def invoke(function: str, payload: Any) -> Any:
+        role = function.rsplit(":", 1)[-1]
+        calls.append((role, payload))
+        if role == "plan":
+            assert payload == {}
+            return {
+                "route": None,
+                "total_segments": None,
+                "segments": [
+                    {"route": r, "segment": s, "total_segments": n}
+                    for r, n in totals.items()
+                    for s in range(n)
+                ],
+                "routes": [{"route": r, "total_segments": n} for r, n in totals.items()],
+            }
+        if role == "worker":
+            return {"done": True, "items_written": 1}
+        assert role == "complete"
+        return {"route": payload["route"], "phase": "backfilled"}
+
+    output = run_machine(machine, {}, invoke)
+
+    assert output == [
+        {"route": "servers", "phase": "backfilled"},
+        {"route": "memberships", "phase": "backfilled"},
+    ]
+    assert [p for role, p in calls if role == "complete"] == [
+        {"route": "servers", "total_segments": 2},
+        {"route": "memberships", "total_segments": 3},
+    ]
+    assert len([p for role, p in calls if role == "worker"]) == 5
