@@ -10,7 +10,6 @@ from typing import Any
 from dualwrite.control import ShardCheckpoint
 from dualwrite.errors import DualwriteError
 from stream_replicator import quarantine as qmod
-from stream_replicator.apply import Replicator
 from stream_replicator.batch import process_records
 from tests.functional import test_replicator_handler, test_replicator_runner
 from tests.functional.test_replicator_handler import Env, Flaky, server
@@ -18,7 +17,6 @@ from tests.functional.test_replicator_runner import Env as RunnerEnv
 from tests.functional.test_replicator_runner import (
     FakeShard,
     FakeStreams,
-    LeaveUnprocessed,
     fake_env,
     only_servers,
     stream_record,
@@ -164,16 +162,3 @@ def test_checkpointed_shard_that_left_the_stream_is_reported(base: RunnerEnv) ->
     # the loss of p's unread records is said loudly, as for a trimmed checkpoint
     assert summary.trimmed_shards == ["servers:p"]
     assert any("shard p" in n and "reconcile --repair" in n for n in base.notes)
-
-
-def test_stuck_shard_is_not_reported_caught_up(base: RunnerEnv) -> None:
-    records = [stream_record("INSERT", f"k{i}") for i in range(3)]
-    fake = fake_env(base, [FakeShard("s", None, records)])
-    base.migration = only_servers(base.migration)
-    flaky = LeaveUnprocessed(base.clients.dynamodb, "SERVER#k1", times=10**6)
-    rep = Replicator(base.migration, base.clients, base.store, dynamodb=flaky, max_write_attempts=1)
-
-    summary = base.runner(streams=fake, replicator=rep, max_retries=3).run(until_caught_up=True)
-
-    assert summary.stuck_shards == ["servers:s"]
-    assert summary.caught_up is False

@@ -520,6 +520,7 @@ def test_a_record_that_keeps_failing_stops_only_its_shard(base: Env) -> None:
     summary = base.runner(streams=fake, replicator=rep, max_retries=3).run(until_caught_up=True)
 
     assert summary.stuck_shards == ["servers:s"]
+    assert summary.caught_up is False  # nothing more to read, but not caught up
     assert summary.failed == 3 and summary.records == 1
     (cp,) = base.store.shards(fake.arn)
     assert cp.sequence_number == records[0]["dynamodb"]["SequenceNumber"]

@@ -17,11 +17,20 @@ from dualwrite.cutover.switch import cutover
 from dualwrite.errors import EndpointError
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import KeySchema
-from dualwrite.reverse.direction import Direction, Flow, drained, switch
-from dualwrite.reverse.foreign import SourceChange, foreign_writes
+from dualwrite.reverse.direction import drained
 from dualwrite.reverse.model import INSERT, MODIFY, TargetChange
 from dualwrite.wire import Item, key_of, to_lambda_json
-from tests.functional.test_reverse_writer import IDENTITY, MEMBERSHIPS, change, create, scan, writer
+from tests.functional.test_reverse_writer import (
+    ADMIN,
+    IDENTITY,
+    MEMBERSHIPS,
+    VIEWER,
+    change,
+    create,
+    listed_foreign,
+    scan,
+    writer,
+)
 from tests.reverse_cutover_world import FORCED, build, migration
 
 USER_KEY = {"PK": {"S": "USER#u1"}, "SK": {"S": "METADATA"}}
@@ -176,23 +185,15 @@ def test_a_batch_whose_write_raised_is_narrowed_too(moto_clients: Clients) -> No
         journal=store.record_own_writes,
         clock=lambda: now[0],
     )
-    admin = {"pk": {"S": "u1"}, "role": {"S": "admin"}}
-    viewer = {"pk": {"S": "u1"}, "role": {"S": "viewer"}}
     with pytest.raises(EndpointError):
-        w.apply([change(IDENTITY, INSERT, admin)])  # redelivered
+        w.apply([change(IDENTITY, INSERT, ADMIN)])  # redelivered
     now[0] = 1005.0
-    assert w.apply([change(IDENTITY, INSERT, admin)]).written == 1
+    assert w.apply([change(IDENTITY, INSERT, ADMIN)]).written == 1
     now[0] = 1010.0
-    assert w.apply([change(IDENTITY, MODIFY, viewer, at=1010.0)]).written == 1
-    state = drained(switch(Direction(), Flow.REVERSE, 900.0, 3.0))
-    key = {"pk": {"S": "u1"}}
-    stream = [
-        SourceChange(key, admin, 1005.0),
-        SourceChange(key, viewer, 1010.0),
-        SourceChange(key, admin, 1600.0),  # a stray writer, ten minutes later
-    ]
-    journal = store.own_writes("r", 1005.0, 1600.0, span_s=w.write_span_s)
-    assert [f.at for f in foreign_writes("r", state, stream, journal)] == [1600.0]
+    assert w.apply([change(IDENTITY, MODIFY, VIEWER, at=1010.0)]).written == 1
+    # ours, then a stray writer ten minutes later
+    stream = [(ADMIN, 1005.0), (VIEWER, 1010.0), (ADMIN, 1600.0)]
+    assert listed_foreign(store, w, stream) == [1600.0]
 
 
 class GsiRefuses:

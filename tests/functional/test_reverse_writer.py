@@ -158,23 +158,31 @@ def test_a_stray_write_of_an_image_we_wrote_minutes_before_is_foreign(
     store = ControlStore(ddb, "ctl", clock=lambda: 1000.0)
     now = [1000.0]
     w = writer(ddb, IDENTITY, "old", "new", journal=store.record_own_writes, clock=lambda: now[0])
-    admin = {"pk": {"S": "u1"}, "role": {"S": "admin"}}
-    viewer = {"pk": {"S": "u1"}, "role": {"S": "viewer"}}
-    assert w.apply([change(IDENTITY, INSERT, admin, at=1000.0)]).written == 1
+    assert w.apply([change(IDENTITY, INSERT, ADMIN, at=1000.0)]).written == 1
     now[0] = 1010.0
-    assert w.apply([change(IDENTITY, MODIFY, viewer, at=1010.0)]).written == 1
+    assert w.apply([change(IDENTITY, MODIFY, VIEWER, at=1010.0)]).written == 1
+    # our own writes, as the source stream shows them: stamped by DynamoDB's clock, here
+    # 12 s ahead of the writer's (a runner on a laptop), and rounded down; then the stray one
+    stream = [(ADMIN, 1012.0), (VIEWER, 1022.0), (ADMIN, 1070.0)]
+    assert listed_foreign(store, w, stream) == [1070.0]
+
+
+#: a role set twice on key u1, then set again (listed_foreign)
+ADMIN = {"pk": {"S": "u1"}, "role": {"S": "admin"}}
+VIEWER = {"pk": {"S": "u1"}, "role": {"S": "viewer"}}
+
+
+def listed_foreign(
+    store: ControlStore, w: ReverseWriter, stream: list[tuple[Item, float]]
+) -> list[float]:
+    """When the source-stream changes of key u1 (image, time) that the foreign-write check
+    lists were made, against the journal `w` left in `store` (reverse, drained)."""
     state = drained(switch(Direction(), Flow.REVERSE, 900.0, 3.0))
     key = {"pk": {"S": "u1"}}
-    stream = [
-        # our own writes, as the source stream shows them: stamped by DynamoDB's clock, here
-        # 12 s ahead of the writer's (a runner on a laptop), and rounded down
-        SourceChange(key, admin, 1012.0),
-        SourceChange(key, viewer, 1022.0),
-        SourceChange(key, admin, 1070.0),  # the stray writer
-    ]
-    journal = store.own_writes("r", 1000.0, 1070.0, span_s=w.write_span_s)
-    (stray,) = foreign_writes("r", state, stream, journal)
-    assert stray.key == key and stray.at == 1070.0
+    changes = [SourceChange(key, image, at) for image, at in stream]
+    times = [at for _, at in stream]
+    journal = store.own_writes("r", min(times), max(times), span_s=w.write_span_s)
+    return [f.at for f in foreign_writes("r", state, changes, journal)]
 
 
 def test_a_narrowing_that_fails_leaves_the_open_span(moto_clients: Clients) -> None:
