@@ -63,11 +63,13 @@ def missing_reverse(
     functions = replicator_functions(lambda_client, source_streams)
     if not functions:
         return []  # the local runner reads the streams itself
-    covered = {
-        str(m.get("EventSourceArn"))
-        for m in reverse_candidates(lambda_client, target_streams, functions)
-    }
-    return [arn for arn in dict.fromkeys(target_streams) if arn not in covered]
+    targets = list(target_streams)
+    return _uncovered(targets, reverse_candidates(lambda_client, targets, functions))
+
+
+def _uncovered(targets: Iterable[str], found: Iterable[Mapping[str, Any]]) -> list[str]:
+    covered = {str(m.get("EventSourceArn")) for m in found}
+    return [arn for arn in dict.fromkeys(targets) if arn not in covered]
 
 
 def reverse_candidates(
@@ -95,9 +97,7 @@ def enable_reverse(
     functions = replicator_functions(lambda_client, source_streams)
     targets = list(target_streams)
     found = reverse_candidates(lambda_client, targets, functions)
-    lacking = [
-        a for a in dict.fromkeys(targets) if a not in {m.get("EventSourceArn") for m in found}
-    ]
+    lacking = _uncovered(targets, found)
     if functions and lacking:  # AWS, and a target stream nobody would read in reverse
         raise DualwriteError(
             f"the replicator has no event source mapping on {', '.join(lacking)}: reverse "
