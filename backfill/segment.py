@@ -258,7 +258,13 @@ def copy_segment(
         if not cut_short:
             # stopping early: send what is buffered so the newest page state can be saved
             refused = writer.refused
-            writer.flush(everything=True)
+            try:
+                writer.flush(everything=True)
+            except StopRequested:
+                pass  # what is left unsent is redone next run
+            except AwsError as exc:
+                if has_time() or not transient(exc):
+                    raise
             pages.quarantined += writer.refused - refused
         pages.save_acknowledged()
     return SegmentOutcome(
