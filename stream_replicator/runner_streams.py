@@ -15,7 +15,7 @@ source stream; of a rollback, the route's target stream.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dualwrite.config import Migration, Route
@@ -235,6 +235,8 @@ class StreamSet:
                 "its end, is no longer in the stream (its records older than 24 h are gone). "
                 "Run `dualwrite reconcile --repair` for this route"
             )
+            # said once: the checkpoint is closed (nothing of the shard is left to read)
+            self.store.save_shard(replace(saved, done=True))
 
     def stuck(self) -> bool:
         return any(c.stuck for label in self.active for c in self.streams[label].cursors.values())

@@ -162,3 +162,5 @@ def test_checkpointed_shard_that_left_the_stream_is_reported(base: RunnerEnv) ->
     # the loss of p's unread records is said loudly, as for a trimmed checkpoint
     assert summary.trimmed_shards == ["servers:p"]
     assert any("shard p" in n and "reconcile --repair" in n for n in base.notes)
+    # said once: the next run has nothing more to say about p
+    assert base.runner(streams=fake).run(until_caught_up=True).trimmed_shards == []
