@@ -12,7 +12,7 @@ from typing import Any
 from backfill.writer import retrying
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
-from dualwrite.aws.cognito import CognitoNames
+from dualwrite.aws.cognito import CognitoNames, user_pool
 from dualwrite.aws.dynamo import query_all
 from dualwrite.backoff import Backoff, RateLimiter
 from dualwrite.config import Migration, Route
@@ -198,6 +198,4 @@ class RouteJob:
 
 
 def cognito_names(clients: Clients, migration: Migration) -> CognitoNames | None:
-    if not migration.cognito_user_pool_id:
-        return None
-    return CognitoNames(clients.client("cognito-idp"), migration.cognito_user_pool_id)
+    return user_pool(clients, migration.cognito_user_pool_id)

@@ -94,7 +94,7 @@ class _Pages:
         job, mapping = self.job, self.job.mapping
         last = page.last_key is None
         quarantined = 0
-        refused = self.writer.refused
+        refused_before = self.writer.refused
         for item in page.items:
             try:
                 target = mapping.transform(item)
@@ -106,10 +106,9 @@ class _Pages:
         if mapping.group_attr is not None:
             self._derive(page.items, last)
         self.read += len(page.items)
-        self.quarantined += quarantined
         self.writer.flush(everything=last)
-        quarantined += self.writer.refused - refused
-        self.quarantined += self.writer.refused - refused
+        quarantined += self.writer.refused - refused_before
+        self.quarantined += quarantined
         self.state = replace(
             self.state,
             last_key=page.last_key,
@@ -166,6 +165,15 @@ class _Pages:
             best = self.awaiting.popleft()[1]
         if best is not None:
             self.store.save_segment(best.at(self.store.now()))
+
+
+def _for_next_run(exc: Exception, has_time: Callable[[], bool]) -> bool:
+    """Not a failure of the job, the unsent writes redone by the next run: a stop cut the
+    wait for the budget short, or throttling past the time margin, where retries stop (a
+    Lambda worker would otherwise fail its whole execution)."""
+    if isinstance(exc, StopRequested):
+        return True
+    return isinstance(exc, AwsError) and transient(exc) and not has_time()
 
 
 def copy_segment(
@@ -244,15 +252,10 @@ def copy_segment(
             )
             count += 1
             pages.process(page)
-        except StopRequested:  # stopped while waiting for the budget: this page is redone
-            cut_short = True
-            break
-        except AwsError as exc:
-            if has_time() or not transient(exc):
+        except (StopRequested, AwsError) as exc:
+            if not _for_next_run(exc, has_time):
                 raise
-            # throttled past the time margin, where retries stop: not a failure of the job
-            # (a Lambda worker would fail its whole execution), the next invocation redoes it
-            cut_short = True
+            cut_short = True  # this page is redone by the next run
             break
     if not pages.state.done:
         if not cut_short:
@@ -260,10 +263,8 @@ def copy_segment(
             refused = writer.refused
             try:
                 writer.flush(everything=True)
-            except StopRequested:
-                pass  # what is left unsent is redone next run
-            except AwsError as exc:
-                if has_time() or not transient(exc):
+            except (StopRequested, AwsError) as exc:
+                if not _for_next_run(exc, has_time):
                     raise
             pages.quarantined += writer.refused - refused
         pages.save_acknowledged()

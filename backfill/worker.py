@@ -92,7 +92,8 @@ def plan_handler(
     """{"route": R} plans that route; {} every route (DESIGN.md section 9), their segments
     in one list (each names its route) and each route's total for its completion."""
     rt = runtime or shared()
-    names = [_route(event)] if "route" in event else [r.name for r in rt.migration.routes]
+    one = "route" in event
+    names = [_route(event)] if one else [r.name for r in rt.migration.routes]
     total = _int(event, "total_segments", required=False)
     if total is not None and total < 1:
         raise ConfigError("total_segments must be at least 1")
@@ -115,8 +116,8 @@ def plan_handler(
             {"route": route, "segment": i, "total_segments": plan.total} for i in range(plan.total)
         )
     out: LambdaResponse = {
-        "route": names[0] if "route" in event else None,
-        "total_segments": routes[0]["total_segments"] if "route" in event else None,
+        "route": names[0] if one else None,
+        "total_segments": routes[0]["total_segments"] if one else None,
         "segments": segments,
         "routes": routes,
     }

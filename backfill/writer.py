@@ -191,20 +191,12 @@ class TargetWriter:
                 self.limiter.acquire()
             put = request.get("PutRequest")
             op = "PutItem" if put is not None else "DeleteItem"
+            args = {"Item": put["Item"]} if put is not None else request["DeleteRequest"]
+            send = self.client.put_item if put is not None else self.client.delete_item
 
-            def call(request: dict[str, Any] = request, op: str = op) -> Any:
+            def call(send: Any = send, args: Any = args, op: str = op) -> Any:
                 with aws_call(f"{op} {self.table}"):
-                    if "PutRequest" in request:
-                        return self.client.put_item(
-                            TableName=self.table,
-                            Item=request["PutRequest"]["Item"],
-                            ReturnConsumedCapacity="TOTAL",
-                        )
-                    return self.client.delete_item(
-                        TableName=self.table,
-                        Key=request["DeleteRequest"]["Key"],
-                        ReturnConsumedCapacity="TOTAL",
-                    )
+                    return send(TableName=self.table, ReturnConsumedCapacity="TOTAL", **args)
 
             self.counter.add(op)
             try:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
-from dualwrite.aws.cognito import CognitoNames
+from dualwrite.aws.cognito import user_pool
 from dualwrite.config import Migration
 from dualwrite.errors import ConfigError
 from dualwrite.mapping import build_mapping
@@ -41,13 +41,8 @@ def resolve_routes(
         list(migration.routes) if not names else [migration.route(n) for n in dict.fromkeys(names)]
     )
     ddb = clients.dynamodb
-    name_for: NameFor | None = None
-    if migration.cognito_user_pool_id:
-        name_for = (
-            CognitoNames(clients.client("cognito-idp"), migration.cognito_user_pool_id)
-            .check()
-            .name_for
-        )
+    pool = user_pool(clients, migration.cognito_user_pool_id)
+    name_for: NameFor | None = pool.check().name_for if pool is not None else None
     out: list[RouteSpec] = []
     for route in selected:
         source = tables.describe(ddb, route.source)

@@ -22,7 +22,7 @@ from typing import Any
 
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
-from dualwrite.aws.cognito import CognitoNames
+from dualwrite.aws.cognito import CognitoNames, user_pool
 from dualwrite.aws.dynamo import RequestCounter
 from dualwrite.backoff import Backoff
 from dualwrite.config import Migration, Route
@@ -219,11 +219,10 @@ class Replicator:
         return done
 
     def name_for(self, group: AttributeValue) -> str | None:
-        pool = self.migration.cognito_user_pool_id
-        if not pool:
-            return None
         if self._names is None:
-            self._names = CognitoNames(self.clients.client("cognito-idp"), pool)
+            self._names = user_pool(self.clients, self.migration.cognito_user_pool_id)
+            if self._names is None:
+                return None
         return self._names.name_for(group)
 
     # --- one batch ----------------------------------------------------------------------

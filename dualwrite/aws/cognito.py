@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from dualwrite.aws.clients import Clients
 from dualwrite.aws.errors import error_code, translate
 from dualwrite.errors import ConfigError
 from dualwrite.wire import AttributeValue, scalar_text
@@ -52,3 +53,8 @@ class CognitoNames:
         with self._lock:
             self._cache[username] = name
         return name
+
+
+def user_pool(clients: Clients, pool_id: str | None) -> CognitoNames | None:
+    """The names of the migration's user pool (None: no pool configured)."""
+    return CognitoNames(clients.client("cognito-idp"), pool_id) if pool_id else None

@@ -136,14 +136,15 @@ def replicate(
     ),
 ) -> None:
     """Apply the sources' stream changes to the targets (routes wait for their backfill)."""
-    from dualwrite.aws.cognito import CognitoNames
+    from dualwrite.aws.cognito import user_pool
     from stream_replicator.runner import StreamRunner  # lazily: keeps --help fast
     from stream_replicator.runner_settings import RunnerSettings
 
     app = get(ctx)
     migration = app.migration
-    if migration.cognito_user_pool_id:  # a wrong id is bad configuration (exit 2), said now
-        CognitoNames(app.clients.client("cognito-idp"), migration.cognito_user_pool_id).check()
+    pool = user_pool(app.clients, migration.cognito_user_pool_id)
+    if pool is not None:  # a wrong id is bad configuration (exit 2), said now
+        pool.check()
     stop = threading.Event()
     handler = _ConsoleHandler(app.err)
     logger = logging.getLogger("dualwrite-replicator")

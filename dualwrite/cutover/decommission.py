@@ -18,7 +18,12 @@ from dualwrite.aws.errors import aws_call
 from dualwrite.control import ControlTable, iso
 from dualwrite.cutover import reverse_mappings
 from dualwrite.cutover.context import CutoverContext
-from dualwrite.cutover.facts import RouteTables, describe_routes, gather_decommission
+from dualwrite.cutover.facts import (
+    RouteTables,
+    describe_routes,
+    gather_decommission,
+    source_streams,
+)
 from dualwrite.cutover.gate import decide_decommission
 from dualwrite.cutover.journal import Journal
 from dualwrite.cutover.lag import event_source_mappings
@@ -152,7 +157,7 @@ def run_decommission(
     # read before the sources (and their streams) are gone: which function replicates
     replicator = reverse_mappings.replicator_functions(
         ctx.clients.lambda_,
-        [r.source_table.stream_arn for r in routes if r.source_table and r.source_table.stream_arn],
+        source_streams(routes),
     )
     removed = decommission(
         ctx.clients.dynamodb, ctx.store, doomed, cutover_sk=facts.latest.sk, say=say

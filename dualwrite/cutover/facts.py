@@ -100,6 +100,20 @@ def gather_cutover(
     ]
 
 
+def source_streams(routes: Iterable[RouteTables]) -> list[str]:
+    """The routes' source streams (the forward direction's), where enabled."""
+    return [
+        r.source_table.stream_arn for r in routes if r.source_table and r.source_table.stream_arn
+    ]
+
+
+def target_streams(routes: Iterable[RouteTables]) -> list[str]:
+    """The routes' target streams (the reverse direction's), where enabled."""
+    return [
+        r.target_table.stream_arn for r in routes if r.target_table and r.target_table.stream_arn
+    ]
+
+
 def names_of_old_tables(
     functions: LambdaFunctions, migration: Migration, renames: Renames
 ) -> tuple[VariableChange, ...]:

@@ -33,7 +33,14 @@ from typing import Protocol
 from dualwrite.control import iso
 from dualwrite.cutover.context import CutoverContext
 from dualwrite.cutover.drain import settle_drains
-from dualwrite.cutover.facts import RouteTables, describe_routes, gather_cutover, renames_of
+from dualwrite.cutover.facts import (
+    RouteTables,
+    describe_routes,
+    gather_cutover,
+    renames_of,
+    source_streams,
+    target_streams,
+)
 from dualwrite.cutover.facts import table_pairs as pairs_of
 from dualwrite.cutover.functions import (
     ApplyError,
@@ -148,11 +155,13 @@ def reverse_gate_checks(ctx: CutoverContext, plan: CutoverPlan, *, wait: bool) -
     journal = ctx.journal
     if journal is None or ctx.store is None:
         return checks
-    owed = owed_switch_back(journal.entries())
+    entries = journal.entries()
+    owed = owed_switch_back(entries)
     if owed is not None and wait:  # the rollback's switch back, left pending: finish it
         with suppress(DualwriteError):  # still owed: the check below says so
             switch_back(ctx, journal, owed)
-        owed = owed_switch_back(journal.entries())
+        entries = journal.entries()
+        owed = owed_switch_back(entries)
     if owed is not None:
         checks += (
             Check(
@@ -163,7 +172,7 @@ def reverse_gate_checks(ctx: CutoverContext, plan: CutoverPlan, *, wait: bool) -
                 "forward yet: run dualwrite rollback again (then cut over)",
             ),
         )
-    since = reverse_since(journal.entries())
+    since = reverse_since(entries)
     pending = settle_drains(ctx, plan.routes, reverse_since=since, wait=wait)
     return (*checks, *drain_checks(pending, plan.routes), *reverse_mapping_checks(ctx, plan))
 
@@ -174,10 +183,8 @@ def reverse_mapping_checks(ctx: CutoverContext, plan: CutoverPlan) -> tuple[Chec
     start and a rollback would lose the new tables' writes (a stale stream ARN in the stack)."""
     if not ctx.migration.cutover.reverse:
         return ()
-    sources = [r.source_table.stream_arn for r in plan.routes if r.source_table]
-    targets = [r.target_table.stream_arn for r in plan.routes if r.target_table]
     lacking = missing_reverse(
-        ctx.clients.lambda_, [a for a in sources if a], [a for a in targets if a]
+        ctx.clients.lambda_, source_streams(plan.routes), target_streams(plan.routes)
     )
     return tuple(
         Check(

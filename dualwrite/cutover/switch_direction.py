@@ -13,7 +13,7 @@ from dataclasses import replace
 from dualwrite.control import ControlStore, iso
 from dualwrite.cutover.context import CutoverContext
 from dualwrite.cutover.drain import settle_drains
-from dualwrite.cutover.facts import RouteTables, describe_routes
+from dualwrite.cutover.facts import RouteTables, describe_routes, source_streams, target_streams
 from dualwrite.cutover.journal import CUTOVER, ROLLBACK, Entry, Journal, active_cutovers
 from dualwrite.cutover.reversal import function_timeouts, plan_switch, save_directions
 from dualwrite.cutover.reverse_journal import DirectionSwitch
@@ -83,8 +83,8 @@ def cutover_switch(
         ctx.clients.lambda_,
         plan,
         starts,
-        [r.source_table.stream_arn for r in routes if r.source_table and r.source_table.stream_arn],
-        [r.target_table.stream_arn for r in routes if r.target_table and r.target_table.stream_arn],
+        source_streams(routes),
+        target_streams(routes),
         saving,
     )
     return saving.entry

@@ -304,8 +304,11 @@ class MembershipsMapping(Mapping):
         email = email_of(user_item)
         if derived is None or email_of(derived) == email:
             return []
+        return self._set_email(rest, email)
+
+    def _set_email(self, members: Sequence[Item], email: str) -> list[SourceWrite]:
         return [
-            SourceWrite.update(self.source_key_of_item(m), {"email": {"S": email}}) for m in rest
+            SourceWrite.update(self.source_key_of_item(m), {"email": {"S": email}}) for m in members
         ]
 
     def _user_writes(
@@ -328,10 +331,7 @@ class MembershipsMapping(Mapping):
         if derived is None:
             return []  # no membership yet: its UserServer item takes the email when it comes
         if email_of(derived) != email:
-            return [
-                SourceWrite.update(self.source_key_of_item(m), {"email": {"S": email}})
-                for m in members
-            ]
+            return self._set_email(members, email)
         # the memberships derive this email already: an echo, or the record redelivered
         # after a partial fan-out (a throttled update), the membership it derives from
         # changed and another not. Those still holding the email the record changes from
@@ -340,11 +340,7 @@ class MembershipsMapping(Mapping):
         was = email_of(old) if old is not None else ""
         if not was or was == email:
             return []
-        return [
-            SourceWrite.update(self.source_key_of_item(m), {"email": {"S": email}})
-            for m in members
-            if email_of(m) == was
-        ]
+        return self._set_email([m for m in members if email_of(m) == was], email)
 
     # --- the derived User item ---------------------------------------------------------
     def derived_key(self, group: AttributeValue) -> Key:

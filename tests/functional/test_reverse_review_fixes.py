@@ -11,7 +11,6 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from dualwrite.aws.clients import Clients
-from dualwrite.control import ControlStore, control_table_definition
 from dualwrite.cutover.results import Status
 from dualwrite.cutover.switch import cutover
 from dualwrite.errors import EndpointError
@@ -27,6 +26,7 @@ from tests.functional.test_reverse_writer import (
     VIEWER,
     change,
     create,
+    journaled_tables,
     listed_foreign,
     scan,
     writer,
@@ -172,10 +172,7 @@ def test_a_batch_whose_write_raised_is_narrowed_too(moto_clients: Clients) -> No
     """Else its entry stays open for the batch's whole span (900 s), and a stray writer
     setting that image minutes later is taken for ours."""
     ddb = moto_clients.dynamodb
-    create(ddb, "old", (("pk", "S"),))
-    create(ddb, "new", (("pk", "S"),))
-    ddb.create_table(**control_table_definition("ctl"))
-    store = ControlStore(ddb, "ctl", clock=lambda: 1000.0)
+    store = journaled_tables(ddb)
     now = [1000.0]
     w = writer(
         DropsOnce(ddb),

@@ -152,10 +152,7 @@ def test_a_stray_write_of_an_image_we_wrote_minutes_before_is_foreign(
     """We set admin, then viewer; a stray writer sets admin again a minute later. Its image
     is one we wrote, but not then: the journal's narrowed span tells them apart."""
     ddb = moto_clients.dynamodb
-    create(ddb, "old", (("pk", "S"),))
-    create(ddb, "new", (("pk", "S"),))
-    ddb.create_table(**control_table_definition("ctl"))
-    store = ControlStore(ddb, "ctl", clock=lambda: 1000.0)
+    store = journaled_tables(ddb)
     now = [1000.0]
     w = writer(ddb, IDENTITY, "old", "new", journal=store.record_own_writes, clock=lambda: now[0])
     assert w.apply([change(IDENTITY, INSERT, ADMIN, at=1000.0)]).written == 1
@@ -165,6 +162,14 @@ def test_a_stray_write_of_an_image_we_wrote_minutes_before_is_foreign(
     # 12 s ahead of the writer's (a runner on a laptop), and rounded down; then the stray one
     stream = [(ADMIN, 1012.0), (VIEWER, 1022.0), (ADMIN, 1070.0)]
     assert listed_foreign(store, w, stream) == [1070.0]
+
+
+def journaled_tables(ddb: Any) -> ControlStore:
+    """Identity tables old and new (key pk) and the control table journaling own writes."""
+    create(ddb, "old", (("pk", "S"),))
+    create(ddb, "new", (("pk", "S"),))
+    ddb.create_table(**control_table_definition("ctl"))
+    return ControlStore(ddb, "ctl", clock=lambda: 1000.0)
 
 
 #: a role set twice on key u1, then set again (listed_foreign)
