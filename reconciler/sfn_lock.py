@@ -80,9 +80,19 @@ def acquire(store: ControlStore, execution: str, run_id: str, is_running: IsRunn
             _put(store, execution, run_id, None if current is None else current.at)
             return None
         except ConditionFailedError:
-            continue  # another execution moved first: look again
+            continue  # another execution moved first (or our own put's reply was lost)
     current = holder(store)
-    return current.execution if current else execution
+    if current is not None and current.execution == execution:
+        return None  # the last put did land: its reply was lost
+    if current is not None and current.execution:
+        return current.execution
+    # free again after every attempt was lost: others keep taking and dropping it. Failing
+    # (the state machine releases nothing it does not hold) beats naming ourselves the holder
+    raise ConditionFailedError(
+        f"the reconcile lock changed hands {ATTEMPTS} times while {execution} tried to take "
+        "it; the next scheduled run tries again",
+        code="ConditionalCheckFailedException",
+    )
 
 
 def release(store: ControlStore, execution: str) -> bool:

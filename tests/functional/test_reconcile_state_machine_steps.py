@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from dualwrite.aws.clients import Clients
+from dualwrite.errors import ConditionFailedError
 from reconciler import sfn_lock
 from reconciler.job import run_reconcile
 from reconciler.sfn_steps import Steps
@@ -104,3 +107,38 @@ def test_the_lock_skips_while_its_holder_runs_and_is_taken_over_after(
     # a failed execution releases its lock (the ASL's ReleaseAfterFailure)
     assert steps.begin(execution=first, is_running=is_running)["skip"] is False
     assert steps.abandon(first) and sfn_lock.holder(store) is None
+
+
+def test_the_lock_is_ours_when_only_the_reply_to_our_last_put_was_lost(
+    moto_clients: Clients, monkeypatch: Any
+) -> None:
+    """Three lost races, the last one our own put whose reply was lost: the execution holds
+    the lock and goes on (it used to name itself the running holder and skip)."""
+    _, store, _ = build_core(moto_clients, servers=1, memberships=1)
+    real_put, attempts = sfn_lock._put, []
+
+    def put(*args: Any) -> None:
+        attempts.append(args)
+        if len(attempts) == sfn_lock.ATTEMPTS:
+            real_put(*args)  # lands; the reply does not
+        raise ConditionFailedError("lost", code="ConditionalCheckFailedException")
+
+    monkeypatch.setattr(sfn_lock, "_put", put)
+    assert sfn_lock.acquire(store, "arn:me", "run1", lambda _arn: True) is None
+    held = sfn_lock.holder(store)
+    assert held is not None and held.execution == "arn:me"
+    assert len(attempts) == sfn_lock.ATTEMPTS
+
+
+def test_a_lock_that_keeps_changing_hands_fails_the_execution_instead_of_naming_it(
+    moto_clients: Clients, monkeypatch: Any
+) -> None:
+    _, store, _ = build_core(moto_clients, servers=1, memberships=1)
+
+    def put(*_args: Any) -> None:  # someone else takes it and drops it again, every time
+        raise ConditionFailedError("lost", code="ConditionalCheckFailedException")
+
+    monkeypatch.setattr(sfn_lock, "_put", put)
+    with pytest.raises(ConditionFailedError, match="changed hands 3 times"):
+        sfn_lock.acquire(store, "arn:me", "run1", lambda _arn: True)
+    assert sfn_lock.holder(store) is None
