@@ -20,6 +20,7 @@ class RouteSummary:
     #: the route's phase while held, else "backfilled"
     phase: str
     records: int
+    #: forward and reverse (reverse_replicated is the reverse share)
     applied: int
     quarantined: int
     unknown_role: int
@@ -38,7 +39,9 @@ class RouteSummary:
 @dataclass(frozen=True)
 class RunSummary:
     """records: read and checkpointed in this run, each once, when its outcome is final;
-    applied and quarantined: their outcomes; failed: the failure reports (each is redelivered;
+    applied and quarantined: their outcomes (applied in the live direction, forward or
+    reverse: after a cutover `replicate --json` said "0 applied" of 22 records it wrote back;
+    reverse_replicated is the reverse share); failed: the failure reports (each is redelivered;
     a record failing twice counts twice); lag_ms: now - ApproximateCreationDateTime of the
     newest record applied, max_lag_ms the largest such lag (both None when nothing was)."""
 
@@ -58,7 +61,7 @@ class RunSummary:
     duration_s: float = 0.0
     #: every shard of every backfilled route drained (until_caught_up runs)
     caught_up: bool = False
-    #: applied in reverse (target streams -> sources), apart from `applied` (forward)
+    #: of `applied`, those applied in reverse (target streams -> sources)
     reverse_replicated: int = 0
     #: source writes listed as foreign writes in this run
     foreign_writes: int = 0
@@ -126,7 +129,7 @@ class RunTally:
                     held=route.name in held,
                     phase=held.get(route.name, "backfilled"),
                     records=counts.records,
-                    applied=counts.applied,
+                    applied=counts.applied + counts.reverse_replicated,
                     quarantined=counts.quarantined,
                     unknown_role=counts.unknown_role,
                     shards=len(cursors.get(route.name, ())),
@@ -141,7 +144,7 @@ class RunTally:
             )
         return RunSummary(
             records=total.records,
-            applied=total.applied,
+            applied=total.applied + total.reverse_replicated,
             failed=self.failed,
             quarantined=total.quarantined,
             lag_ms=max(lags) if lags else None,

@@ -53,7 +53,7 @@ def _reverse_text(summary: RunSummary) -> str:
     # a record held for a drain is read again every poll and counts each time (the Lambda's
     # failure reports): "waits", not records, or a 246-record run showed "667 waiting"
     return (
-        f"{summary.reverse_replicated} applied in reverse, "
+        f"{summary.reverse_replicated} of them in reverse, "
         f"{summary.foreign_writes} foreign write(s), {summary.waiting} wait(s) for a drain, "
     )
 

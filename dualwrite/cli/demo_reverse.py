@@ -210,7 +210,7 @@ def observation_window(
         parts = [
             f"{n:,} {what}"
             for n, what in (
-                (run.applied, "applied forward"),
+                (run.applied - run.reverse_replicated, "applied forward"),
                 (run.reverse_replicated, "applied in reverse (echoes write nothing)"),
                 (run.skipped, "settled with no write (the other direction's)"),
             )

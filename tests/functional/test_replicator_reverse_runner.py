@@ -103,6 +103,9 @@ def test_identity_cutover_reverse_foreign_write_rollback_and_forward_again(
     assert w.store.direction(route).old_drained
     same_tables(w, OLD, NEW)
     assert done.reverse_replicated >= 5 and done.failed == 0
+    # `applied` counts the live direction's writes: reverse ones too (it said 0 here)
+    assert done.applied >= done.reverse_replicated
+    assert done.records == done.applied + done.skipped + done.quarantined + done.foreign_writes
     # exactly the five changed keys were written to the old table, nothing to the new one:
     # the forward writes just before T and reverse's own writes are echoes
     assert w.counting.writes == {OLD: 5}

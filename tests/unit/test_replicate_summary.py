@@ -34,7 +34,7 @@ def test_a_run_after_a_cutover_says_what_went_back() -> None:
         route("memberships", direction="reverse", drain_pending=True, waiting=4),
     ]
     summary = RunSummary(
-        records=6, reverse_replicated=2, foreign_writes=1, waiting=4, routes=routes
+        records=6, applied=2, reverse_replicated=2, foreign_writes=1, waiting=4, routes=routes
     )
     text = printed(summary)
     cells = [[c.strip() for c in line.split("│")[1:-1]] for line in text.splitlines()]
@@ -42,6 +42,6 @@ def test_a_run_after_a_cutover_says_what_went_back() -> None:
     assert rows["servers"] == ["reverse", "2", "1", "0"]
     assert rows["memberships"] == ["reverse (old one draining)", "0", "0", "4"]
     assert (
-        "6 records, 0 applied, 2 applied in reverse, 1 foreign write(s), 4 wait(s) for a drain"
+        "6 records, 2 applied, 2 of them in reverse, 1 foreign write(s), 4 wait(s) for a drain"
         in text
     )
