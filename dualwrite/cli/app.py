@@ -6,6 +6,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -18,7 +19,7 @@ from dualwrite.cli import (
     cmd_replicate,
     cmd_setup,
 )
-from dualwrite.cli.context import AppContext
+from dualwrite.cli.context import AppContext, emit_json, json_emitted, reset_emitted
 from dualwrite.errors import DualwriteError
 
 app = typer.Typer(
@@ -76,22 +77,42 @@ def main(argv: list[str] | None = None) -> None:
     Typer (standalone mode) turns usage errors into exit 2 itself; everything else that
     escapes a command becomes one line on stderr, never a traceback.
     """
+    args = list(sys.argv[1:] if argv is None else argv)
+    reset_emitted()
     try:
-        app(args=argv, prog_name="dualwrite")
+        app(args=args, prog_name="dualwrite")
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
+        _fail(args, "interrupted", 130)
     except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if _from_ctrl_c(exc):  # typer turns Ctrl-C into a silent exit 130: say why
-            sys.stderr.write("interrupted\n")
+            _fail(args, "interrupted", code)
+        if code != 0:  # a usage error (click printed it), or a command's own exit code
+            what = "bad usage" if code == 2 else f"exit code {code}"
+            _json_error(args, f"{what} (the message is on stderr)", code)
         raise
     except DualwriteError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        sys.exit(exc.exit_code)
+        _fail(args, str(exc), exc.exit_code)
     except Exception as exc:  # the last line of defence: one line, exit 1
         if os.environ.get("DUALWRITE_DEBUG"):
             traceback.print_exc()
-        sys.stderr.write(
-            f"error: unexpected {type(exc).__name__}: {exc} (set DUALWRITE_DEBUG=1 for details)\n"
+        _fail(
+            args,
+            f"unexpected {type(exc).__name__}: {exc} (set DUALWRITE_DEBUG=1 for details)",
+            1,
         )
-        sys.exit(1)
+
+
+def _fail(args: list[str], message: str, code: int) -> NoReturn:
+    """One line on stderr (and the JSON error object under --json), then exit `code`."""
+    sys.stderr.write(f"{message}\n" if code == 130 else f"error: {message}\n")
+    _json_error(args, message, code)
+    sys.exit(code)
+
+
+def _json_error(args: list[str], message: str, code: int) -> None:
+    """Under --json a command prints exactly one JSON object (DESIGN.md section 4): a
+    failure that printed none prints {"error", "exit_code"}, so that a script reading
+    stdout gets an object, not an empty line, whatever went wrong."""
+    if "--json" in args and not json_emitted():
+        emit_json({"error": message, "exit_code": code})

@@ -93,10 +93,26 @@ def get(ctx: typer.Context) -> AppContext:
     return obj
 
 
+class _Emitted:
+    """Whether this invocation has printed its JSON object (main() prints an error object
+    under --json only when it has not)."""
+
+    done = False
+
+
 def emit_json(data: Any) -> None:
     """Exactly one JSON object on stdout."""
     sys.stdout.write(json.dumps(data, default=str, sort_keys=False) + "\n")
     sys.stdout.flush()
+    _Emitted.done = True
+
+
+def json_emitted() -> bool:
+    return _Emitted.done
+
+
+def reset_emitted() -> None:
+    _Emitted.done = False
 
 
 def check_endpoint(url: str) -> None:

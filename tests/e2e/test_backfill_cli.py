@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -92,7 +93,8 @@ def test_bad_usage_and_a_missing_prepare_exit_2_with_one_line(
 
     unprepared = cli.run(CONFIG, "backfill", "--json")
     assert unprepared.code == 2
-    assert unprepared.stdout == ""
+    # --json: exactly one JSON object on stdout, the error's (DESIGN.md section 4)
+    assert json.loads(unprepared.stdout)["exit_code"] == 2
     (line,) = unprepared.stderr.strip().splitlines()
     assert "dualwrite-control" in line and "prepare" in line
 

@@ -1,0 +1,48 @@
+"""Under --json every command prints exactly one JSON object on stdout (DESIGN.md section 4),
+failures included: a bad migration file or a bad option used to print nothing there."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dualwrite.cli import app as cli_app
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        cli_app.main(list(argv))
+    out, err = capsys.readouterr()
+    code = info.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+def test_a_bad_migration_file_under_json_prints_one_error_object(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nroutes: []\nmappin: x\n")
+    code, out, err = run(capsys, "--config", str(bad), "status", "--json")
+    assert code == 2
+    (line,) = out.splitlines()
+    doc = json.loads(line)
+    assert doc["exit_code"] == 2 and "unknown key" in doc["error"]
+    assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_a_usage_error_under_json_prints_one_error_object(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "status", "--json", "--no-such-option")
+    assert code == 2
+    assert json.loads(out) == {"error": "bad usage (the message is on stderr)", "exit_code": 2}
+    assert "--no-such-option" in err
+
+
+def test_without_json_a_failure_prints_nothing_on_stdout(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "--config", str(tmp_path / "missing.yaml"), "status")
+    assert code == 2 and out == "" and err.startswith("error: ")
