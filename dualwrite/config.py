@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -39,10 +41,28 @@ def _mapping_kind(value: Any) -> str:
     return _DECLARATIVE if isinstance(value, dict | DeclarativeSpec) else "name"
 
 
+#: what DynamoDB takes as a table or index name (CreateTable refuses anything else, after
+#: prepare had already turned on streams and taken backups)
+DYNAMODB_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+
+
+def _dynamodb_name(value: str) -> str:
+    if not DYNAMODB_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a name DynamoDB takes (3 to 255 of letters, digits, _ . -)"
+        )
+    return value
+
+
+DynamoName = Annotated[str, AfterValidator(_dynamodb_name)]
+#: global secondary indexes per table (AWS's default quota)
+MAX_GSIS = 20
+
+
 class Route(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    source: str = Field(min_length=3, max_length=255)
-    target: str = Field(min_length=3, max_length=255)
+    source: DynamoName
+    target: DynamoName
     #: a mapping's name, or a declarative mapping (section 11)
     mapping: Annotated[
         Annotated[str, Tag("name"), Field(min_length=1)]
@@ -70,7 +90,7 @@ def _key_dict(value: dict[str, str]) -> dict[str, str]:
 
 
 class Index(_Strict):
-    name: str = Field(min_length=3)
+    name: DynamoName
     key: dict[str, KeyType]
     projection: Literal["ALL", "KEYS_ONLY"] = "ALL"
 
@@ -84,6 +104,28 @@ class Target(_Strict):
     deletion_protection: bool = False
 
     _check_key = field_validator("key")(classmethod(lambda cls, v: _key_dict(v)))
+
+    @model_validator(mode="after")
+    def _indexes_fit(self) -> Target:
+        """What CreateTable would refuse, said before prepare writes anything: an attribute
+        has one type across the key and every index (the last one declared used to win:
+        SK: N in an index made the table's own SK a number), index names are unique, and a
+        table has at most MAX_GSIS global indexes."""
+        if len(self.indexes) > MAX_GSIS:
+            raise ValueError(f"indexes: at most {MAX_GSIS} per table, got {len(self.indexes)}")
+        names = [i.name for i in self.indexes]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"indexes: names must be unique, repeated: {', '.join(dupes)}")
+        types = dict(self.key)
+        for n, index in enumerate(self.indexes):
+            for attr, typ in index.key.items():
+                if types.setdefault(attr, typ) != typ:
+                    raise ValueError(
+                        f"indexes[{n}].key.{attr}: {typ}, but {attr} is {types[attr]} "
+                        "elsewhere in this table (an attribute has one type)"
+                    )
+        return self
 
 
 def _json_mapping(value: Any) -> JsonObject:
@@ -145,7 +187,7 @@ class Pricing(_Strict):
 
 
 class Migration(_Strict):
-    control_table: str = Field(default="dualwrite-control", min_length=3, max_length=255)
+    control_table: DynamoName = "dualwrite-control"
     metrics_namespace: str = Field(default="DualWrite", min_length=1)
     cognito_user_pool_id: str | None = None
     routes: list[Route] = Field(min_length=1)
@@ -175,9 +217,10 @@ class Migration(_Strict):
 
     def _key_spaces_apart(self) -> None:
         """Routes sharing a target must not be able to write the same key (section 11)."""
+        self._builtins_apart()
         for i, route in enumerate(self.routes):
             if not isinstance(route.mapping, DeclarativeSpec):
-                continue  # two builtins or custom classes: their authors keep them apart
+                continue  # builtins: _builtins_apart; custom classes: prepare's check
             mine = route.mapping.templates
             for other in self.routes:
                 if other is route or other.target != route.target:
@@ -192,6 +235,29 @@ class Migration(_Strict):
                     f"({describe_space(mine)}) that route {other.name} owns on {route.target} "
                     f"({describe_space(theirs)})"
                 )
+
+    def _builtins_apart(self) -> None:
+        """Builtin mappings on one target: their key spaces are known too. servers and
+        memberships share CoreTable; identity owns every key of its target, so another route
+        on it was accepted and one route's `reconcile --repair` deleted the other's items as
+        extra."""
+        for j, later in enumerate(self.routes):
+            if isinstance(later.mapping, DeclarativeSpec):
+                continue
+            theirs = known_key_space(later.mapping)
+            if theirs is None:
+                continue
+            for earlier in self.routes[:j]:
+                if earlier.target != later.target or isinstance(earlier.mapping, DeclarativeSpec):
+                    continue
+                mine = known_key_space(earlier.mapping)
+                if mine is not None and spaces_overlap(mine, theirs):
+                    raise ValueError(
+                        f"routes[{j}].mapping: route {later.name} ({later.mapping}) could write "
+                        f"keys ({describe_space(theirs)}) that route {earlier.name} "
+                        f"({earlier.mapping}) writes on {later.target} ({describe_space(mine)}): "
+                        "routes that share a target need key spaces apart"
+                    )
 
     def route(self, name: str) -> Route:
         for r in self.routes:

@@ -8,12 +8,13 @@ from dualwrite.config import load_migration, parse_migration
 from dualwrite.errors import ConfigError
 from tests.conftest import MIGRATIONS
 
-BASE = {
-    "routes": [
-        {"name": "servers", "source": "ServersTable", "target": "CoreTable", "mapping": "servers"}
-    ],
-    "targets": {"CoreTable": {"key": {"PK": "S", "SK": "S"}}},
-}
+SERVERS = {"name": "servers", "source": "ServersTable", "target": "CoreTable", "mapping": "servers"}
+CORE = {"key": {"PK": "S", "SK": "S"}}
+BASE = {"routes": [SERVERS], "targets": {"CoreTable": CORE}}
+
+
+def index(name: str, **key: str) -> dict[str, object]:
+    return {"name": name, "key": key}
 
 
 def test_shipped_files_load() -> None:
@@ -67,6 +68,53 @@ def test_shipped_files_load() -> None:
         ),
         ({"cutover": {"observation_days": -1}}, "cutover.observation_days"),
         ({"targets": {"Elsewhere": {"key": {"PK": "S"}}}}, "no route writes to this table"),
+        # what DynamoDB refuses, said before prepare turns on a stream or takes a backup
+        (
+            {"routes": [{**SERVERS, "source": "Servers Table"}]},
+            "routes[0].source: 'Servers Table' is not a name DynamoDB takes",
+        ),
+        ({"control_table": "dw"}, "control_table: 'dw' is not a name DynamoDB takes"),
+        (
+            {"targets": {"CoreTable": {**CORE, "indexes": [index("GSI1", SK="N", PK="S")]}}},
+            "indexes[0].key.SK: N, but SK is S elsewhere in this table",
+        ),
+        (
+            {"targets": {"CoreTable": {**CORE, "indexes": [index("GSI1", SK="S")] * 2}}},
+            "indexes: names must be unique, repeated: GSI1",
+        ),
+        (
+            {"targets": {"CoreTable": {**CORE, "indexes": [index("GSI 1", SK="S")]}}},
+            "'GSI 1' is not a name DynamoDB takes",
+        ),
+        (
+            {
+                "targets": {
+                    "CoreTable": {**CORE, "indexes": [index(f"G{i:02}", SK="S") for i in range(21)]}
+                }
+            },
+            "indexes: at most 20 per table, got 21",
+        ),
+        # identity owns every key of its target: no other route may share it
+        (
+            {
+                "routes": [
+                    {"name": "a", "source": "TblA", "target": "TblAB", "mapping": "identity"},
+                    {"name": "b", "source": "TblB", "target": "TblAB", "mapping": "identity"},
+                ],
+                "targets": {},
+            },
+            "routes[1].mapping: route b (identity) could write keys (every key) that route a "
+            "(identity) writes on TblAB",
+        ),
+        (
+            {
+                "routes": [
+                    SERVERS,
+                    {**SERVERS, "name": "all", "source": "Other", "mapping": "identity"},
+                ]
+            },
+            "route all (identity) could write keys (every key) that route servers (servers)",
+        ),
     ],
 )
 def test_bad_files_name_the_key_and_the_problem(patch: dict[str, object], message: str) -> None:

@@ -120,8 +120,11 @@ def test_key_spaces_are_checked_against_every_route_sharing_the_target() -> None
     twin = {"name": "twin", "source": "Twin", "target": "CoreTable", "mapping": ORDERS_MAPPING}
     assert "route orders could write keys" in error(migration(ORDERS_MAPPING, twin))
     whole = {"name": "copy", "source": "Copy", "target": "CoreTable", "mapping": "identity"}
-    everything = error(migration(ORDERS_MAPPING, whole))
-    assert "that route copy owns on CoreTable (every key)" in everything
+    everything = error(migration(ORDERS_MAPPING, whole))  # found first against servers
+    assert "route copy (identity) could write keys (every key) that route servers" in everything
+    orders = migration(ORDERS_MAPPING)["routes"][-1]
+    alone = error({"routes": [whole, orders]})
+    assert "that route copy owns on CoreTable (every key)" in alone
     elsewhere = {**twin, "target": "OtherTable"}
     assert len(parse_migration(migration(ORDERS_MAPPING, elsewhere)).routes) == 3
     apart = {**twin, "mapping": {"key": {"PK": "CUSTOMER#{customerId}", "SK": "CART#{id}"}}}
