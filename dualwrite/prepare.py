@@ -14,7 +14,7 @@ from typing import Any
 
 from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
-from dualwrite.config import Migration
+from dualwrite.config import Migration, Target
 from dualwrite.control import ControlStore, ControlTable, control_table_definition
 from dualwrite.cutover.facts import describe_routes, table_pairs
 from dualwrite.cutover.references import Discovery, discover_references
@@ -24,6 +24,9 @@ from dualwrite.mapping import build_mapping, is_identity, key_space_clash
 from dualwrite.mapping.base import KeySchema
 
 BACKUP_PK = "BACKUP"
+#: the control table's key and TTL attribute (control_table_definition)
+CONTROL_KEY = KeySchema((("pk", "S"), ("sk", "S")))
+CONTROL_TTL = "expires_at"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class Plan:
     # internal: what apply needs
     target_defs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     target_ttl: dict[str, str] = field(default_factory=dict, repr=False)
+    #: TTL attribute of tables that exist (the control table, a cloned target)
+    existing_ttl: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def changes(self) -> list[Action]:
@@ -109,6 +114,12 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
     control = tables.describe(ddb, migration.control_table)
     backups_taken: set[str] = set()
     if control is not None:
+        have = tables.key_schema_of(control)
+        if not _same_key(have, CONTROL_KEY):
+            raise ConfigError(
+                f"control_table: {migration.control_table} exists with key {have.describe()}, "
+                f"not a dualwrite control table ({CONTROL_KEY.describe()}): name another table"
+            )
         store = ControlStore(ddb, migration.control_table)
         backups_taken = {b.table for b in backups(store)}
     plan.actions.append(
@@ -119,6 +130,8 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
             "exists" if control else "checkpoints, phases, quarantine, cutover journal",
         )
     )
+    if control is not None:  # a run stopped between CreateTable and UpdateTimeToLive
+        _finish_ttl(plan, ddb, migration.control_table, CONTROL_TTL)
     planned_targets: dict[str, KeySchema] = {}
     sharing: dict[str, list[tuple[str, Any, Any]]] = {}  # target -> routes' mappings on it
     for route in migration.routes:
@@ -204,9 +217,25 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
                     f"route {route.name}: target table {route.target} exists with key "
                     f"{have.describe()}, but mapping {route.mapping} writes {wanted.describe()}"
                 )
+            if declared is not None:
+                _declared_indexes(route.target, declared, tgt)
             plan.actions.append(Action(route.target, "create target", False, "exists"))
             if reverse:
                 plan.actions.append(_target_stream(route.name, route.target, tgt))
+            # what a run stopped after CreateTable left undone (prepare is idempotent)
+            if declared is None and is_identity(route.mapping):
+                ttl = tables.ttl_attribute(ddb, route.source)
+                if ttl:
+                    _finish_ttl(plan, ddb, route.target, ttl)
+            pitr = tables.pitr_enabled(ddb, route.target)
+            plan.actions.append(
+                Action(
+                    route.target,
+                    "enable point-in-time recovery",
+                    not pitr,
+                    "already on" if pitr else "",
+                )
+            )
             continue
         if declared is not None:
             definition = tables.declared_definition(route.target, declared)
@@ -259,6 +288,38 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
     return plan
 
 
+def _finish_ttl(plan: Plan, ddb: Any, table: str, attribute: str) -> None:
+    """TTL on `attribute` for a table that exists: planned when it is off."""
+    have = tables.ttl_attribute(ddb, table)
+    if have is not None and have != attribute:
+        raise ConfigError(
+            f"{table} has TTL on {have}, but dualwrite needs it on {attribute} "
+            "(a table has one TTL attribute)"
+        )
+    plan.existing_ttl.setdefault(table, attribute)
+    plan.actions.append(
+        Action(table, f"enable TTL ({attribute})", have is None, "already on" if have else "")
+    )
+
+
+def _declared_indexes(target: str, declared: Target, desc: Any) -> None:
+    """An existing target must hold the indexes the file declares (the application's
+    queries need them after cutover; prepare does not rebuild a table that has data)."""
+    have = {
+        g["IndexName"]: tuple((k["AttributeName"], k["KeyType"]) for k in g.get("KeySchema", []))
+        for g in desc.get("GlobalSecondaryIndexes", [])
+    }
+    for index in declared.indexes:
+        want = tuple((attr, "HASH" if i == 0 else "RANGE") for i, attr in enumerate(index.key))
+        if have.get(index.name) != want:
+            found = "is missing" if index.name not in have else "has another key"
+            raise ConfigError(
+                f"targets.{target}.indexes: {index.name} {found} on the existing table "
+                f"{target}: add it (aws dynamodb update-table --global-secondary-index-updates) "
+                "or delete the table and run prepare again"
+            )
+
+
 def _target_stream(route: str, target: str, desc: Any) -> Action:
     """An existing target needs the stream reverse replication reads after cutover."""
     view = tables.stream_view(desc)
@@ -298,7 +359,7 @@ def apply(
         say(f"creating control table {migration.control_table}")
         tables.create_table(ddb, control_table_definition(migration.control_table))
         tables.wait_active(ddb, migration.control_table)
-        tables.enable_ttl(ddb, migration.control_table, "expires_at")
+        tables.enable_ttl(ddb, migration.control_table, CONTROL_TTL)
         done.append(Action(migration.control_table, "create control table", True, "created"))
     store = ControlStore(ddb, migration.control_table, clock=clock)
     for route in migration.routes:
@@ -324,6 +385,16 @@ def apply(
             tables.enable_stream(ddb, target)
             tables.wait_active(ddb, target)
             done.append(Action(target, "enable target stream", True, tables.STREAM_VIEW))
+    for name, attribute in plan.existing_ttl.items():
+        if (name, f"enable TTL ({attribute})") in needed:
+            say(f"enabling TTL on {name} ({attribute})")
+            tables.enable_ttl(ddb, name, attribute)
+            done.append(Action(name, "enable TTL", True, attribute))
+    for target in dict.fromkeys(r.target for r in migration.routes):
+        if target not in plan.target_defs and (target, "enable point-in-time recovery") in needed:
+            say(f"enabling point-in-time recovery on {target}")
+            tables.enable_pitr(ddb, target)
+            done.append(Action(target, "enable point-in-time recovery", True, ""))
     for name, definition in plan.target_defs.items():
         say(f"creating target {name}")
         tables.create_table(ddb, definition)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 import yaml
 
@@ -10,7 +13,7 @@ from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.config import load_migration, parse_migration
 from dualwrite.control import ControlStore
-from dualwrite.errors import ConfigError
+from dualwrite.errors import AwsError, ConfigError
 from dualwrite.seed import ensure_tables
 from tests.conftest import MIGRATIONS
 from tests.stripe_world import NEW, create_stripe_tables, schema
@@ -145,12 +148,8 @@ def test_undeclared_target_of_a_non_identity_route_is_refused(moto_clients: Clie
         preparing.analyze(undeclared, moto_clients)
 
 
-def test_an_existing_target_gets_the_stream_reverse_replication_reads(
-    moto_clients: Clients,
-) -> None:
-    ensure_tables(moto_clients)
-    ddb = moto_clients.dynamodb
-    ddb.create_table(
+def _core_table(clients: Clients, **extra: Any) -> None:
+    clients.dynamodb.create_table(
         TableName="CoreTable",
         KeySchema=[
             {"AttributeName": "PK", "KeyType": "HASH"},
@@ -161,7 +160,27 @@ def test_an_existing_target_gets_the_stream_reverse_replication_reads(
             {"AttributeName": "SK", "AttributeType": "S"},
         ],
         BillingMode="PAY_PER_REQUEST",
+        **extra,
     )
+
+
+def gsi1(hash_key: str, range_key: str) -> dict[str, Any]:
+    return {
+        "IndexName": "GSI1",
+        "KeySchema": [
+            {"AttributeName": hash_key, "KeyType": "HASH"},
+            {"AttributeName": range_key, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
+def test_an_existing_target_gets_the_stream_reverse_replication_reads(
+    moto_clients: Clients,
+) -> None:
+    ensure_tables(moto_clients)
+    ddb = moto_clients.dynamodb
+    _core_table(moto_clients, GlobalSecondaryIndexes=[gsi1("SK", "PK")])
     action = f"enable target stream ({tables.STREAM_VIEW})"
     plan = preparing.analyze(CORE, moto_clients, backup=False)
     assert ("CoreTable", action) in {(a.table, a.action) for a in plan.changes}
@@ -177,3 +196,81 @@ def test_an_existing_target_gets_the_stream_reverse_replication_reads(
     assert ("CoreTable", action) not in {
         (a.table, a.action) for a in preparing.analyze(no_reverse, moto_clients).changes
     }
+
+
+def _interrupted_ttl(
+    monkeypatch: pytest.MonkeyPatch, table: str | None
+) -> Callable[[Any, str, str], None]:
+    """tables.enable_ttl failing (throttled, Ctrl-C, credentials expired) for `table` (None:
+    every table); returns the real one."""
+    real = tables.enable_ttl
+
+    def interrupted(client: Any, name: str, attribute: str) -> None:
+        if table is None or name == table:
+            raise AwsError("UpdateTimeToLive: ThrottlingException")
+        real(client, name, attribute)
+
+    monkeypatch.setattr(tables, "enable_ttl", interrupted)
+    return real
+
+
+def test_prepare_run_again_after_an_interruption_finishes_the_clone(
+    moto_clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped between CreateTable and UpdateTimeToLive: the second run used to say "nothing
+    to change", and the clone never got its TTL nor point-in-time recovery."""
+    create_stripe_tables(moto_clients)
+    real = _interrupted_ttl(monkeypatch, NEW + "idempotency")
+    with pytest.raises(AwsError):
+        preparing.apply(STRIPE, moto_clients, preparing.analyze(STRIPE, moto_clients))
+    monkeypatch.setattr(tables, "enable_ttl", real)
+    again = preparing.analyze(STRIPE, moto_clients)
+    todo = {(a.table, a.action) for a in again.changes}
+    assert (NEW + "idempotency", "enable TTL (expiresAt)") in todo
+    assert (NEW + "idempotency", "enable point-in-time recovery") in todo
+    preparing.apply(STRIPE, moto_clients, again)
+    ddb = moto_clients.dynamodb
+    assert tables.ttl_attribute(ddb, NEW + "idempotency") == "expiresAt"
+    assert tables.pitr_enabled(ddb, NEW + "idempotency")
+    assert preparing.analyze(STRIPE, moto_clients).changes == []
+
+
+def test_prepare_run_again_after_an_interruption_sets_the_control_tables_ttl(
+    moto_clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ensure_tables(moto_clients)
+    real = _interrupted_ttl(monkeypatch, None)
+    plan = preparing.analyze(CORE, moto_clients, backup=False)
+    with pytest.raises(AwsError):
+        preparing.apply(CORE, moto_clients, plan, backup=False)
+    monkeypatch.setattr(tables, "enable_ttl", real)
+    preparing.apply(CORE, moto_clients, preparing.analyze(CORE, moto_clients, backup=False))
+    assert tables.ttl_attribute(moto_clients.dynamodb, CORE.control_table) == "expires_at"
+
+
+def test_an_existing_target_without_a_declared_index_is_refused(moto_clients: Clients) -> None:
+    """The application's "users of a server" queries need GSI1 after cutover: prepare used
+    to call the table ready."""
+    ensure_tables(moto_clients)
+    _core_table(moto_clients)
+    with pytest.raises(ConfigError, match="GSI1 is missing on the existing table CoreTable"):
+        preparing.analyze(CORE, moto_clients)
+    moto_clients.dynamodb.delete_table(TableName="CoreTable")
+    _core_table(moto_clients, GlobalSecondaryIndexes=[gsi1("PK", "SK")])  # the other way round
+    with pytest.raises(ConfigError, match="GSI1 has another key"):
+        preparing.analyze(CORE, moto_clients)
+
+
+def test_a_control_table_naming_another_table_is_refused(moto_clients: Clients) -> None:
+    ensure_tables(moto_clients)
+    moto_clients.dynamodb.create_table(
+        TableName="orders-prod",
+        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    migration = parse_migration(
+        {**CORE.model_dump(mode="json", exclude_defaults=True), "control_table": "orders-prod"}
+    )
+    with pytest.raises(ConfigError, match="orders-prod exists with key orderId"):
+        preparing.analyze(migration, moto_clients)
