@@ -167,11 +167,11 @@ def generate(servers: int, memberships: int, seed: int = 1) -> SeedData:
     server_items = [server_item(rng, i, large=i in large) for i in range(servers)]
     member_items: list[Item] = []
     if servers and memberships:
-        users = max(1, memberships // 3)
+        # about three memberships a user, and enough users for every membership asked for
+        # (`seed --servers 1 --memberships 10` wrote 3)
+        users = max(1, memberships // 3, -(-memberships // servers))
         pairs: set[tuple[int, int]] = set()
-        cap = users * servers
-        target = min(memberships, cap)
-        while len(pairs) < target:
+        while len(pairs) < memberships:
             pairs.add((rng.randrange(users), rng.randrange(servers)))
         emails: dict[int, str | None] = {}
         for u in range(users):

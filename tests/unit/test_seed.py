@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from dualwrite.seed import generate
 from dualwrite.wire import MAX_ITEM_BYTES, item_size, key_id
 
@@ -20,6 +22,17 @@ def test_seed_is_deterministic_and_sized() -> None:
     assert a == b
     assert len(a.servers) == 200 and len(a.memberships) == 600
     assert generate(200, 600, 8) != a
+
+
+@pytest.mark.parametrize(("servers", "memberships"), [(1, 10), (2, 10), (3, 10), (5, 1)])
+def test_seed_writes_the_memberships_asked_for_with_few_servers(
+    servers: int, memberships: int
+) -> None:
+    data = generate(servers, memberships, seed=1)  # 1 server, 10 memberships: 3 were made
+    assert len(data.memberships) == memberships
+    assert len({key_id({k: m[k] for k in ("userId", "serverId")}) for m in data.memberships}) == (
+        memberships
+    )
 
 
 def test_seed_covers_every_type_roles_emails_and_large_items() -> None:
