@@ -42,6 +42,7 @@ from dualwrite.aws.clients import Clients
 from dualwrite.aws.dynamo import RequestCounter
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore, ReconcileRecord
+from dualwrite.cutover.facts import read_through
 from dualwrite.errors import AwsError, ConfigError, EndpointError
 from dualwrite.jsondoc import JsonObject
 from dualwrite.reverse.direction import Flow
@@ -51,6 +52,7 @@ from reconciler.digest import DEFAULT_BUCKETS
 from reconciler.passes import DEFAULT_PAGE_SIZE, Checker
 from reconciler.quarantine import resolve_moot
 from reconciler.reads import Sides
+from reconciler.repair import RepairReport
 from reconciler.repair import repair as repair_route
 from reconciler.reverse_repair import reverse_repair
 from reconciler.run import ReconcileRun
@@ -171,7 +173,13 @@ def run_reconcile(
     for spec in specs:
         if repair:
             result = _repair_route(
-                run, spec, clients, store, run.requests, resolve_quarantine=resolve_quarantine
+                run,
+                spec,
+                migration,
+                clients,
+                store,
+                run.requests,
+                resolve_quarantine=resolve_quarantine,
             )
         else:
             result = run.check_result(spec)
@@ -199,6 +207,7 @@ def run_reconcile(
 def _repair_route(
     run: ReconcileRun,
     spec: RouteSpec,
+    migration: Migration,
     clients: Clients,
     store: ControlStore,
     requests: RequestCounter,
@@ -207,8 +216,25 @@ def _repair_route(
 ) -> ReconcileRecord:
     found_diffs = run.differences(spec.name)
     sides = Sides(clients, spec, requests)
-    if store.direction(spec.name).direction is Flow.REVERSE:  # the target is the truth
-        report = reverse_repair(sides, found_diffs, store)
+    direction = store.direction(spec.name)
+    if not direction.old_drained:
+        # both sides are still written (in-flight invocations of the old direction): no
+        # truth yet. A repair overwrote a source write made just before cutover, not yet
+        # replicated forward, with the target's stale copy
+        report = RepairReport(remaining=list(found_diffs))
+        if found_diffs:
+            report.notes.append(
+                f"route {spec.name}: not repaired, the {direction.applying.value} direction "
+                "still drains changes made before its switch: run dualwrite replicate "
+                "--until-caught-up and repair again"
+            )
+    elif direction.direction is Flow.REVERSE:  # the target is the truth
+        info = tables.info(clients.dynamodb, spec.source)
+
+        def unread(since: float) -> str | None:
+            return read_through(migration, clients, store, spec.name, info, since, store.now())
+
+        report = reverse_repair(sides, found_diffs, store, unread)
     else:
         report = repair_route(sides, found_diffs)
     repaired_ids = {key_id(d.target_key) for d in report.repaired}

@@ -6,7 +6,11 @@ REMOVE when the target lacks the key) planned by the route's inverse, exactly as
 replication would apply it (dualwrite.reverse: batched reads, updates that keep what the
 forward mapping drops, echoes write nothing), with its writes journaled as our own first so
 the replicator does not take them for foreign writes. A key listed as a foreign write is
-never rewritten or deleted: it is reported.
+never rewritten or deleted: it is reported. Nor is any source item, unless the replicator
+has read the old table's stream up to the repair's reads (`read_through`): a foreign write
+it has not seen yet is a difference too (the old table changed, the target did not), and
+was deleted as "missing" before anyone could list it. Creating a missing source item
+destroys nothing and is always made.
 
 Each write is conditional, as forward's repairs are (repair.write_repair), in one
 TransactWriteItems: the source item must still be as read (conditions.still_holds) and every
@@ -20,7 +24,7 @@ and judged (`settled` when someone else fixed them). Then both sides are read ag
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dualwrite.aws.dynamo import RequestCounter
@@ -41,7 +45,7 @@ from dualwrite.reverse.model import (
 from dualwrite.reverse.plan import batch_reads, plan_batch, planner_for
 from dualwrite.reverse.writer import ReverseWriter, update_request
 from dualwrite.wire import Item, key_id, key_text
-from reconciler.compare import Difference
+from reconciler.compare import Candidate, Difference
 from reconciler.conditions import UnsafeRepair, still_holds
 from reconciler.confirm import reread
 from reconciler.reads import Sides
@@ -58,8 +62,15 @@ def synthetic_change(d: Difference) -> TargetChange:
     return TargetChange(REMOVE, dict(d.target_key), None)
 
 
+#: why the old table's stream may hold unread changes made before a time, or None
+ReadThrough = Callable[[float], str | None]
+
+
 def reverse_repair(
-    sides: Sides, differences: Sequence[Difference], store: ControlStore
+    sides: Sides,
+    differences: Sequence[Difference],
+    store: ControlStore,
+    read_through: ReadThrough,
 ) -> RepairReport:
     report = RepairReport()
     if not differences:
@@ -88,12 +99,22 @@ def reverse_repair(
     )
     changes = [synthetic_change(d) for d in differences]
     found = writer.read(batch_reads(planner, changes))
+    unread = read_through(store.now())  # every source item the writes replace was read
     plan = plan_batch(planner, changes, found, mapping.group_attr)
     foreign = {kid(w.key) for w in store.foreign_writes(route.name, unresolved_only=True)}
     netted = net_writes(plan.writes, found.source).writes
+    if unread is not None:
+        held = [w for w in netted if w.kid not in foreign and w.kid in found.source]
+        for w in held:
+            report.notes.append(
+                f"{route.source} {key_text(w.key)}: not repaired, it may hold a foreign write "
+                f"not listed yet: {unread}"
+            )
+        foreign |= {w.kid for w in held}
     writes = tuple(w for w in netted if w.kid not in foreign)
+    listed = {kid(w.key) for w in store.foreign_writes(route.name, unresolved_only=True)}
     for w in netted:
-        if w.kid in foreign:
+        if w.kid in listed:
             key = key_text(w.key)
             report.notes.append(
                 f"{route.source} {key} is a listed foreign write: not repaired (a repair never "
@@ -132,7 +153,41 @@ def reverse_repair(
             report.settled.append(d)
         else:
             report.repaired.append(d)
+    _derived_left(sides, differences, writes, report)
     return report
+
+
+def _derived_left(
+    sides: Sides,
+    differences: Sequence[Difference],
+    writes: Sequence[SourceWrite],
+    report: RepairReport,
+) -> None:
+    """The derived items (User) of the groups the writes touched, judged again: a write to a
+    membership changes its user's User item too. Deleting a user's last membership left the
+    target's User item extra while the repair said parity."""
+    mapping = sides.route.mapping
+    attr = mapping.group_attr
+    if not attr or not writes:
+        return
+    judged = {key_id(d.target_key) for d in differences}
+    groups: dict[str, Candidate] = {}
+    for w in writes:
+        group = w.key.get(attr)
+        if group is None:
+            continue
+        key = mapping.derived_key(group)
+        if key_id(key) not in judged:
+            candidate = Candidate(sides.route.name, key, None, group, None, None)
+            groups.setdefault(key_id(key), candidate)
+    for r in reread(sides, list(groups.values())):
+        if r.kind is None:
+            continue
+        report.remaining.append(r.difference())
+        report.notes.append(
+            f"{sides.route.target} {key_text(r.candidate.target_key)} is {r.kind} after the "
+            "repair: the source cannot make it (a derived item the memberships left behind)"
+        )
 
 
 def write_conditionally(

@@ -59,7 +59,7 @@ def resolve_routes(
         if problem:
             raise ConfigError(f"route {route.name}: {problem}")
         target_key = tables.key_schema_of(target)
-        if target_key.attributes != mapping.target_key.attributes:
+        if not mapping.fits_key(target_key):
             raise ConfigError(
                 f"route {route.name}: target {route.target} is keyed by "
                 f"{target_key.describe()}, the mapping needs {mapping.target_key.describe()}"

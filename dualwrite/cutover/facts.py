@@ -200,6 +200,35 @@ def unread_changes(
     )
 
 
+def read_through(
+    migration: Migration,
+    clients: Clients,
+    store: ControlStore,
+    route: str,
+    info: TableInfo | None,
+    since: float,
+    now: float,
+) -> str | None:
+    """Why the replicator may not have read every change made to an old table before
+    `since` (a reverse repair's reads: a foreign write made before them and not listed yet
+    would be deleted or overwritten), or None. Read locally: no unread change older than
+    `since`; on AWS (event source mappings): within the lag the cutover allowed."""
+    fact = replication_fact(route, info, clients, store, migration.metrics_namespace, now)
+    if fact.problem is not None:
+        return f"its stream cannot be judged read ({fact.problem})"
+    age = fact.pending_age_s
+    if age is None:
+        return None
+    if fact.method == "stream" and now - age > since:
+        return None  # only changes made after the reads are unread
+    if fact.method != "stream" and age <= migration.cutover.max_lag_seconds:
+        return None
+    return (
+        f"the replicator has not read every change of it yet ({fact.detail}): run dualwrite "
+        "replicate --until-caught-up (or let the deployed replicator catch up) and repair again"
+    )
+
+
 def foreign_fact(store: ControlStore, r: RouteTables) -> ForeignFact:
     writes = store.foreign_writes(r.route, unresolved_only=True)
     keys = tuple(key_text(w.key) for w in writes[:FOREIGN_NAMED])
