@@ -102,7 +102,7 @@ def check_route(
             "first"
         )
     have = tables.key_schema_of(target)
-    if have.attributes != mapping.target_key.attributes:
+    if not mapping.fits_key(have):
         raise ConfigError(
             f"route {name}: target {route.target} has key {have.describe()}, but mapping "
             f"{route.mapping} writes {mapping.target_key.describe()}"

@@ -194,7 +194,7 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
         # the target
         wanted = mapping.target_key
         if route.target in planned_targets:
-            if not _same_key(planned_targets[route.target], wanted):
+            if not mapping.fits_key(planned_targets[route.target]):
                 raise ConfigError(
                     f"route {route.name}: target {route.target} is shared with a route whose "
                     "mapping needs another key schema"
@@ -205,14 +205,14 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
         declared = migration.targets.get(route.target)
         if declared is not None:
             declared_key = KeySchema(tuple(declared.key.items()))
-            if not _same_key(declared_key, wanted):
+            if not mapping.fits_key(declared_key):
                 raise ConfigError(
                     f"targets.{route.target}.key: mapping {route.mapping} writes "
                     f"{wanted.describe()}, but the file declares {declared_key.describe()}"
                 )
         if tgt is not None:
             have = tables.key_schema_of(tgt)
-            if not _same_key(have, wanted):
+            if not mapping.fits_key(have):
                 raise ConfigError(
                     f"route {route.name}: target table {route.target} exists with key "
                     f"{have.describe()}, but mapping {route.mapping} writes {wanted.describe()}"

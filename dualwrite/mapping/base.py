@@ -88,6 +88,10 @@ class Mapping(ABC):
     def target_key(self) -> KeySchema:
         """The key schema the target table must have."""
 
+    def fits_key(self, table_key: KeySchema) -> bool:
+        """Whether a table keyed `table_key` takes the keys this mapping writes."""
+        return table_key.attributes == self.target_key.attributes
+
     def schema_problem(self) -> str | None:
         """Why the source key schema does not fit this mapping, or None if it does."""
         return None

@@ -170,6 +170,11 @@ class DeclarativeMapping(Mapping):
     def target_key(self) -> KeySchema:
         return KeySchema(tuple((name, "S") for name in self.key_names))
 
+    def fits_key(self, table_key: KeySchema) -> bool:
+        """The file's `key:` is a YAML mapping, whose order means nothing: {SK: ..., PK: ...}
+        names the same key as {PK: ..., SK: ...} (it was refused as "SK (hash), PK (range)")."""
+        return sorted(table_key.attributes) == sorted(self.target_key.attributes)
+
     def key_space(self) -> KeySpace:
         return self.templates
 
