@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import typer
+from rich.markup import escape
 
 from dualwrite.cli.cmd_quarantine import key_text
 from dualwrite.cli.context import AppContext, emit_json, get
@@ -143,11 +144,11 @@ def foreign(
     for r in routes:
         for w in shown[r.name]:
             state = (
-                f"[green]resolved[/] {_when(w.resolved_at)}: {w.resolution}"
+                f"[green]resolved[/] {_when(w.resolved_at)}: {escape(w.resolution or '')}"
                 if w.resolved
                 else "[red]unresolved[/]"
             )
-            app.out.print(f"\n[bold]{r.name}[/] {_text(w)}  {state}", soft_wrap=True)
+            app.out.print(f"\n[bold]{r.name}[/] {escape(_text(w))}  {state}", soft_wrap=True)
             app.out.print(f"  written to {r.source} at {_when(w.at)}", soft_wrap=True)
             if w.remapped_at is not None:
                 app.out.print(

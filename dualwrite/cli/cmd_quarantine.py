@@ -7,6 +7,7 @@ entries it made moot on its own (see reconciler.quarantine).
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from dualwrite.cli.context import emit_json, get
 from dualwrite.errors import ConfigError
@@ -97,14 +98,14 @@ def quarantine(
     app.out.print(f"quarantine: {unresolved} unresolved")
     for e in entries:
         state = (
-            f"[green]resolved[/] {e['resolved_at']}: {e['resolution']}"
+            f"[green]resolved[/] {e['resolved_at']}: {escape(str(e['resolution']))}"
             if e["resolved"]
             else "[red]unresolved[/]"
         )
         app.out.print(f"\n[bold]{e['id']}[/]  {state}", soft_wrap=True)
-        app.out.print(f"  key:    {key_text(e['key'])}", soft_wrap=True)
+        app.out.print(f"  key:    {key_text(e['key'])}", soft_wrap=True, markup=False)
         app.out.print(f"  reason: {e['reason']}", soft_wrap=True, markup=False)
-        app.out.print(f"  from:   {e['source'] or '-'} at {e['at']}", soft_wrap=True)
+        app.out.print(f"  from:   {e['source'] or '-'} at {e['at']}", soft_wrap=True, markup=False)
     app.out.print()
     app.out.print(
         "resolve with `dualwrite quarantine --resolve ID` or "

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -101,7 +102,9 @@ def reconcile(
         )
     for r in result.routes:
         if r.metrics_error:
-            app.err.print(f"warning: {r.route}: parity metrics not published: {r.metrics_error}")
+            app.err.print(
+                f"warning: {r.route}: parity metrics not published: {escape(r.metrics_error)}"
+            )
     if json_out:
         emit_json(result.to_json())
     else:
@@ -145,12 +148,14 @@ def print_reconcile(app: AppContext, result: ReconcileResult) -> None:
         for route, d in samples[:30]:
             attrs = d.attributes
             text = ", ".join(attrs[:6]) + (f" (+{len(attrs) - 6})" if len(attrs) > 6 else "")
-            diffs.add_row(route, d.kind, key_text(d.key), text, "yes" if d.repaired else "-")
+            # keys and attribute names are the user's data: "rack[/]7" is no markup
+            repaired = "yes" if d.repaired else "-"
+            diffs.add_row(route, d.kind, escape(key_text(d.key)), escape(text), repaired)
         app.out.print(diffs)
     if repair:
         for r in result.routes:
             for note in r.notes:
-                app.err.print(f"note: {r.route}: {note}")
+                app.err.print(f"note: {r.route}: {escape(note)}")
     resolved = sum(r.quarantine_resolved for r in result.routes)
     if resolved:
         app.out.print(f"{resolved} quarantine entr{'y' if resolved == 1 else 'ies'} resolved")

@@ -83,8 +83,9 @@ class AppContext:
         return self.err.is_terminal
 
     def say(self, message: str) -> None:
-        """A progress note (stderr)."""
-        self.err.print(message)
+        """A progress note (stderr), printed as it is: notes carry keys and table names, and
+        a key like "rack[/]7" taken for markup stopped the command."""
+        self.err.print(message, markup=False)
 
 
 def get(ctx: typer.Context) -> AppContext:
