@@ -10,7 +10,7 @@ run knows the tables are already gone.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dualwrite.aws import tables
@@ -43,6 +43,14 @@ class DecommissionRecord:
     deleted_at: str  # ISO 8601
     deletion_protection_disabled: bool
     cutover: str  # the journal entry (sk) of the cutover it followed
+    #: the replicator's functions, read while the sources' streams still existed: a re-run
+    #: after a kill disables their reverse mappings from these
+    replicator: tuple[str, ...] = ()
+
+    @property
+    def pending(self) -> bool:
+        """Written just before DeleteTable: a run killed then left the table maybe deleted."""
+        return not self.deleted_at
 
     def to_json(self) -> JsonObject:
         return {
@@ -51,6 +59,7 @@ class DecommissionRecord:
             "deleted_at": self.deleted_at,
             "deletion_protection_disabled": self.deletion_protection_disabled,
             "cutover": self.cutover,
+            "replicator": list(self.replicator),
         }
 
     @classmethod
@@ -61,6 +70,7 @@ class DecommissionRecord:
             deleted_at=str(data.get("deleted_at") or ""),
             deletion_protection_disabled=bool(data.get("deletion_protection_disabled")),
             cutover=str(data.get("cutover") or ""),
+            replicator=tuple(str(f) for f in data.get("replicator") or ()),
         )
 
 
@@ -99,9 +109,13 @@ def decommission(
     doomed: list[tuple[str, bool]],
     *,
     cutover_sk: str,
+    replicator: tuple[str, ...] = (),
     say: Callable[[str], None] = lambda _m: None,
 ) -> list[Removed]:
-    """Back up, then delete, each (table, deletion protection on) the gate allowed."""
+    """Back up, then delete, each (table, deletion protection on) the gate allowed. Each
+    table's record is written before its DeleteTable (and completed after): a run killed in
+    between left a deleted table with no record, and then rollback re-pointed the functions
+    at it and the replicator failed every batch of the new table's stream."""
     backups: dict[str, str] = {}
     for table, _protected in doomed:
         say(f"backing up {table} (on-demand backup, waiting until AVAILABLE)")
@@ -112,12 +126,27 @@ def decommission(
         if protected:
             say(f"turning deletion protection off on {table} (--yes)")
             disable_deletion_protection(client, table)
+        pending = DecommissionRecord(table, backups[table], "", protected, cutover_sk, replicator)
+        store.put(PK, table, pending.to_json())
         say(f"deleting {table}")
         delete_table(client, table)
-        record = DecommissionRecord(table, backups[table], iso(store.now()), protected, cutover_sk)
-        store.put(PK, table, record.to_json())
+        store.put(PK, table, replace(pending, deleted_at=iso(store.now())).to_json())
         removed.append(Removed(table, backups[table], protected))
     return removed
+
+
+def finish_killed(store: ControlTable, gone: tuple[str, ...]) -> tuple[str, ...]:
+    """Complete the records of tables a killed run deleted (their DeleteTable returned, the
+    record was not completed); returns the replicator functions those records name."""
+    functions: dict[str, None] = {}
+    for table in gone:
+        record = record_of(store, table)
+        if record is None:
+            continue  # deleted by someone else: not ours to record
+        functions.update(dict.fromkeys(record.replicator))
+        if record.pending:
+            store.put(PK, table, replace(record, deleted_at=iso(store.now())).to_json())
+    return tuple(functions)
 
 
 # --- the decision -------------------------------------------------------------------------
@@ -135,8 +164,10 @@ def run_decommission(
     routes = describe_routes(ctx.migration, ctx.clients)
     sources = list(dict.fromkeys(r.source for r in routes))
     gone = tuple(s for s in sources if all(r.source_table is None for r in routes if r.source == s))
-    if len(gone) == len(sources):
-        return DecommissionResult(Status.DONE, already_gone=gone)
+    killed = finish_killed(ctx.store, gone)
+    if len(gone) == len(sources):  # a re-run: what a killed run left undone, nothing else
+        stopped = stop_reverse(ctx, routes, set(killed), say) if killed else ()
+        return DecommissionResult(Status.DONE, already_gone=gone, warnings=stopped)
     at = ctx.clock()
     entries = Journal(ctx.store).entries()
     facts = gather_decommission(
@@ -160,9 +191,14 @@ def run_decommission(
         source_streams(routes),
     )
     removed = decommission(
-        ctx.clients.dynamodb, ctx.store, doomed, cutover_sk=facts.latest.sk, say=say
+        ctx.clients.dynamodb,
+        ctx.store,
+        doomed,
+        cutover_sk=facts.latest.sk,
+        replicator=tuple(sorted(replicator | set(killed))),
+        say=say,
     )
-    stopped = stop_reverse(ctx, routes, replicator, say)
+    stopped = stop_reverse(ctx, routes, replicator | set(killed), say)
     return DecommissionResult(
         Status.DONE,
         already_gone=gone,

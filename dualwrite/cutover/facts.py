@@ -165,9 +165,16 @@ def gather_decommission(
                 deletion_protection=info.deletion_protection,
                 writes=writes,
                 reverse=reverse,
+                # forward too: a change made before the switch that never reached the new
+                # table lives on only in the backup once the old table is deleted
                 unread=unread_changes(migration, clients, store, r.route, info, now)
-                if reverse and store is not None
+                if store is not None
                 else None,
+                targets_missing=tuple(
+                    dict.fromkeys(
+                        x.target for x in routes if x.source == r.source and x.target_table is None
+                    )
+                ),
             )
         )
     return DecommissionFacts(latest, naming_old, tuple(facts), foreign)
@@ -184,19 +191,23 @@ def unread_changes(
     info: TableInfo,
     now: float,
 ) -> str | None:
-    """Why the foreign-write list may lack a write to an old table: the list holds only what
-    the replicator has read of its stream. Read locally: every shard read to its end; on AWS
+    """Why the replicator may not have read every change of an old table: in reverse the
+    foreign-write list holds only what it has read; forward, a change made before the switch
+    reaches the new table only once read. Read locally: every shard read to its end; on AWS
     (event source mappings): enabled, within the lag the cutover allowed."""
     fact = replication_fact(route, info, clients, store, migration.metrics_namespace, now)
     if fact.problem is not None:
-        return f"its stream cannot be judged read ({fact.problem}): a foreign write may be unlisted"
+        return (
+            f"its stream cannot be judged read ({fact.problem}): a change to it may not have "
+            "been replicated, or a foreign write listed"
+        )
     age = fact.pending_age_s
     if age is None or (fact.method != "stream" and age <= migration.cutover.max_lag_seconds):
         return None
     return (
-        f"the replicator has not read every change of it yet ({fact.detail}): a foreign write "
-        "may be unlisted; run dualwrite replicate --until-caught-up (or let the deployed "
-        "replicator catch up)"
+        f"the replicator has not read every change of it yet ({fact.detail}): a change may "
+        "not have been replicated, or a foreign write listed; run dualwrite replicate "
+        "--until-caught-up (or let the deployed replicator catch up)"
     )
 
 

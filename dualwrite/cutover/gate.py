@@ -180,9 +180,12 @@ class TableFacts:
     #: every route from it replicates in reverse (section 8): reverse replication writes it,
     #: so the foreign-write list, not the stream, tells whether anyone else still does
     reverse: bool = False
-    #: reverse: why the foreign-write list may miss a write (the replicator has not read the
-    #: table's stream up to now, or cannot); None: read up to the lag bound
+    #: why the replicator may not have read every change of the table's stream (reverse:
+    #: the foreign-write list may miss a write; forward: a change made before the switch
+    #: may never have reached the new table); None: read up to the lag bound
     unread: str | None = None
+    #: the new tables its routes write that do not exist (then it holds the only copy)
+    targets_missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -279,7 +282,17 @@ def decide_decommission(
         if not t.exists:
             continue
         w = t.writes
-        if t.reverse and t.unread is not None:
+        if t.targets_missing:
+            checks.append(
+                Check(
+                    "new tables",
+                    t.table,
+                    False,
+                    f"{', '.join(t.targets_missing)} does not exist: {t.table} holds the only "
+                    "copy of the data",
+                )
+            )
+        if t.unread is not None:
             checks.append(Check("writes", t.table, False, t.unread))
         elif t.reverse:
             detail = "written by reverse replication since the cutover (foreign writes: above)"
