@@ -82,7 +82,8 @@ class TrafficPlan:
             s = rng.choice(sorted(self.memberships[u]))
             return [Op(MEMBERSHIPS_TABLE, "put", membership_item(rng, u, s, self._email(u)))]
         if r < 0.80 and self.servers:  # join: an existing or a new user
-            u = rng.choice(list(self.memberships)) if rng.random() < 0.7 else self.next_user
+            existing = self.memberships and rng.random() < 0.7  # none left: a new user
+            u = rng.choice(list(self.memberships)) if existing else self.next_user
             if u == self.next_user:
                 self.next_user += 1
             s = rng.choice(self.servers)

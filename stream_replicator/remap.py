@@ -7,6 +7,7 @@ stays listed (status counts it, decommission is refused)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -48,6 +49,10 @@ def remap_foreign(
     return len(done), len(pending) - len(done)
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def carry_foreign(
     rep: Replicator,
     ctx: RouteContext,
@@ -73,7 +78,10 @@ def carry_foreign(
             body["NewImage"] = to_lambda_json(item)
         records.append(
             {
-                "eventID": f"remap-{n}",
+                # names the write, not its place in this call: the quarantine's marker is
+                # keyed on it, and "remap-1" of a later call was taken for the first's entry
+                # (a second unmappable key was counted quarantined and never listed)
+                "eventID": f"remap-{_digest(key_id(write.key))}-{write.at}",
                 "eventName": MODIFY if item is not None else REMOVE,
                 "dynamodb": body,
                 "eventSourceARN": _ARN.format(table=ctx.route.source),

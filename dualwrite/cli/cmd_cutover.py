@@ -27,7 +27,7 @@ from dualwrite.cli import cutover_views as views
 from dualwrite.cli.context import AppContext, emit_json, get
 from dualwrite.control import iso
 from dualwrite.cutover.context import CutoverContext
-from dualwrite.cutover.decommission import run_decommission
+from dualwrite.cutover.decommission import DecommissionFailed, run_decommission
 from dualwrite.cutover.gate import Decision
 from dualwrite.cutover.iam import RoleChecker
 from dualwrite.cutover.results import CutoverResult, DecommissionResult, RollbackResult, Status
@@ -250,7 +250,16 @@ def decommission(
     with _refusals_as_json(json_out):
         app = get(ctx)
         say = (lambda _m: None) if json_out else app.say
-        show_decommission(app, run_decommission(_context(app, now), yes=yes, say=say), json_out)
+        try:
+            result = run_decommission(_context(app, now), yes=yes, say=say)
+        except DecommissionFailed as exc:  # say what is already deleted, then fail
+            if json_out:
+                emit_json({**exc.result.to_json(), "status": "failed", "error": str(exc)})
+            else:
+                for r in exc.result.removed:
+                    app.out.print(f"deleted {r.table} (backup {r.backup_arn})", markup=False)
+            raise
+        show_decommission(app, result, json_out)
 
 
 def show_decommission(app: AppContext, result: DecommissionResult, json_out: bool) -> None:

@@ -68,13 +68,20 @@ def quarantine(
         if resolve_all:
             ids = [entry.id for entry in store.quarantined(route)]
         else:
-            ids = list(dict.fromkeys(resolve))
-            for sk in ids:
-                if store.quarantine_entry(sk) is None:
+            ids = []
+            for sk in dict.fromkeys(resolve):
+                entry = store.quarantine_entry(sk)
+                if entry is None:
                     raise ConfigError(f"no quarantine entry {sk!r} (see `dualwrite quarantine`)")
+                if route is not None and entry.route != route:
+                    raise ConfigError(
+                        f"quarantine entry {sk!r} is route {entry.route}'s, not {route}'s"
+                    )
+                if not entry.resolved:  # a resolved one keeps its first resolution
+                    ids.append(sk)
         for sk in ids:
             store.resolve_quarantine(sk, note)
-        left = len(store.quarantined())
+        left = len(store.quarantined(route))  # of --route, as the listing counts
         if json_out:
             emit_json({"resolved": ids, "reason": note, "unresolved": left})
         else:

@@ -28,7 +28,7 @@ from dualwrite.cutover.gate import decide_decommission
 from dualwrite.cutover.journal import Journal
 from dualwrite.cutover.lag import event_source_mappings
 from dualwrite.cutover.results import DecommissionResult, Removed, Status
-from dualwrite.errors import NotFoundError
+from dualwrite.errors import DualwriteError, NotFoundError
 from dualwrite.jsondoc import JsonObject
 
 PK = "DECOMMISSION"
@@ -103,6 +103,19 @@ def delete_table(client: Any, table: str, timeout: float = 600.0) -> None:
     )
 
 
+class DecommissionFailed(DualwriteError):
+    """A step failed after some tables were already deleted: `result` says which (and
+    where their backups are), so that the failure does not hide what was done."""
+
+    def __init__(self, cause: Exception, result: DecommissionResult) -> None:
+        super().__init__(
+            f"{cause} (deleted before the failure: "
+            f"{', '.join(r.table for r in result.removed) or 'none'}; run decommission again)"
+        )
+        self.exit_code = getattr(cause, "exit_code", 1)
+        self.result = result
+
+
 def decommission(
     client: Any,
     store: ControlTable,
@@ -111,6 +124,7 @@ def decommission(
     cutover_sk: str,
     replicator: tuple[str, ...] = (),
     say: Callable[[str], None] = lambda _m: None,
+    removed: list[Removed] | None = None,
 ) -> list[Removed]:
     """Back up, then delete, each (table, deletion protection on) the gate allowed. Each
     table's record is written before its DeleteTable (and completed after): a run killed in
@@ -121,7 +135,7 @@ def decommission(
         say(f"backing up {table} (on-demand backup, waiting until AVAILABLE)")
         label = f"dualwrite-decommission-{table}-{int(store.now())}"[:255]
         backups[table] = tables.backup(client, table, label)
-    removed: list[Removed] = []
+    removed = [] if removed is None else removed
     for table, protected in doomed:
         if protected:
             say(f"turning deletion protection off on {table} (--yes)")
@@ -190,15 +204,23 @@ def run_decommission(
         ctx.clients.lambda_,
         source_streams(routes),
     )
-    removed = decommission(
-        ctx.clients.dynamodb,
-        ctx.store,
-        doomed,
-        cutover_sk=facts.latest.sk,
-        replicator=tuple(sorted(replicator | set(killed))),
-        say=say,
-    )
-    stopped = stop_reverse(ctx, routes, replicator | set(killed), say)
+    removed: list[Removed] = []
+    try:
+        decommission(
+            ctx.clients.dynamodb,
+            ctx.store,
+            doomed,
+            cutover_sk=facts.latest.sk,
+            replicator=tuple(sorted(replicator | set(killed))),
+            say=say,
+            removed=removed,
+        )
+        stopped = stop_reverse(ctx, routes, replicator | set(killed), say)
+    except DualwriteError as exc:
+        partial = DecommissionResult(
+            Status.DONE, already_gone=gone, gate=decision, removed=tuple(removed)
+        )
+        raise DecommissionFailed(exc, partial) from exc
     return DecommissionResult(
         Status.DONE,
         already_gone=gone,
