@@ -99,12 +99,13 @@ def reverse_repair(
     )
     changes = [synthetic_change(d) for d in differences]
     found = writer.read(batch_reads(planner, changes))
-    unread = read_through(store.now())  # every source item the writes replace was read
+    read_at = store.now()  # every source item the writes replace was read by now
     plan = plan_batch(planner, changes, found, mapping.group_attr)
     foreign = {kid(w.key) for w in store.foreign_writes(route.name, unresolved_only=True)}
     netted = net_writes(plan.writes, found.source).writes
+    held = [w for w in netted if w.kid not in foreign and w.kid in found.source]
+    unread = read_through(read_at) if held else None
     if unread is not None:
-        held = [w for w in netted if w.kid not in foreign and w.kid in found.source]
         for w in held:
             report.notes.append(
                 f"{route.source} {key_text(w.key)}: not repaired, it may hold a foreign write "
