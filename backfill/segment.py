@@ -17,7 +17,7 @@ from typing import Any
 from backfill.checkpoint import SegmentState
 from backfill.route import RouteJob
 from backfill.writer import TargetWriter, retrying, transient
-from dualwrite.aws.dynamo import RequestCounter, ScanPage, scan_pages
+from dualwrite.aws.dynamo import RequestCounter, ScanPage, batch_get, scan_pages
 from dualwrite.control import ControlStore
 from dualwrite.derived import Group, PageGrouper, derive_items
 from dualwrite.errors import AwsError, StopRequested, UnmappableError
@@ -107,6 +107,7 @@ class _Pages:
             self._derive(page.items, last)
         self.read += len(page.items)
         self.writer.flush(everything=last)
+        self.settle_landed()
         quarantined += self.writer.refused - refused_before
         self.quarantined += quarantined
         self.state = replace(
@@ -157,6 +158,43 @@ class _Pages:
                 self.writer.delete(key)
             else:
                 self.writer.put(item)
+
+    def settle_landed(self) -> None:
+        """A re-run after replication went live writes only where the target has nothing,
+        but nothing may be there because the application deleted the item after the Scan
+        read it and the replicator already applied that delete: the stale copy would then
+        stay for good. So each item that landed is checked against its source again
+        (consistent reads, after the put): one whose source item (or, for a derived item,
+        every member) is gone now is taken back. A delete made after this read reaches the
+        target through the replicator, after the put."""
+        writer = self.writer
+        if not writer.landed:
+            return
+        landed, writer.landed = writer.landed, []
+        job, mapping = self.job, self.job.mapping
+        names = mapping.target_key.names
+        direct: list[tuple[Item, Key]] = []
+        gone: list[Item] = []
+        for item in landed:
+            target_key = key_of(item, names)
+            source_key = mapping.source_key_for(target_key)
+            if source_key is not None:
+                direct.append((item, source_key))
+                continue
+            group = mapping.group_for_target(target_key)
+            if group is not None and not job.fetch_members(group, self.has_time):
+                gone.append(item)
+        if direct:
+            found = batch_get(
+                job.clients.dynamodb,
+                job.source,
+                [k for _, k in direct],
+                backoff=job.backoff,
+                counter=writer.counter,
+            )
+            gone += [item for item, k in direct if key_id(k) not in found]
+        for item in gone:
+            writer.take_back(item)
 
     def save_acknowledged(self) -> None:
         """Save the newest page state whose writes are all acknowledged."""

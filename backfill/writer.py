@@ -26,6 +26,7 @@ from dualwrite.aws.errors import aws_call
 from dualwrite.backoff import Backoff, RateLimiter
 from dualwrite.errors import AwsError, ConditionFailedError, ThrottledError
 from dualwrite.wire import Item, Key, item_size, key_id, key_of
+from reconciler.conditions import still_holds
 
 #: transient server-side failures worth our own retries on top of botocore's
 TRANSIENT_CODES = {"InternalServerError", "ServiceUnavailable", "InternalFailure"}
@@ -87,6 +88,11 @@ class TargetWriter:
     issued: int = 0
     deleted: int = 0
     skipped_existing: int = 0
+    #: put-if-absent items that landed, not yet checked against the source again (a re-run
+    #: after replication went live: _Pages.settle_landed)
+    landed: list[Item] = field(default_factory=list)
+    #: landed items taken back: their source item was deleted after the Scan read it
+    taken_back: int = 0
     consumed: float = 0.0
     _seq: int = 0
     _buffer: OrderedDict[str, tuple[int, dict[str, Any]]] = field(default_factory=OrderedDict)
@@ -268,3 +274,32 @@ class TargetWriter:
         reported = float((response.get("ConsumedCapacity") or {}).get("CapacityUnits", 0) or 0)
         self._spend(reported, write_units({"PutRequest": {"Item": item}}))
         self.issued += 1
+        self.landed.append(item)
+
+    def take_back(self, item: Item) -> None:
+        """Delete a landed put-if-absent item if it is still exactly as put (a newer write,
+        the replicator's, is left alone)."""
+        if self.limiter is not None:
+            self.limiter.acquire()
+        condition = still_holds(item, self.key_names)
+
+        def call() -> Any:
+            with aws_call(f"DeleteItem {self.table}"):
+                return self.client.delete_item(
+                    TableName=self.table,
+                    Key={k: item[k] for k in self.key_names},
+                    **condition.kwargs(),
+                    ReturnConsumedCapacity="TOTAL",
+                )
+
+        try:
+            response = self._retrying(call)
+        except ConditionFailedError:
+            self.counter.add("DeleteItem")
+            self._spend(0.0, 1.0)
+            return
+        self.counter.add("DeleteItem")
+        reported = float((response.get("ConsumedCapacity") or {}).get("CapacityUnits", 0) or 0)
+        self._spend(reported, 1.0)
+        self.issued -= 1
+        self.taken_back += 1
