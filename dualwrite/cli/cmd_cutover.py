@@ -71,7 +71,7 @@ def _context(app: AppContext, now: str | None) -> CutoverContext:
 def _gate_refused(app: AppContext, what: str, decision: Decision | None) -> None:
     app.err.print(f"{what} refused by the safety gate; nothing was changed:")
     for reason in decision.reasons if decision else []:
-        app.err.print(f"  - {reason}")
+        app.err.print(f"  - {reason}", markup=False)  # reasons name keys and tables
     raise typer.Exit(Status.REFUSED.exit_code)
 
 
@@ -150,14 +150,17 @@ def show_cutover(app: AppContext, result: CutoverResult, json_out: bool) -> None
                 f"({result.functions_checked} checked)"
             )
         return
-    assert result.gate is not None  # every other result went through the gate
-    if result.dry_run:
+    if result.gate is None:  # a re-run finishing the checks of a cutover killed after its
+        # switch: the gate ran then (this path asserted a gate, and exited 1 after "done")
+        app.err.print("finishing a cutover killed after its switch: its checks run now")
+    elif result.dry_run:
         if not json_out:
             views.show_dry_run(app, result, result.gate)
         return
-    if result.status is Status.REFUSED:
+    elif result.status is Status.REFUSED:
         _gate_refused(app, "cutover", result.gate)
-    views.say_before_switch(app, result, result.gate, json_out)
+    else:
+        views.say_before_switch(app, result, result.gate, json_out)
     if result.failure is not None:
         app.err.print(f"error: cutover failed: {result.failure.message}")
         raise typer.Exit(result.status.exit_code)

@@ -13,7 +13,7 @@ from dualwrite.cutover.functions import VariableChange
 from dualwrite.cutover.gate import Decision
 from dualwrite.cutover.iam import AccessWarning
 from dualwrite.cutover.references import references_table
-from dualwrite.cutover.results import DRAIN_ADVICE, CutoverResult, RollbackResult
+from dualwrite.cutover.results import DRAIN_ADVICE, CutoverResult, RollbackResult, Status
 from dualwrite.cutover.reverse_journal import ROLLBACK_LOSES_WRITES, DirectionSwitch
 from dualwrite.cutover.safeguard_views import parameters_table, smoke_table, watch_summary
 
@@ -59,7 +59,7 @@ def gate_summary(app: AppContext, decision: Decision) -> None:
     else:
         app.out.print("gate: would refuse:")
         for reason in decision.reasons:
-            app.out.print(f"  - {reason}")
+            app.out.print(f"  - {reason}", markup=False)
 
 
 def show_dry_run(app: AppContext, result: CutoverResult, decision: Decision) -> None:
@@ -86,9 +86,10 @@ def say_safeguards(app: AppContext, result: CutoverResult) -> None:
     if s.parameters:
         wide(app).print(parameters_table(s.parameters, "SSM parameters re-pointed"))
     for clone in s.clones:
-        app.out.print(f"alarm {clone.source} cloned as {clone.name}")
+        # names are the user's ("api-latency [new-t]" printed as "api-latency"): no markup
+        app.out.print(f"alarm {clone.source} cloned as {clone.name}", markup=False)
     for note in s.notes:
-        app.err.print(f"note: {note}")
+        app.err.print(f"note: {note}", markup=False)
     if s.smoke:
         wide(app).print(smoke_table(s.smoke))
     if s.watch is not None:
@@ -101,7 +102,8 @@ def say_rolled_back(app: AppContext, result: CutoverResult, json_out: bool) -> N
         say_safeguards(app, result)
     assert result.rollback is not None
     back = result.rollback
-    app.err.print(f"cutover rolled back: {result.rollback_reason}", soft_wrap=True)
+    what = "rolled back" if result.status is Status.ROLLED_BACK else "rolled back in part"
+    app.err.print(f"cutover {what}: {result.rollback_reason}", soft_wrap=True, markup=False)
     app.err.print(
         f"put back: {len(back.restored)} function(s), {len(back.safeguards.parameters)} SSM "
         f"parameter(s), {len(back.safeguards.clones)} alarm clone(s) deleted"
@@ -116,9 +118,9 @@ def say_before_switch(
     """What the CLI said before the switch: forcing past the gate, nothing to re-point,
     the access warnings."""
     if result.forced_past_gate:
-        app.err.print(f"warning: forcing past the gate ({result.reason}):")
+        app.err.print(f"warning: forcing past the gate ({result.reason}):", markup=False)
         for r in decision.reasons:
-            app.err.print(f"  - {r}")
+            app.err.print(f"  - {r}", markup=False)
     if not result.plans:
         app.err.print(
             f"warning: no function names a source table ({result.functions_checked} checked); "

@@ -23,6 +23,7 @@ from functools import cached_property
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from dualwrite.aws.errors import aws_call
 from dualwrite.cutover.functions import TablePair
@@ -171,8 +172,8 @@ def references_table(references: Iterable[Reference]) -> Table:
     table.add_column("Kind")
     table.add_column("Name", overflow="fold")
     table.add_column("Detail", overflow="fold")
-    for r in rows:
-        table.add_row(r.kind, r.name, r.detail)
+    for r in rows:  # as text: "[prod] old-t" is an alarm's name, not markup
+        table.add_row(Text(r.kind), Text(r.name), Text(r.detail))
     if not rows:
         table.caption = "none found"
     return table

@@ -36,7 +36,7 @@ from dualwrite.cutover.journal import (
 )
 from dualwrite.cutover.reverse_journal import DirectionSwitch
 from dualwrite.cutover.safeguards import Undone
-from dualwrite.errors import DualwriteError, SafetyGateError
+from dualwrite.errors import DualwriteError, NotFoundError, SafetyGateError
 from dualwrite.jsondoc import JsonObject
 
 
@@ -155,8 +155,10 @@ class RollbackOutcome:
 
 
 def _restore(
-    fe: FunctionEntry, crashed: bool, restored: list[Restored], notes: list[str]
+    fe: FunctionEntry, crashed: bool, restored: dict[str, Restored], notes: dict[str, str]
 ) -> Callable[[Env], Env]:
+    """The transform that puts `fe` back. Keyed by function: set_environment runs it again
+    on a retried update, and a function was listed twice in `restored`."""
     previous = dict(fe.previous)
     updated = dict(fe.updated)
 
@@ -166,12 +168,12 @@ def _restore(
             return current
         drift = [k for k in changed_variables(updated, current) if k not in fe.variables]
         if drift:
-            notes.append(
+            notes[fe.name] = (
                 f"function {fe.name}: {', '.join(drift)} changed since the cutover and "
                 "go back to their journaled values too"
             )
         if current != previous:
-            restored.append(Restored(fe.name, changed_variables(current, previous)))
+            restored[fe.name] = Restored(fe.name, changed_variables(current, previous))
         return previous
 
     return transform
@@ -199,8 +201,8 @@ def run_rollback(
         if any(e.action == CUTOVER and e.rolled_back_by for e in entries):
             return RollbackOutcome(already=True)
         raise SafetyGateError("nothing to roll back: no cutover is recorded in the journal")
-    restored: list[Restored] = []
-    notes: list[str] = []
+    restored: dict[str, Restored] = {}
+    notes: dict[str, str] = {}
     # which functions a crashed cutover re-pointed, journaled before they are put back: the
     # switch back carries its new-table writes home and waits for those functions' Timeout
     active = [
@@ -221,6 +223,10 @@ def run_rollback(
                         fe.name,
                         _restore(fe, cut.status == APPLYING, restored, notes),
                     )
+                except NotFoundError:
+                    # deleted since the cutover: nothing of it can write the new tables, and
+                    # it will not come back, so it must not stop the rollback for good
+                    notes[fe.name] = f"function {fe.name} no longer exists: nothing to restore"
                 except Exception as exc:  # the emergency path carries on with the others
                     failures.append(f"{fe.name} ({exc})")
                     failed_here = True
@@ -241,8 +247,8 @@ def run_rollback(
     error = "; ".join(f"could not put back {f}" for f in undone.failed) or None
     return RollbackOutcome(
         undone=tuple(active),
-        restored=tuple(restored),
-        notes=tuple(notes) + undone.notes,
+        restored=tuple(restored.values()),
+        notes=tuple(notes.values()) + undone.notes,
         entry=journal.save(
             replace(rollback, status=FAILED if undone.failed else APPLIED, error=error)
         ),

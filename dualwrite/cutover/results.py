@@ -196,7 +196,9 @@ class CutoverResult:
         if self.post_switch:
             body["post_switch"] = [c.to_json() for c in self.post_switch]
         if self.rollback is not None:
-            body["rolled_back"] = True
+            # a rollback that could not put everything back (a clone it may not delete) is
+            # status "failed", and not rolled back either
+            body["rolled_back"] = self.status is Status.ROLLED_BACK
             body["rollback_journal"] = self.rollback.entry.sk if self.rollback.entry else None
             body.update(
                 reason=self.rollback_reason,

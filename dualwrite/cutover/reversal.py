@@ -25,7 +25,7 @@ from dualwrite.cutover.facts import RouteTables
 from dualwrite.cutover.functions import LambdaFunctions
 from dualwrite.cutover.gate import Check
 from dualwrite.cutover.reverse_journal import ROLLBACK_LOSES_WRITES, DirectionSwitch, RouteSwitch
-from dualwrite.errors import DualwriteError
+from dualwrite.errors import DualwriteError, NotFoundError
 from dualwrite.mapping import build_mapping
 from dualwrite.mapping.base import Mapping as RouteMapping
 from dualwrite.reverse.direction import Flow, SwitchPendingError, overlap_seconds, switch
@@ -79,7 +79,10 @@ def drain_checks(pending: dict[str, str], routes: Sequence[RouteTables]) -> tupl
 def function_timeouts(functions: LambdaFunctions, names: Iterable[str]) -> list[float]:
     out = []
     for name in sorted(set(names)):
-        timeout = functions.config(name).get("Timeout")
+        try:
+            timeout = functions.config(name).get("Timeout")
+        except NotFoundError:  # deleted since: no invocation of it can still be running
+            continue
         if isinstance(timeout, int | float):
             out.append(float(timeout))
     return out
