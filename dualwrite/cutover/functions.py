@@ -135,7 +135,15 @@ RETRYABLE = {"ResourceConflictException", "PreconditionFailedException"}
 
 
 def _env_of(config: Mapping[str, Any]) -> Env:
-    return dict((config.get("Environment") or {}).get("Variables") or {})
+    env = config.get("Environment") or {}
+    error = env.get("Error")
+    if error:  # Lambda sends this instead of the variables it cannot decrypt for the caller
+        raise ConfigError(
+            f"function {config.get('FunctionName')}: its environment cannot be read "
+            f"({error.get('ErrorCode', '?')}: {error.get('Message', '')}), so dualwrite cannot "
+            "tell which variables name an old table: allow kms:Decrypt on its key"
+        )
+    return dict(env.get("Variables") or {})
 
 
 def _function_env(config: Mapping[str, Any]) -> FunctionEnv:

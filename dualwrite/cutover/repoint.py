@@ -184,16 +184,18 @@ def run_rollback(
     journal: Journal,
     undo: Callable[[list[Entry]], Undone] = lambda _active: Undone(),
     before: Callable[[Entry], None] = lambda _entry: None,
+    only: frozenset[str] | None = None,
 ) -> RollbackOutcome:
     """Restore the functions, then `undo` the rest (SSM parameters, clones) of the active
     cutovers; only then are they marked rolled back and the rollback entry closed, so a
     kill or a failure before leaves them active and a re-run retries everything (each
     step is harmless to repeat). Nothing is marked while `undo` reports a failure.
     `before` runs once the rollback is journaled (its T) and before any function is
-    restored (it must not wait, nor stop the rollback)."""
+    restored (it must not wait, nor stop the rollback). `only`: undo just these cutovers
+    (the journal entries' sk), not every active one."""
     entries = journal.entries()
-    active = active_cutovers(entries)
-    stale = unclosed_rollback(entries)
+    active = [e for e in active_cutovers(entries) if only is None or e.sk in only]
+    stale = unclosed_rollback(entries) if only is None else None
     if not active and stale is not None:  # killed once it had marked them: close it
         marked = tuple(e for e in entries if e.rolled_back_by == stale.sk)
         return RollbackOutcome(undone=marked, entry=journal.save(replace(stale, status=APPLIED)))

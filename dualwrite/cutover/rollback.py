@@ -16,9 +16,10 @@ from dualwrite.aws import tables
 from dualwrite.control import QuarantineEntry, iso
 from dualwrite.cutover import decommission
 from dualwrite.cutover.context import CutoverContext
-from dualwrite.cutover.journal import APPLIED, CUTOVER, ROLLBACK, Entry, Journal
+from dualwrite.cutover.journal import APPLIED, CUTOVER, ROLLBACK, Entry, Journal, active_cutovers
 from dualwrite.cutover.repoint import RollbackOutcome, run_rollback
 from dualwrite.cutover.results import RollbackResult, Status
+from dualwrite.cutover.reverse_journal import DirectionSwitch
 from dualwrite.cutover.safeguards import Undone, undo
 from dualwrite.cutover.switch_direction import before_rollback, carry_back, rollback_switch
 from dualwrite.errors import DualwriteError, SafetyGateError
@@ -108,7 +109,9 @@ def unrepresentable_since(
     )
 
 
-def put_back(ctx: CutoverContext, journal: Journal) -> RollbackOutcome:
+def put_back(
+    ctx: CutoverContext, journal: Journal, only: frozenset[str] | None = None
+) -> RollbackOutcome:
     """Undo every cutover in effect: the one way back, for `rollback` and for a cutover whose
     post-switch check failed. Functions first, then the SSM parameters and alarm clones the
     cutovers journaled (those too when a function could not be restored: the emergency path
@@ -126,6 +129,19 @@ def put_back(ctx: CutoverContext, journal: Journal) -> RollbackOutcome:
     def before(rollback: Entry) -> None:
         before_rollback(ctx, journal, rollback)
 
+    if only is not None and any(e.sk not in only for e in active_cutovers(journal.entries())):
+        # a later cutover (a straggler re-pointed days after the first) failed its checks:
+        # put back just its changes. The earlier cutover stays in effect, and so does its
+        # direction (every active cutover was undone, the first one too)
+        outcome = run_rollback(ctx.functions, journal, undo_rest, only=only)
+        if outcome.entry is None or outcome.entry.status != APPLIED:
+            return outcome
+        kept = DirectionSwitch(
+            reverse=False,
+            overlap_s=0.0,
+            note="a later cutover's changes only: the earlier cutover and its direction stay",
+        )
+        return replace(outcome, entry=journal.save(replace(outcome.entry, reverse=kept)))
     outcome = run_rollback(ctx.functions, journal, undo_rest, before)
     if ctx.store is None:
         return outcome

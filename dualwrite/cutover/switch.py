@@ -381,7 +381,7 @@ def check_switch(
     if after.failure is None:
         journal.save(replace(entry, error=failed_checks(checks)))
     try:
-        back = put_back(ctx, journal)
+        back = put_back(ctx, journal, only=frozenset(e.sk for e in entries))
     except DualwriteError as exc:  # a function could not be restored: say so, as JSON too
         return replace(result, status=Status.FAILED, failure=ApplyFailure(str(exc), (), ()))
     status = Status.FAILED if back.safeguards.failed else Status.ROLLED_BACK
