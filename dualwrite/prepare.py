@@ -339,7 +339,11 @@ def _target_stream(route: str, target: str, desc: Any) -> Action:
 def references(migration: Migration, clients: Clients) -> Discovery:
     """Every place outside the re-pointed functions that names an old table (DESIGN.md
     section 10), for `plan`; read-only, a kind that cannot be read is skipped."""
-    return discover_references(clients, table_pairs(describe_routes(migration, clients)))
+    return discover_references(
+        clients,
+        table_pairs(describe_routes(migration, clients)),
+        repointed=migration.cutover.functions,  # `discover: true` finds the others too
+    )
 
 
 def apply(

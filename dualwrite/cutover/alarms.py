@@ -62,10 +62,21 @@ def clone_name(name: str, renames: Mapping[str, str]) -> str:
         new = new.replace(old, renames[old])
     if new == name:
         new = f"{name} [{', '.join(sorted(renames.values()))}]"
-    if len(new) > NAME_MAX:
-        digest = hashlib.sha256(new.encode()).hexdigest()[:12]
-        new = f"{new[: NAME_MAX - len(digest) - 1]}~{digest}"
-    return new
+    return _fit(new)
+
+
+def distinct_name(name: str, source: str) -> str:
+    """A clone name another source alarm's clone already took (two old tables merged into
+    one: ServersTable-throttles and UserMembershipTable-throttles both make
+    CoreTable-throttles, and the second overwrote the first): its source said too."""
+    return _fit(f"{name} (from {source})")
+
+
+def _fit(name: str) -> str:
+    if len(name) > NAME_MAX:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        name = f"{name[: NAME_MAX - len(digest) - 1]}~{digest}"
+    return name
 
 
 def _dimensions(dims: Iterable[Mapping[str, Any]], renames: Mapping[str, str]) -> list[Any]:
@@ -172,10 +183,14 @@ class AlarmClones:
         renames = {p.source: p.target for p in pairs}
         clones: list[AlarmClone] = []
         notes: list[str] = []
+        taken: set[str] = set()  # clone names of this run (alarms come in name order)
         for alarm in self.alarms():
             request = clone_request(alarm, renames)
             if request is None:
                 continue
+            if request["AlarmName"] in taken:
+                request["AlarmName"] = distinct_name(request["AlarmName"], alarm["AlarmName"])
+            taken.add(request["AlarmName"])
             existing = self._existing(request["AlarmName"])
             if existing is not None and not self._is_clone(existing):
                 notes.append(

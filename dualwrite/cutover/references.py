@@ -29,7 +29,7 @@ from dualwrite.aws.errors import aws_call
 from dualwrite.cutover.functions import TablePair
 from dualwrite.cutover.pagination import pages as _pages
 from dualwrite.cutover.ssm import readable_parameters
-from dualwrite.errors import AwsError
+from dualwrite.errors import AwsError, EndpointError
 
 ALARM = "cloudwatch_alarm"
 DASHBOARD = "cloudwatch_dashboard"
@@ -37,7 +37,8 @@ SSM_PARAMETER = "ssm_parameter"
 STATE_MACHINE = "step_functions_state_machine"
 TASK_DEFINITION = "ecs_task_definition"
 PIPE = "eventbridge_pipe"
-KINDS = (ALARM, DASHBOARD, SSM_PARAMETER, STATE_MACHINE, TASK_DEFINITION, PIPE)
+LAMBDA_FUNCTION = "lambda_function"
+KINDS = (ALARM, DASHBOARD, SSM_PARAMETER, STATE_MACHINE, TASK_DEFINITION, PIPE, LAMBDA_FUNCTION)
 
 # --- pure ---------------------------------------------------------------------------------
 
@@ -136,6 +137,18 @@ def alarm_references(alarms: Iterable[Mapping[str, Any]], old: OldTables) -> lis
     ]
 
 
+def environment_references(
+    name: str, variables: Mapping[str, Any], old: OldTables, where: str = ""
+) -> list[Reference]:
+    """A function's environment variables that are (or name) an old table."""
+    out: list[Reference] = []
+    for var, value in sorted(variables.items()):
+        exact = old.table_of(str(value))
+        tables = [exact] if exact is not None else old.names_in(str(value))
+        out += [Reference(LAMBDA_FUNCTION, name, f"{where}{var} names {t}") for t in tables]
+    return out
+
+
 def parameter_references(
     parameters: Iterable[Mapping[str, Any]], old: OldTables
 ) -> list[Reference]:
@@ -197,11 +210,52 @@ class Discovery:
     skipped: tuple[Skipped, ...] = ()
 
 
+def _marker_pages(call: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+    """Lambda's pagination: the response's NextMarker is the next request's Marker."""
+    while True:
+        with aws_call(operation):
+            response = call(**kwargs)
+        yield from response.get(key, [])
+        marker = response.get("NextMarker")
+        if not marker:
+            return
+        kwargs["Marker"] = marker
+
+
 @dataclass
 class ReferenceScanner:
-    """Read-only discovery through a Clients-like factory (`client(service)`)."""
+    """Read-only discovery through a Clients-like factory (`client(service)`). `repointed`:
+    the functions the cutover re-points ($LATEST of those is not another place)."""
 
     clients: Any
+    repointed: frozenset[str] = frozenset()
+
+    def functions(self, old: OldTables) -> list[Reference]:
+        """Functions the cutover does not re-point whose environment names an old table (a
+        writer left on it), and published versions behind aliases: immutable, they keep the
+        old table whatever the cutover does to $LATEST (SAM's AutoPublishAlias serves one)."""
+        lam = self.clients.client("lambda")
+        out: list[Reference] = []
+        for fn in _marker_pages(lam.list_functions, "ListFunctions", "Functions"):
+            name = str(fn["FunctionName"])
+            if name not in self.repointed:
+                env = (fn.get("Environment") or {}).get("Variables") or {}
+                out += environment_references(name, env, old)
+            for alias in _marker_pages(
+                lam.list_aliases, f"ListAliases {name}", "Aliases", FunctionName=name
+            ):
+                version = str(alias.get("FunctionVersion", "$LATEST"))
+                if version == "$LATEST":
+                    continue
+                with aws_call(f"GetFunctionConfiguration {name}:{version}"):
+                    config = lam.get_function_configuration(FunctionName=name, Qualifier=version)
+                env = (config.get("Environment") or {}).get("Variables") or {}
+                where = (
+                    f"alias {alias['Name']} runs published version {version} (immutable: "
+                    "publish a new version after the cutover), whose "
+                )
+                out += environment_references(f"{name}:{alias['Name']}", env, old, where)
+        return out
 
     def alarms(self, old: OldTables) -> list[Reference]:
         cw = self.clients.client("cloudwatch")
@@ -283,17 +337,23 @@ class ReferenceScanner:
             (STATE_MACHINE, self.state_machines),
             (TASK_DEFINITION, self.task_definitions),
             (PIPE, self.pipes),
+            (LAMBDA_FUNCTION, self.functions),
         ]
         found: list[Reference] = []
         skipped: list[Skipped] = []
         for kind, scan in scans:
             try:
                 found += scan(old)
-            except AwsError as exc:  # e.g. AccessDenied on one service: the others still count
+            # e.g. AccessDenied on one service, or its endpoint unreachable (Pipes in a
+            # region without it): the others still count
+            except (AwsError, EndpointError) as exc:
                 skipped.append(Skipped(kind, str(exc)))
         return Discovery(tuple(sorted_references(found)), tuple(skipped))
 
 
-def discover_references(clients: Any, pairs: Iterable[TablePair]) -> Discovery:
-    """Every place that names an old table of `pairs` (for plan and cutover --dry-run)."""
-    return ReferenceScanner(clients).discover(OldTables.of(pairs))
+def discover_references(
+    clients: Any, pairs: Iterable[TablePair], repointed: Iterable[str] = ()
+) -> Discovery:
+    """Every place outside the `repointed` functions that names an old table of `pairs`
+    (for plan and cutover --dry-run)."""
+    return ReferenceScanner(clients, frozenset(repointed)).discover(OldTables.of(pairs))

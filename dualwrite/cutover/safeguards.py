@@ -31,7 +31,7 @@ from dualwrite.cutover.watch import (
     firing_alarms,
     run_watch,
 )
-from dualwrite.errors import DualwriteError
+from dualwrite.errors import AwsError, DualwriteError
 from dualwrite.jsondoc import JsonObject
 
 # --- before anything changes --------------------------------------------------------------
@@ -60,8 +60,16 @@ def precheck(
     if cutover.watch_alarms:
         states = CloudWatchProbe(clients.cloudwatch).alarm_states(cutover.watch_alarms)
         check_watch_alarms(cutover.watch_alarms, states)
-    parameters = SsmParameters(clients.client("ssm")).plan(Renames.of(pairs))
-    return PreCheck(tuple(firing_alarms(states)), tuple(parameters), states)
+    refusals = list(firing_alarms(states))
+    try:
+        parameters = SsmParameters(clients.client("ssm")).plan(Renames.of(pairs))
+    except AwsError as exc:  # a refusal, not a crash: a dry run still reports the rest
+        parameters = []
+        refusals.append(
+            f"SSM parameters could not be read ({exc}): one naming an old table would not be "
+            "re-pointed; allow ssm:DescribeParameters and ssm:GetParameters"
+        )
+    return PreCheck(tuple(refusals), tuple(parameters), states)
 
 
 # --- after the switch ---------------------------------------------------------------------

@@ -122,6 +122,15 @@ def judge(
     return result(f"expect not met: {mismatch}" if mismatch else "")
 
 
+def function_name(function: str) -> str:
+    """A function's name from its name or ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME
+    [:QUALIFIER])."""
+    parts = function.split(":")
+    if function.startswith("arn:") and len(parts) >= 7 and parts[5] == "function":
+        return parts[6]
+    return function
+
+
 def smoke_test_problems(
     tests: Sequence[SmokeTest], repointed: Collection[str], exists: Callable[[str], bool]
 ) -> list[str]:
@@ -130,7 +139,8 @@ def smoke_test_problems(
     problems = []
     for i, test in enumerate(tests):
         key = f"cutover.smoke_tests[{i}].function"
-        if test.function in repointed:
+        # by name or by ARN (with or without a qualifier), as Invoke takes it
+        if test.function in repointed or function_name(test.function) in repointed:
             continue
         if not exists(test.function):
             problems.append(f"{key}: function {test.function} does not exist")

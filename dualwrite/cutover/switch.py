@@ -303,7 +303,7 @@ def cutover(
         precheck=pre,
     )
     if request.dry_run:
-        found = discover_references(ctx.clients, plan.pairs)
+        found = discover_references(ctx.clients, plan.pairs, plan.repointed)
         return replace(
             result,
             references=found.references,
