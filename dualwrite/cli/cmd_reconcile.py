@@ -142,7 +142,9 @@ def print_reconcile(app: AppContext, result: ReconcileResult) -> None:
     app.out.print(table)
     samples = [(r.route, d) for r in result.routes for d in r.differences]
     if samples:
-        diffs = Table(title="differences (first of each route)", title_justify="left")
+        shown = min(len(samples), 30)
+        found = sum(r.missing + r.extra + r.mismatched for r in result.routes)
+        diffs = Table(title=f"differences (the first {shown} of {found})", title_justify="left")
         for col in ("route", "kind", "target key", "attributes", "repaired"):
             diffs.add_column(col)
         for route, d in samples[:30]:
@@ -159,8 +161,17 @@ def print_reconcile(app: AppContext, result: ReconcileResult) -> None:
     resolved = sum(r.quarantine_resolved for r in result.routes)
     if resolved:
         app.out.print(f"{resolved} quarantine entr{'y' if resolved == 1 else 'ies'} resolved")
+    unfilled = [r.route for r in result.routes if not app.store.is_backfilled(r.route)]
+    if unfilled:  # the next step is the backfill, not a repair (nor a cutover)
+        app.out.print(
+            f"{', '.join(unfilled)}: not backfilled yet: run `dualwrite backfill` (the cutover "
+            "gate asks for a completed backfill; parity from a repair alone does not count)",
+            markup=False,
+        )
     if result.parity:
         app.out.print(f"[green]parity[/]: every route matches ({result.duration_s:.1f}s)")
+    elif unfilled and not repair:
+        app.out.print("[red]drift[/]: expected before the backfill")
     elif repair:
         app.out.print(
             "[red]drift remains[/] after the repair: a concurrent change won a race or an item "

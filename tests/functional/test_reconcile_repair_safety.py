@@ -14,7 +14,7 @@ from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.cli.app import main
 from dualwrite.config import parse_migration
-from dualwrite.control import ControlStore, control_table_definition
+from dualwrite.control import ControlStore, Phase, control_table_definition
 from dualwrite.reverse.direction import Direction, Flow
 from reconciler.job import run_reconcile
 from tests.functional.test_reconcile_support import (
@@ -170,3 +170,19 @@ def test_a_declarative_key_written_sk_first_fits_a_pk_sk_target(moto_clients: Cl
     )
     result = _run(moto_clients, migration, ControlStore(moto_clients.dynamodb, "ctl"))
     assert result["routes"][0]["missing"] == 6  # nothing backfilled yet: every order missing
+
+
+def test_drift_before_the_backfill_points_at_the_backfill_not_at_a_repair(
+    moto_clients: Clients, capsys: Any
+) -> None:
+    """Every item missing because the route was never backfilled: the advice was `reconcile
+    --repair`, whose parity the cutover gate does not count."""
+    _migration, store, _data = build_core(moto_clients, servers=3, memberships=3)
+    store.set_phase("servers", Phase.PENDING)
+    moto_clients.dynamodb.delete_item(
+        TableName=TARGET, Key={"PK": {"S": "SERVER#srv-000000"}, "SK": {"S": "METADATA"}}
+    )
+    code, out, _err = _cli(capsys, "reconcile", "--route", "servers")
+    assert code == 3
+    assert "servers: not backfilled yet: run `dualwrite backfill`" in out
+    assert "reconcile --repair" not in out
