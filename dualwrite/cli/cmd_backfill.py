@@ -24,6 +24,7 @@ from backfill.results import BackfillResult
 from backfill.route import check_control_table
 from dualwrite.aws.sampling import estimate_routes
 from dualwrite.cli.context import AppContext, emit_json, get
+from dualwrite.cli.progress_lines import ProgressLines
 from dualwrite.cli.signals import stop_on_signals
 from dualwrite.control import Phase, iso
 from dualwrite.errors import SafetyGateError
@@ -175,8 +176,10 @@ def backfill_with_progress(
     ) as progress:
         tasks: dict[str, TaskID] = {}
         lock = threading.Lock()
+        lines = ProgressLines("backfill", app.say, enabled=not app.interactive and not quiet)
 
         def on_progress(name: str, items: int, approx_total: int) -> None:
+            lines.add(name, items, approx_total)
             with lock:
                 if name not in tasks:
                     tasks[name] = progress.add_task(

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from dualwrite.cli.cmd_quarantine import key_text
 from dualwrite.cli.context import AppContext, emit_json, get
+from dualwrite.cli.progress_lines import ProgressLines
 from dualwrite.control import ReconcileRecord
 
 if TYPE_CHECKING:
@@ -84,8 +85,10 @@ def reconcile(
         transient=True,
     ) as progress:
         task = progress.add_task("reconcile", total=None)
+        lines = ProgressLines("reconcile", app.say, enabled=not app.interactive)
 
         def on_progress(advance: int, total: int) -> None:
+            lines.add("scanned", advance, total)
             done = progress.tasks[0].completed + advance
             progress.update(task, advance=advance, total=max(total, done))
 
