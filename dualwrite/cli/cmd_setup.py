@@ -69,7 +69,8 @@ def seed(
             raise ConfigError(
                 f"seed writes sample servers and memberships into {seeding.SERVERS_TABLE} and "
                 f"{seeding.MEMBERSHIPS_TABLE}, and {app.config_path} migrates neither "
-                f"({', '.join(sorted(sources))}): nothing of it to seed"
+                f"({', '.join(sorted(sources))}): nothing of it to seed (the README says how "
+                "to make sample tables for the Stripe rename)"
             )
     started = time.monotonic()
     data = seeding.generate(servers, memberships, seed_value)
