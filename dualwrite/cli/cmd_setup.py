@@ -11,8 +11,9 @@ from rich.table import Table
 from dualwrite import prepare as preparing
 from dualwrite import seed as seeding
 from dualwrite.aws.sampling import estimate_routes
-from dualwrite.cli.context import emit_json, get
+from dualwrite.cli.context import AppContext, emit_json, get
 from dualwrite.cli.signals import sigterm_as_interrupt
+from dualwrite.control import Phase
 from dualwrite.cutover.references import references_table
 from dualwrite.emulator import Emulator
 from dualwrite.errors import ConfigError
@@ -54,6 +55,25 @@ def local(
     raise typer.Exit(code)
 
 
+def _not_under_way(app: AppContext, seeded: set[str]) -> None:
+    """Refuse to seed tables a migration has begun to copy: seed puts its items back as
+    generated, and replication carries them on (after a rollback it reverted a server's
+    update and re-created a deleted one)."""
+    if not app.control_exists:
+        return
+    busy = [
+        f"{r.name} ({phase.phase.value})"
+        for r in app.migration.routes
+        if r.source in seeded and (phase := app.store.phase(r.name)).phase is not Phase.PENDING
+    ]
+    if busy:
+        raise ConfigError(
+            f"seed would overwrite {', '.join(sorted(seeded))}, which a migration is copying "
+            f"(route {', '.join(busy)}): seed an emulator of its own, or use another "
+            "control_table"
+        )
+
+
 def seed(
     ctx: typer.Context,
     servers: int = typer.Option(..., "--servers", min=0, help="Servers to create."),
@@ -72,6 +92,7 @@ def seed(
                 f"({', '.join(sorted(sources))}): nothing of it to seed (the README says how "
                 "to make sample tables for the Stripe rename)"
             )
+        _not_under_way(app, sources & {seeding.SERVERS_TABLE, seeding.MEMBERSHIPS_TABLE})
     started = time.monotonic()
     data = seeding.generate(servers, memberships, seed_value)
     created = seeding.ensure_tables(app.clients)

@@ -21,7 +21,7 @@ from dualwrite import seed as seeding
 from dualwrite.aws import tables as aws_tables
 from dualwrite.aws.clients import AwsSettings, Clients
 from dualwrite.config import load_migration, parse_migration
-from dualwrite.control import ControlStore, control_table_definition
+from dualwrite.control import ControlStore, Phase, control_table_definition
 from dualwrite.cutover import decommission as decommissioning
 from dualwrite.cutover.decommission import run_decommission
 from dualwrite.cutover.results import Status
@@ -411,3 +411,20 @@ def test_seed_makes_as_many_memberships_as_asked_when_they_fit() -> None:
     """`seed --servers 2 --memberships 10`: 10 distinct (user, server) pairs exist (5 users
     x 2 servers), but the generator fixes the users at M // 3 and makes only 6."""
     assert len(seeding.generate(2, 10, 1).memberships) == 10
+
+
+def test_seed_refuses_tables_a_migration_is_copying(
+    moto_clients: Clients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a backfill, `seed` put its generated items back over the live ones (a server's
+    update reverted, a deleted one re-created), and replication carried them on."""
+    from tests.functional.test_reconcile_support import build_core
+
+    _migration, store, data = build_core(moto_clients, servers=3, memberships=3)
+    store.set_phase("servers", Phase.BACKFILLED)
+    sid = data.servers[0]["id"]
+    moto_clients.dynamodb.delete_item(TableName="ServersTable", Key={"id": sid})
+    code, out, err = run_cli(capsys, "seed", "--servers", "3", "--memberships", "3")
+    assert code == 2, (out, err)
+    assert "seed would overwrite ServersTable, UserMembershipTable" in err
+    assert "Item" not in moto_clients.dynamodb.get_item(TableName="ServersTable", Key={"id": sid})
