@@ -157,8 +157,10 @@ def foreign(
     if unresolved:
         app.out.print()
         app.out.print(
-            "once handled (carried to the new table, or judged moot): "
-            "`dualwrite foreign --resolve KEY --reason TEXT`"
+            "carry a key's current item to the new table with `dualwrite foreign --carry KEY` "
+            "(or --carry-all); once handled (carried, or judged moot): "
+            "`dualwrite foreign --resolve KEY --reason TEXT`",
+            markup=False,
         )
 
 

@@ -248,3 +248,13 @@ def test_clock_from_option() -> None:
     assert abs(naive() - clock()) < 5
     with pytest.raises(ConfigError):
         clock_from("next tuesday")
+
+
+def test_after_a_rollback_decommission_says_so_and_blames_no_writer() -> None:
+    """The old tables are the live ones again: their writes since the cutover (reverse
+    replication's, then the application's) were reported as "a writer still uses it"."""
+    written = table(writes=WritesFact("old", NOW - DAY, None))
+    rolled_back = entry("c", CUTOVER, NOW - 8 * DAY, rolled_back_by="r")
+    d = decide(rolled_back, tables=[written])
+    assert not d.ok
+    assert len(d.reasons) == 1 and "was rolled back: cut over again first" in d.reasons[0]
