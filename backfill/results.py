@@ -136,7 +136,11 @@ class RouteTally:
             consumed_wcu=round(self.consumed_wcu, 1),
             approx_items=plan.spec.approx_items,
             complete=self.complete and outcome is not None,
-            phase=outcome.phase if outcome else Phase.BACKFILLING,
+            # stopped before its end: the stored phase (a re-run of a BACKFILLED route
+            # keeps it; this said "backfilling" while status said "backfilled")
+            phase=outcome.phase
+            if outcome
+            else (Phase.BACKFILLED if plan.conditional else Phase.BACKFILLING),
             needs_repair=outcome.needs_repair if outcome else False,
             event_source_mappings=outcome.event_source_mappings if outcome else (),
             repair_reason=outcome.repair_reason if outcome else None,

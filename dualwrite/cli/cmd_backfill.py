@@ -113,11 +113,11 @@ def backfill(
             data["interrupted"] = True
         emit_json(data)
     else:
-        print_result(app, result)
+        print_result(app, result, interrupted=interrupted)
     if interrupted:
         app.err.print(
-            "interrupted: every segment saved its checkpoint; `dualwrite backfill` resumes "
-            "where this run stopped"
+            "interrupted: every segment saved its last checkpoint (writes made since are "
+            "redone); `dualwrite backfill` resumes where this run stopped"
         )
         raise typer.Exit(130)
 
@@ -200,7 +200,7 @@ def backfill_with_progress(
         )
 
 
-def print_result(app: AppContext, result: BackfillResult) -> None:
+def print_result(app: AppContext, result: BackfillResult, *, interrupted: bool = False) -> None:
     table = Table(title="backfill", title_justify="left")
     for col in ("route", "mode", "read", "written", "quarantined", "segments", "phase"):
         table.add_column(col, justify="right" if col in ("read", "written") else "left")
@@ -237,4 +237,7 @@ def print_result(app: AppContext, result: BackfillResult) -> None:
                 )
         elif backfilled and r.event_source_error is None:
             app.out.print(f"{r.route}: no Lambda event source mappings on its stream")
-    app.out.print(f"done in {result.duration_s:.1f}s")
+    if interrupted:
+        app.out.print(f"stopped after {result.duration_s:.1f}s, before the end")
+    else:
+        app.out.print(f"done in {result.duration_s:.1f}s")

@@ -141,3 +141,44 @@ def test_a_stop_does_not_wait_out_a_small_capacity_budget(clients: Clients) -> N
     again = run_backfill(migration, clients, store, workers=1, segments=1)
     assert all(r.complete for r in again.routes)
     assert_exact(scan_all(clients, "CoreTable"), expected_target(clients, migration))
+
+
+def test_an_interrupted_rerun_of_a_backfilled_route_reports_it_backfilled(
+    clients: Clients,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`backfill --restart` on BACKFILLED routes (put-if-absent), Ctrl-C: the phase stays
+    BACKFILLED, and the run said "backfilling" (and "done in") while status said otherwise."""
+    data = seeding.generate(30, 60, seed=3)
+    seed(clients, data.servers, data.memberships)
+    prepare(clients, coretable())
+    config = tmp_path / "dualwrite.yaml"
+    config.write_text(yaml.safe_dump(CORETABLE))
+    assert run(config, "backfill", "--json") == 0
+    real = cmd_backfill.run_backfill
+    pressed: list[int] = []
+
+    def ctrl_c_after_the_first_page(*args: Any, on_progress: Any = None, **kw: Any) -> Any:
+        def progress(route: str, items: int, total: int) -> None:
+            if items and not pressed:
+                pressed.append(items)
+                os.kill(os.getpid(), signal.SIGINT)
+
+        return real(*args, on_progress=progress, scan_limit=10, **kw)
+
+    monkeypatch.setattr(cmd_backfill, "run_backfill", ctrl_c_after_the_first_page)
+    capsys.readouterr()
+    assert run(config, "backfill", "--restart", "--workers", "1", "--segments", "1") == 130
+    out = capsys.readouterr().out
+    assert "stopped after" in out and "done in" not in out
+    pressed.clear()
+    assert (
+        run(config, "backfill", "--restart", "--json", "--workers", "1", "--segments", "1") == 130
+    )
+    again = json.loads(capsys.readouterr().out)
+    store = ControlStore(clients.dynamodb, coretable().control_table)
+    for r in again["routes"]:
+        assert r["mode"] == "put-if-absent"
+        assert r["phase"] == store.phase(r["route"]).phase.value == "backfilled"
