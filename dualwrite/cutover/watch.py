@@ -27,6 +27,7 @@ progress bar with the time left).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from dualwrite.aws.errors import aws_call
-from dualwrite.errors import ConfigError
+from dualwrite.errors import AwsError, ConfigError
 from dualwrite.jsondoc import JsonObject
 
 NAMESPACE = "AWS/Lambda"
@@ -184,6 +185,11 @@ class WatchResult:
 class WatchProbe(Protocol):
     def alarm_states(self, names: Sequence[str]) -> dict[str, str]: ...
 
+    def alarmed_since(self, names: Sequence[str], since: datetime) -> set[str]:
+        """The alarms that went to ALARM at or after `since` (their history), even if they
+        are back to OK now: a poll only sees the state at that moment."""
+        ...
+
     def metric_sum(self, function: str, metric: str, start: datetime, end: datetime) -> float: ...
 
 
@@ -213,7 +219,13 @@ def run_watch(
             for m in METRICS
         )
         states = probe.alarm_states(plan.alarms) if plan.alarms else {}
-        breaches = tuple(metric_breaches(counts) + alarm_breaches(states))
+        went = probe.alarmed_since(plan.alarms, plan.switched_at) if plan.alarms else set()
+        between = [
+            Breach("alarm", name, "went to ALARM since the switch (between two checks)")
+            for name in sorted(went)
+            if states.get(name) != ALARM_STATE
+        ]
+        breaches = tuple(metric_breaches(counts) + alarm_breaches(states) + between)
         checks += 1
         elapsed = max(0.0, (t - plan.switched_at).total_seconds())
         on_progress(WatchProgress(elapsed, plan.seconds, checks))
@@ -225,11 +237,26 @@ def run_watch(
 # --- adapter ------------------------------------------------------------------------------
 
 
+def _to_alarm(item: Mapping[str, Any]) -> bool:
+    """A history item of a state update into ALARM (HistoryData's newState, else the
+    summary "Alarm updated from OK to ALARM")."""
+    try:
+        data = json.loads(str(item.get("HistoryData") or "{}"))
+        state = (data.get("newState") or {}).get("stateValue")
+    except (ValueError, AttributeError):
+        state = None
+    if state is not None:
+        return bool(state == ALARM_STATE)
+    return str(item.get("HistorySummary", "")).endswith(f"to {ALARM_STATE}")
+
+
 @dataclass
 class CloudWatchProbe:
-    """WatchProbe over one CloudWatch client (GetMetricStatistics, DescribeAlarms)."""
+    """WatchProbe over one CloudWatch client (GetMetricStatistics, DescribeAlarms,
+    DescribeAlarmHistory)."""
 
     client: Any
+    _no_history: bool = False
 
     def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
         """Each name's StateValue (metric and composite alarms); MISSING when not found."""
@@ -250,6 +277,34 @@ class CloudWatchProbe:
                     break
                 kwargs["NextToken"] = response["NextToken"]
         return states
+
+    def alarmed_since(self, names: Sequence[str], since: datetime) -> set[str]:
+        """DescribeAlarmHistory's state updates to ALARM since `since`. Where the history
+        cannot be read (the embedded emulator does not implement it), the polled states
+        alone count."""
+        went: set[str] = set()
+        if self._no_history:
+            return went
+        for name in sorted(set(names)):
+            kwargs: dict[str, Any] = {
+                "AlarmName": name,
+                "HistoryItemType": "StateUpdate",
+                "StartDate": since,
+            }
+            while True:
+                try:
+                    with aws_call(f"DescribeAlarmHistory {name}"):
+                        response = self.client.describe_alarm_history(**kwargs)
+                except (AwsError, NotImplementedError):
+                    self._no_history = True  # asked once: every poll would pay the retries
+                    return went
+                for item in response.get("AlarmHistoryItems", []):
+                    if _to_alarm(item):
+                        went.add(name)
+                if not response.get("NextToken"):
+                    break
+                kwargs["NextToken"] = response["NextToken"]
+        return went
 
     def metric_sum(self, function: str, metric: str, start: datetime, end: datetime) -> float:
         # CloudWatch takes whole seconds; a span shorter than one holds no datapoint

@@ -3,6 +3,9 @@ whose sleeps move time on and let things happen at given moments of the watch.""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from dualwrite.aws.clients import Clients
@@ -17,7 +20,7 @@ from dualwrite.cutover.watch import (
     run_watch,
 )
 from dualwrite.errors import ConfigError
-from tests.cutover_world import SWITCH, FakeClock, metric, set_state
+from tests.cutover_world import SWITCH, FakeClock, metric, put_alarm, set_state
 
 
 def alarm(clients: Clients, name: str, state: str = "OK") -> None:
@@ -131,3 +134,46 @@ def test_alarm_states_cover_more_than_one_call(moto_clients: Clients) -> None:
     # (moto has no composite alarms: the probe asks for both types and reads both lists)
     states = CloudWatchProbe(moto_clients.cloudwatch).alarm_states(names)
     assert len(states) == 105 and states["a104"] == "ALARM" and states["a000"] == "OK"
+
+
+class _History:
+    """A CloudWatch client whose DescribeAlarmHistory answers as AWS does (moto does not
+    implement it), over the real client for everything else."""
+
+    def __init__(self, real: Any, items: dict[str, list[dict[str, Any]]]) -> None:
+        self.real, self.items, self.asked = real, items, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def describe_alarm_history(self, AlarmName: str, **_kw: Any) -> dict[str, Any]:
+        self.asked += 1
+        return {"AlarmHistoryItems": self.items.get(AlarmName, [])}
+
+
+def test_an_alarm_that_fired_and_recovered_between_two_checks_is_a_breach(
+    moto_clients: Clients,
+) -> None:
+    """A poll sees only the state of the moment: an alarm in ALARM from second 31 to 32 of
+    a watch polled every 30 s passed unseen. Its history says it went to ALARM."""
+    from datetime import UTC, datetime
+
+    put_alarm(moto_clients, "blip", "old-t")
+    moto_clients.cloudwatch.set_alarm_state(AlarmName="blip", StateValue="OK", StateReason="x")
+    went = {
+        "HistoryData": json.dumps({"newState": {"stateValue": "ALARM"}}),
+        "HistorySummary": "Alarm updated from OK to ALARM",
+    }
+    back = {
+        "HistoryData": json.dumps({"newState": {"stateValue": "OK"}}),
+        "HistorySummary": "Alarm updated from ALARM to OK",
+    }
+    client = _History(moto_clients.cloudwatch, {"blip": [went, back]})
+    probe = CloudWatchProbe(client)
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    assert probe.alarm_states(["blip"]) == {"blip": "OK"}
+    assert probe.alarmed_since(["blip", "calm"], since) == {"blip"}
+    # where the history cannot be read (moto), the polled states alone count, asked once
+    plain = CloudWatchProbe(moto_clients.cloudwatch)
+    assert plain.alarmed_since(["blip"], since) == set()
+    assert plain.alarmed_since(["blip"], since) == set() and plain._no_history

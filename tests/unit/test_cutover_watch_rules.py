@@ -86,6 +86,9 @@ class LateMetrics:
     def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
         return {}
 
+    def alarmed_since(self, names: Sequence[str], since: datetime) -> set[str]:
+        return set()
+
     def metric_sum(self, function: str, metric: str, start: datetime, end: datetime) -> float:
         self.calls.append((start, end))
         return 3.0 if self.published and metric == "Errors" else 0.0
@@ -110,3 +113,29 @@ def test_the_baseline_is_read_again_at_each_check_so_late_metrics_count_on_both_
     assert [(c.before, c.after) for c in errors] == [(3.0, 3.0)]
     baseline_reads = [c for c in probe.calls if c[1] == at]
     assert len(baseline_reads) == 2 * result.checks  # Errors and Throttles at each check
+
+
+@dataclass
+class Blip:
+    """An alarm OK at every poll, whose history says it went to ALARM in between."""
+
+    def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
+        return dict.fromkeys(names, "OK")
+
+    def alarmed_since(self, names: Sequence[str], since: datetime) -> set[str]:
+        return {"latency"} & set(names)
+
+    def metric_sum(self, function: str, metric: str, start: datetime, end: datetime) -> float:
+        return 0.0
+
+
+def test_an_alarm_that_went_to_alarm_between_two_checks_stops_the_watch() -> None:
+    at = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    clock = [at + timedelta(seconds=31)]
+    result = run_watch(
+        Blip(), WatchPlan((), ("latency", "calm"), 90, at, 30), now=lambda: clock[0], sleep=print
+    )
+    assert not result.ok
+    assert [(b.subject, b.detail) for b in result.breaches] == [
+        ("latency", "went to ALARM since the switch (between two checks)")
+    ]
