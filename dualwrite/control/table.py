@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from dualwrite.wire import Item
 
 PK = "pk"
 SK = "sk"
+#: JSON longer than this is stored zlib-compressed in `data_z` (B): an item holds 400 KB
+COMPRESS_OVER = 300_000
 
 
 def iso(ts: float) -> str:
@@ -70,12 +73,14 @@ class ControlTable:
     ) -> None:
         """Write one item. only_if_absent: fail (ConditionFailedError) when it exists;
         if_data: fail unless the stored data is exactly this (an optimistic update)."""
-        item: Item = {
-            PK: {"S": pk},
-            SK: {"S": sk},
-            "data": {"S": _text(data)},
-            "updated_at": {"N": repr(self.clock())},
-        }
+        text = _text(data)
+        item: Item = {PK: {"S": pk}, SK: {"S": sk}, "updated_at": {"N": repr(self.clock())}}
+        if len(text) > COMPRESS_OVER and if_data is None:
+            # a cutover journal of many functions (60 environments of ~4 KB, before and
+            # after) passed DynamoDB's 400 KB item limit, and no cutover could be made
+            item["data_z"] = {"B": zlib.compress(text.encode("utf-8"), 6)}
+        else:
+            item["data"] = {"S": text}
         if expires_at is not None:
             item["expires_at"] = {"N": str(int(expires_at))}
         kwargs: dict[str, Any] = {"TableName": self.table, "Item": item}
@@ -141,6 +146,10 @@ def _record(item: Mapping[str, Any]) -> Record:
     return Record(
         pk=item[PK]["S"],
         sk=item[SK]["S"],
-        data=json.loads(item["data"]["S"]) if "data" in item else {},
+        data=json.loads(item["data"]["S"])
+        if "data" in item
+        else json.loads(zlib.decompress(bytes(item["data_z"]["B"])).decode("utf-8"))
+        if "data_z" in item
+        else {},
         updated_at=float(item.get("updated_at", {}).get("N", "0")),
     )

@@ -442,3 +442,27 @@ def test_a_partial_automatic_rollback_does_not_claim_rolled_back(moto: None) -> 
     assert result.status is Status.FAILED
     assert "new-t-throttles" in alarms_by_name(c)
     assert result.to_json()["rolled_back"] is False
+
+
+def test_discover_cuts_over_sixty_functions_with_large_environments(moto: None) -> None:
+    """run_cutover journals every planned function's whole environment, before and after,
+    in ONE control-table item (journal.begin/save -> store.put). Lambda allows 4 KB of
+    environment per function, so ~60 functions with full environments (SAM Globals shared
+    by a whole account, `discover: true`) pass DynamoDB's 400 KB item limit: the cutover
+    cannot be made at all and stops with a raw 'ValidationException: Item size has
+    exceeded the maximum allowed size' (exit 1)."""
+    c, _ = world(fns=(), smoke_on=())
+    filler = {f"SETTING_{i:02}": "x" * 90 for i in range(40)}  # ~3.9 KB, under Lambda's 4 KB
+    for i in range(60):
+        make_function(c, f"fn-{i:02}")
+        c.lambda_.update_function_configuration(
+            FunctionName=f"fn-{i:02}", Environment={"Variables": {"TABLE": "old-t", **filler}}
+        )
+    m = parse_migration({**migration_doc([], []), "cutover": {"discover": True}})
+    clock = FakeClock()
+    ctx = CutoverContext.open(m, c, clock=lambda: clock.now().timestamp(), sleep=clock.sleep)
+
+    result = cutover(ctx, FORCED)
+
+    assert result.status is Status.DONE, result.to_json().get("error")
+    assert env_of(c, "fn-59")["TABLE"] == "new-t"
