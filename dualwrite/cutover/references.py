@@ -289,22 +289,46 @@ class ReferenceScanner:
         return out
 
     def task_definitions(self, old: OldTables) -> list[Reference]:
-        """The latest ACTIVE revision of each family (older ones are history)."""
+        """The latest ACTIVE revision of each family, and every revision a service runs
+        (a service still on revision 1 after revision 2 was registered runs the old one)."""
         ecs = self.clients.client("ecs")
-        out: list[Reference] = []
-        families = _pages(
-            ecs.list_task_definition_families,
-            "ListTaskDefinitionFamilies",
-            "families",
-            "nextToken",
-            status="ACTIVE",
+        wanted = list(
+            _pages(
+                ecs.list_task_definition_families,
+                "ListTaskDefinitionFamilies",
+                "families",
+                "nextToken",
+                status="ACTIVE",
+            )
         )
-        for family in families:
-            with aws_call(f"DescribeTaskDefinition {family}"):
-                td = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
-            name = f"{td.get('family', family)}:{td.get('revision', '?')}"
+        wanted += self._running_revisions(ecs)
+        out: list[Reference] = []
+        seen: set[str] = set()
+        for wanted_td in wanted:
+            with aws_call(f"DescribeTaskDefinition {wanted_td}"):
+                td = ecs.describe_task_definition(taskDefinition=wanted_td)["taskDefinition"]
+            name = f"{td.get('family', wanted_td)}:{td.get('revision', '?')}"
+            if name in seen:
+                continue
+            seen.add(name)
             body = {k: td[k] for k in ("containerDefinitions", "volumes") if k in td}
             out += document_references(TASK_DEFINITION, name, body, old)
+        return out
+
+    @staticmethod
+    def _running_revisions(ecs: Any) -> list[str]:
+        """The task definitions (ARNs) the services of every cluster run."""
+        out: list[str] = []
+        for cluster in _pages(ecs.list_clusters, "ListClusters", "clusterArns", "nextToken"):
+            arns = list(
+                _pages(
+                    ecs.list_services, "ListServices", "serviceArns", "nextToken", cluster=cluster
+                )
+            )
+            for i in range(0, len(arns), 10):  # DescribeServices takes 10 at a time
+                with aws_call("DescribeServices"):
+                    described = ecs.describe_services(cluster=cluster, services=arns[i : i + 10])
+                out += [str(svc["taskDefinition"]) for svc in described.get("services", [])]
         return out
 
     def pipes(self, old: OldTables) -> list[Reference]:

@@ -466,3 +466,36 @@ def test_discover_cuts_over_sixty_functions_with_large_environments(moto: None) 
 
     assert result.status is Status.DONE, result.to_json().get("error")
     assert env_of(c, "fn-59")["TABLE"] == "new-t"
+
+
+def test_references_list_the_task_definition_an_ecs_service_runs(moto: None) -> None:
+    """ReferenceScanner.task_definitions reads only the latest ACTIVE revision of each
+    family ('older ones are history'). A service deploys a chosen revision, not the
+    latest: here revision 2 (new table) is registered but the running service is still
+    on revision 1, which names the old table. Nothing is listed, though that service
+    keeps writing the old table after cutover."""
+    from dualwrite.cutover.references import TASK_DEFINITION, discover_references
+    from tests.functional.test_cutover_references_aws import PAIRS
+
+    c = Clients(AwsSettings(region="us-east-1"))
+    ecs = c.client("ecs")
+    arns = [
+        ecs.register_task_definition(
+            family="api",
+            containerDefinitions=[
+                {
+                    "name": "web",
+                    "image": "app:1",
+                    "memory": 128,
+                    "environment": [{"name": "TABLE", "value": table}],
+                }
+            ],
+        )["taskDefinition"]["taskDefinitionArn"]
+        for table in ("orders", "orders-v2")
+    ]
+    ecs.create_cluster(clusterName="prod")
+    ecs.create_service(cluster="prod", serviceName="api", taskDefinition=arns[0], desiredCount=2)
+
+    found = discover_references(c, PAIRS)
+
+    assert [r.name for r in found.references if r.kind == TASK_DEFINITION] == ["api:1"]
