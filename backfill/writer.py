@@ -24,9 +24,9 @@ from typing import Any
 from dualwrite.aws.dynamo import BATCH_WRITE_MAX, RequestCounter, batch_write
 from dualwrite.aws.errors import aws_call
 from dualwrite.backoff import Backoff, RateLimiter
+from dualwrite.conditions import UnsafeRepair, still_holds
 from dualwrite.errors import AwsError, ConditionFailedError, ThrottledError
 from dualwrite.wire import Item, Key, item_size, key_id, key_of
-from reconciler.conditions import still_holds
 
 #: transient server-side failures worth our own retries on top of botocore's
 TRANSIENT_CODES = {"InternalServerError", "ServiceUnavailable", "InternalFailure"}
@@ -279,9 +279,12 @@ class TargetWriter:
     def take_back(self, item: Item) -> None:
         """Delete a landed put-if-absent item if it is still exactly as put (a newer write,
         the replicator's, is left alone)."""
+        try:
+            condition = still_holds(item, self.key_names)
+        except UnsafeRepair:  # too many attributes to condition on: reconcile will see it
+            return
         if self.limiter is not None:
             self.limiter.acquire()
-        condition = still_holds(item, self.key_names)
 
         def call() -> Any:
             with aws_call(f"DeleteItem {self.table}"):

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dualwrite.aws.errors import aws_call
+from dualwrite.conditions import UnsafeRepair, still_holds
 from dualwrite.errors import AwsError, ConditionFailedError
 from dualwrite.wire import key_text
 from reconciler.compare import Difference
-from reconciler.conditions import UnsafeRepair, still_holds
 from reconciler.confirm import reread
 from reconciler.reads import Sides
 

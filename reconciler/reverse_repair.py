@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dualwrite.aws.dynamo import RequestCounter
+from dualwrite.conditions import UnsafeRepair, still_holds
 from dualwrite.control import ControlStore
 from dualwrite.errors import ConditionFailedError, DualwriteError
 from dualwrite.reverse.echo import net_writes
@@ -46,7 +47,6 @@ from dualwrite.reverse.plan import batch_reads, plan_batch, planner_for
 from dualwrite.reverse.writer import ReverseWriter, update_request
 from dualwrite.wire import Item, key_id, key_text
 from reconciler.compare import Candidate, Difference
-from reconciler.conditions import UnsafeRepair, still_holds
 from reconciler.confirm import reread
 from reconciler.reads import Sides
 from reconciler.repair import RepairReport, transact

@@ -506,8 +506,9 @@ EXPECTED_DYNAMODB: dict[str, dict[str, set[str]]] = {
         TABLES["control"]: {"DescribeTable"} | CONTROL_RW,
     },
     "BackfillWorkerFunctionRole": {
-        TABLES["servers"]: {"DescribeTable", "Scan"},
-        TABLES["memberships"]: {"DescribeTable", "Scan", "Query"},
+        # BatchGetItem: a re-run reads again the sources of what it put (settle_landed)
+        TABLES["servers"]: {"DescribeTable", "Scan", "BatchGetItem"},
+        TABLES["memberships"]: {"DescribeTable", "Scan", "Query", "BatchGetItem"},
         # DeleteItem: a refused batch is sent again one write at a time (a derived delete)
         TABLES["core"]: {"DescribeTable", "BatchWriteItem", "PutItem", "DeleteItem"},
         TABLES["control"]: {"DescribeTable"} | CONTROL_RW,

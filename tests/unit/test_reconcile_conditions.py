@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.conditions import MAX_EXPRESSION_CHARS, UnsafeRepair, still_holds
+from dualwrite.conditions import MAX_EXPRESSION_CHARS, UnsafeRepair, still_holds
 
 KEYS = ("PK", "SK")
 

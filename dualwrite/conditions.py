@@ -1,4 +1,5 @@
-"""Conditions for repair writes: succeed only if the target still holds what was read. Pure.
+"""Conditions for repair writes (and a backfill re-run taking back what it put): succeed
+only if the item is still what was read. Pure.
 
 A repair is computed from one read of each side. Between that read and the write the live
 replicator may apply a newer change; the write must then fail rather than undo it
