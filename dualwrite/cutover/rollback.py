@@ -132,7 +132,7 @@ def put_back(
     if only is not None and any(e.sk not in only for e in active_cutovers(journal.entries())):
         # a later cutover (a straggler re-pointed days after the first) failed its checks:
         # put back just its changes. The earlier cutover stays in effect, and so does its
-        # direction (every active cutover was undone, the first one too)
+        # direction (before, every active cutover was undone, the healthy first one too)
         outcome = run_rollback(ctx.functions, journal, undo_rest, only=only)
         if outcome.entry is None or outcome.entry.status != APPLIED:
             return outcome
