@@ -101,7 +101,8 @@ def reverse_repair(
     found = writer.read(batch_reads(planner, changes))
     read_at = store.now()  # every source item the writes replace was read by now
     plan = plan_batch(planner, changes, found, mapping.group_attr)
-    foreign = {kid(w.key) for w in store.foreign_writes(route.name, unresolved_only=True)}
+    listed = {kid(w.key) for w in store.foreign_writes(route.name, unresolved_only=True)}
+    foreign = set(listed)
     netted = net_writes(plan.writes, found.source).writes
     held = [w for w in netted if w.kid not in foreign and w.kid in found.source]
     unread = read_through(read_at) if held else None
@@ -113,7 +114,6 @@ def reverse_repair(
             )
         foreign |= {w.kid for w in held}
     writes = tuple(w for w in netted if w.kid not in foreign)
-    listed = {kid(w.key) for w in store.foreign_writes(route.name, unresolved_only=True)}
     for w in netted:
         if w.kid in listed:
             key = key_text(w.key)

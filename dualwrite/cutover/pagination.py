@@ -9,10 +9,17 @@ from dualwrite.aws.errors import aws_call
 
 
 def pages(
-    call: Callable[..., Any], operation: str, key: str, token: str, **kwargs: Any
+    call: Callable[..., Any],
+    operation: str,
+    key: str,
+    token: str,
+    *,
+    request_token: str | None = None,
+    **kwargs: Any,
 ) -> Iterator[Any]:
-    """Every item under `key` of every page; `token` names the request and response field
-    (NextToken for most services, nextToken for Step Functions and ECS)."""
+    """Every item under `key` of every page; `token` names the response field and, unless
+    `request_token` says otherwise, the request's (NextToken for most services, nextToken
+    for Step Functions and ECS; Lambda answers NextMarker to a request's Marker)."""
     while True:
         with aws_call(operation):
             response = call(**kwargs)
@@ -20,4 +27,4 @@ def pages(
         next_token = response.get(token)
         if not next_token:
             return
-        kwargs[token] = next_token
+        kwargs[request_token or token] = next_token

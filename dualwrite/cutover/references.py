@@ -210,18 +210,6 @@ class Discovery:
     skipped: tuple[Skipped, ...] = ()
 
 
-def _marker_pages(call: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
-    """Lambda's pagination: the response's NextMarker is the next request's Marker."""
-    while True:
-        with aws_call(operation):
-            response = call(**kwargs)
-        yield from response.get(key, [])
-        marker = response.get("NextMarker")
-        if not marker:
-            return
-        kwargs["Marker"] = marker
-
-
 @dataclass
 class ReferenceScanner:
     """Read-only discovery through a Clients-like factory (`client(service)`). `repointed`:
@@ -236,13 +224,20 @@ class ReferenceScanner:
         old table whatever the cutover does to $LATEST (SAM's AutoPublishAlias serves one)."""
         lam = self.clients.client("lambda")
         out: list[Reference] = []
-        for fn in _marker_pages(lam.list_functions, "ListFunctions", "Functions"):
+        for fn in _pages(
+            lam.list_functions, "ListFunctions", "Functions", "NextMarker", request_token="Marker"
+        ):
             name = str(fn["FunctionName"])
             if name not in self.repointed:
                 env = (fn.get("Environment") or {}).get("Variables") or {}
                 out += environment_references(name, env, old)
-            for alias in _marker_pages(
-                lam.list_aliases, f"ListAliases {name}", "Aliases", FunctionName=name
+            for alias in _pages(
+                lam.list_aliases,
+                f"ListAliases {name}",
+                "Aliases",
+                "NextMarker",
+                request_token="Marker",
+                FunctionName=name,
             ):
                 version = str(alias.get("FunctionVersion", "$LATEST"))
                 if version == "$LATEST":
