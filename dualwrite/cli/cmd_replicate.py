@@ -1,7 +1,9 @@
 """`replicate`: the local stream runner (Lambda's event source mapping, outside AWS).
 
 Ctrl-C (or SIGTERM) stops cleanly: the batch in hand is finished and checkpointed; a second
-Ctrl-C interrupts at once.
+Ctrl-C interrupts at once. A plain `replicate` ends that way (exit 0); one stopped before the
+`--until-caught-up` it was asked for exits 130, so that `replicate --until-caught-up &&
+dualwrite cutover` does not go on as if it had caught up.
 """
 
 from __future__ import annotations
@@ -187,6 +189,9 @@ def replicate(
         emit_json(summary.to_json())
     else:
         _print_summary(app, summary)
+    if stop.is_set() and until_caught_up and not summary.caught_up:
+        app.say("interrupted before catching up (checkpoints saved: run it again to go on)")
+        raise typer.Exit(130)
     if summary.stuck_shards:
         app.say(
             "some shards could not make progress: "

@@ -92,3 +92,29 @@ def test_ctrl_c_stops_cleanly_after_checkpointing(cli: Cli, emulator_clients: Cl
     assert "stopping" in err
     (shard,) = store.shards(streams[1])
     assert shard.records == 40 and shard.sequence_number
+
+
+def test_ctrl_c_before_caught_up_exits_130(cli: Cli, emulator_clients: Clients) -> None:
+    """`replicate --until-caught-up && dualwrite cutover` must not go on after a Ctrl-C that
+    stopped it before it caught up."""
+    store = setup(cli, emulator_clients)
+    for route in ("servers", "memberships"):
+        store.set_phase(route, Phase.BACKFILLED)
+    desc = tables.describe(emulator_clients.dynamodb, "UserMembershipTable")
+    assert desc is not None
+
+    def started() -> bool:  # one batch of 40 checkpointed, far from the end
+        return any(s.records for s in store.shards(desc["LatestStreamArn"]))
+
+    proc = cli.start(CORE, "replicate", "--until-caught-up", "--json", "--batch-size", "1")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not started():
+        time.sleep(0.05)  # polling a condition
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+
+    summary = json.loads(out)
+    assert summary["caught_up"] is False, summary
+    assert proc.returncode == 130, err
+    assert "before catching up" in err
