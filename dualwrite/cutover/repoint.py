@@ -185,6 +185,7 @@ def run_rollback(
     undo: Callable[[list[Entry]], Undone] = lambda _active: Undone(),
     before: Callable[[Entry], None] = lambda _entry: None,
     only: frozenset[str] | None = None,
+    reverse: DirectionSwitch | None = None,
 ) -> RollbackOutcome:
     """Restore the functions, then `undo` the rest (SSM parameters, clones) of the active
     cutovers; only then are they marked rolled back and the rollback entry closed, so a
@@ -192,7 +193,9 @@ def run_rollback(
     step is harmless to repeat). Nothing is marked while `undo` reports a failure.
     `before` runs once the rollback is journaled (its T) and before any function is
     restored (it must not wait, nor stop the rollback). `only`: undo just these cutovers
-    (the journal entries' sk), not every active one."""
+    (the journal entries' sk), not every active one. `reverse`: the rollback's direction
+    switch when it is known from the start (a partial put-back's "no switch"), journaled
+    with the entry itself, so that no kill can leave it closed without one."""
     entries = journal.entries()
     active = [e for e in active_cutovers(entries) if only is None or e.sk in only]
     stale = unclosed_rollback(entries) if only is None else None
@@ -212,7 +215,9 @@ def run_rollback(
     ]
     # a killed rollback that marked some of them: this one finishes its switch back too
     half_done = [e.sk for e in entries if stale is not None and e.rolled_back_by == stale.sk]
-    rollback = journal.begin(ROLLBACK, undoes=tuple(e.sk for e in active) + tuple(half_done))
+    rollback = journal.begin(
+        ROLLBACK, undoes=tuple(e.sk for e in active) + tuple(half_done), reverse=reverse
+    )
     before(rollback)
     failures: list[str] = []
     put_back: list[Entry] = []

@@ -133,15 +133,12 @@ def put_back(
         # a later cutover (a straggler re-pointed days after the first) failed its checks:
         # put back just its changes. The earlier cutover stays in effect, and so does its
         # direction (before, every active cutover was undone, the healthy first one too)
-        outcome = run_rollback(ctx.functions, journal, undo_rest, only=only)
-        if outcome.entry is None or outcome.entry.status != APPLIED:
-            return outcome
         kept = DirectionSwitch(
             reverse=False,
             overlap_s=0.0,
             note="a later cutover's changes only: the earlier cutover and its direction stay",
         )
-        return replace(outcome, entry=journal.save(replace(outcome.entry, reverse=kept)))
+        return run_rollback(ctx.functions, journal, undo_rest, only=only, reverse=kept)
     outcome = run_rollback(ctx.functions, journal, undo_rest, before)
     if ctx.store is None:
         return outcome

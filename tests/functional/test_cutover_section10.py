@@ -8,6 +8,7 @@ tests by ARN; partial automatic rollbacks; retried updates; names printed as mar
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,6 +181,54 @@ def test_a_second_cutovers_failed_smoke_test_leaves_the_first_cutover_in_place(
     assert second.status is Status.ROLLED_BACK
     assert env_of(c, "worker") == {"TABLE": "old-t"}
     assert env_of(c, "api") == {"TABLE": "new-t"}  # the first cutover was not this one's
+
+
+def test_a_partial_put_back_killed_once_its_entry_is_closed_owes_no_switch_back(
+    moto: None,
+) -> None:
+    """The put-back of a failing later cutover closes its rollback entry, then journaled
+    the "no switch" marker in a second save. Killed between the two, the journal held a
+    closed rollback without a switch: rollback.owed_switch_back then named it, and the next
+    cutover or rollback switched replication back to forward under the first cutover,
+    which is still in effect (its new-table writes no longer reached the old tables)."""
+    from dualwrite.cutover import journal as journal_mod
+    from dualwrite.cutover.journal import ROLLBACK
+    from dualwrite.cutover.rollback import owed_switch_back
+
+    c, ctx = world()
+    assert cutover(ctx, FORCED).status is Status.DONE
+    make_function(c, "worker")
+    c.lambda_.update_function_configuration(
+        FunctionName="worker", Environment={"Variables": {"TABLE": "old-t"}}
+    )
+    m = parse_migration(migration_doc(["api", "worker"], ["worker"]))
+    clock = FakeClock()
+    ctx2 = CutoverContext.open(m, c, clock=lambda: clock.now().timestamp(), sleep=clock.sleep)
+    bad = smoke.SmokeResult("worker", False, "boom")
+    real_save = journal_mod.Journal.save
+    closed: list[bool] = []
+
+    def save(self: Any, entry: Any) -> Any:
+        if closed:  # the process dies at the next save after the rollback is closed
+            raise Kill
+        out = real_save(self, entry)
+        if entry.action == ROLLBACK and entry.status == journal_mod.APPLIED:
+            closed.append(True)
+        return out
+
+    with (
+        mock.patch.object(smoke.SmokeRunner, "run", return_value=[bad]),
+        mock.patch.object(journal_mod.Journal, "save", save),
+        contextlib.suppress(Kill),
+    ):  # killed after the close, or not at all
+        cutover(ctx2, FORCED)
+
+    assert closed, "the put-back never closed its rollback entry"
+    assert ctx2.store is not None
+    entries = journal_mod.Journal(ctx2.store).entries()
+    assert owed_switch_back(entries) is None
+    assert env_of(c, "worker") == {"TABLE": "old-t"}
+    assert env_of(c, "api") == {"TABLE": "new-t"}
 
 
 # --- 5. rollback after a re-pointed function was deleted --------------------------------
