@@ -166,7 +166,7 @@ def run_reconcile(
         sleep=sleep,
         buckets=buckets,
     )
-    run = ReconcileRun.start(specs, segs, buckets=buckets, exact=exact)
+    run = ReconcileRun.start(specs, segs, buckets=buckets, exact=exact, now=store.now())
     run.advance(checker, specs, workers=workers, on_phase=exact_phase)
 
     results: list[ReconcileRecord] = []
@@ -183,6 +183,9 @@ def run_reconcile(
             )
         else:
             result = run.check_result(spec)
+        # as of when its reads began: a scheduled run that began earlier and ends later must
+        # not replace it (ControlStore.save_reconcile)
+        result = replace(result, started_at=run.started_at)
         store.save_reconcile(result)
         if publish_metrics:
             try:

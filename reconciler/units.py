@@ -10,6 +10,7 @@ others after their current page; what each unit did is merged in unit order.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -130,7 +131,12 @@ def run_units(
 ) -> None:
     """Run the units not done yet on a bounded pool, then `merge` what each one did, in unit
     order (on this thread). The first failure stops the others after their page; what the
-    units that ended well did is merged before it is raised (their states say done)."""
+    units that ended well did is merged before it is raised (their states say done).
+
+    Each unit runs on a copy of its state, kept only when its outcome is merged: a unit that
+    fails after some pages has found differences (and folded digests) that are lost with
+    it, so its state must stay before those pages, or the scheduled reconciler's next slice
+    would resume after them and record parity over a missing item."""
     todo = [u for u in units if not states[u.uid].done]
     if not todo:
         return
@@ -144,11 +150,13 @@ def run_units(
         def stopping() -> bool:
             return pool.stopping
 
-        futures = [pool.submit(partial(checker.run, u, states[u.uid], stopping)) for u in todo]
+        work = {u.uid: copy.deepcopy(states[u.uid]) for u in todo}
+        futures = [pool.submit(partial(checker.run, u, work[u.uid], stopping)) for u in todo]
         for _ in pool.as_completed():
             pass
-    for future in futures:
+    for unit, future in zip(todo, futures, strict=True):
         if future.state is TaskState.SUCCEEDED:
+            states[unit.uid] = work[unit.uid]
             merge(future.result())
     if pool.failure is not None:
         raise pool.failure

@@ -266,11 +266,22 @@ class ReconcileRecord:
 
 class ReconcileRecords(ControlTable):
     def save_reconcile(self, record: ReconcileRecord) -> ReconcileRecord:
-        """Record a route's result now; returns it with its time."""
+        """Record a route's result now; returns it with its time. A result whose reads began
+        before those of the recorded one is not recorded: a scheduled run reads over many
+        slices (hours), and ending after an operator's `reconcile` had found drift it would
+        otherwise replace that drift with an older, "fresh" parity the gate trusts."""
         saved = replace(record, at=self.clock(), metrics_error=None)
+        current = self.last_reconcile(record.route)
+        if current is not None and _as_of(current) > _as_of(saved):
+            return saved
         self.put(f"ROUTE#{record.route}", "RECONCILE", saved.to_json())
         return saved
 
     def last_reconcile(self, route: str) -> ReconcileRecord | None:
         rec = self.get(f"ROUTE#{route}", "RECONCILE")
         return ReconcileRecord.from_json(route, rec.data) if rec else None
+
+
+def _as_of(record: ReconcileRecord) -> float:
+    """When a result's reads began (its run's start; for a record without one, its save)."""
+    return record.started_at if record.started_at else (record.at or 0.0)
