@@ -187,6 +187,8 @@ def run_reconcile(
         # not replace it (ControlStore.save_reconcile)
         result = replace(result, started_at=run.started_at)
         store.save_reconcile(result)
+        if repair and result.parity:
+            _repair_pass_done(store, spec.name, run.started_at)
         if publish_metrics:
             try:
                 metrics.publish(
@@ -205,6 +207,28 @@ def run_reconcile(
         duration_s=round(clock() - started, 3),
         requests=dict(sorted(run.requests.counts.items())),
     )
+
+
+def _repair_pass_done(store: ControlStore, route: str, started_at: float) -> None:
+    """The repair pass a backfill that outlived the stream's retention asks for (needs_repair,
+    which the cutover gate refuses): done once a repair begun after the backfill completed
+    leaves the route at parity."""
+    phase = store.phase(route)
+    completed = phase.backfill_completed_at
+    if (
+        phase.needs_repair
+        and phase.backfilled
+        and completed is not None
+        and started_at >= completed
+    ):
+        store.save_phase(
+            route,
+            replace(
+                phase,
+                needs_repair=False,
+                repair_reason=f"repaired (reconcile --repair at parity): {phase.repair_reason}",
+            ),
+        )
 
 
 def _repair_route(

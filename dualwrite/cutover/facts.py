@@ -84,6 +84,7 @@ def gather_cutover(
     now: float,
 ) -> list[RouteFacts]:
     quarantined = Counter(e.route for e in store.quarantined())
+    phases = {r.route: store.phase(r.route) for r in routes}
     return [
         RouteFacts(
             route=r.route,
@@ -94,7 +95,8 @@ def gather_cutover(
                 r.route, r.source_table, clients, store, migration.metrics_namespace, now
             ),
             quarantined=quarantined.get(r.route, 0),
-            phase=store.phase(r.route).phase,
+            phase=phases[r.route].phase,
+            needs_repair=phases[r.route].needs_repair,
         )
         for r in routes
     ]

@@ -78,6 +78,9 @@ class RouteFacts:
     quarantined: int
     #: replication applies a route's changes only once its backfill is complete
     phase: Phase = Phase.BACKFILLED
+    #: the backfill outlived the stream's retention: changes made during it may never have
+    #: been replicated, and no repair pass has reached parity since (DESIGN.md section 2)
+    needs_repair: bool = False
 
 
 def _minutes(seconds: float) -> str:
@@ -127,10 +130,19 @@ def replication_check(fact: ReplicationFact, max_lag_s: float) -> Check:
     return Check("replication", fact.route, True, f"caught up ({fact.method}: {fact.detail})")
 
 
-def backfill_check(route: str, phase: Phase) -> Check:
+def backfill_check(route: str, phase: Phase, needs_repair: bool = False) -> Check:
     """A route not backfilled has no replication applying its changes (a repair may have
     given it parity, but nothing carries the next change), so neither a drain nor a
-    rollback could finish."""
+    rollback could finish. One whose backfill outlived the stream's retention needs its
+    repair pass first (reconcile --repair at parity clears it)."""
+    if phase is Phase.BACKFILLED and needs_repair:
+        return Check(
+            "backfill",
+            route,
+            False,
+            "complete, but it outlived the stream's retention, so changes made during it may "
+            "be missing: run dualwrite reconcile --repair (at parity it clears this)",
+        )
     if phase is not Phase.BACKFILLED:
         return Check(
             "backfill",
@@ -161,7 +173,7 @@ def decide_cutover(routes: Iterable[RouteFacts], now: float, limits: CutoverLimi
             checks.append(
                 Check("target", r.route, False, f"target {r.target} does not exist: run prepare")
             )
-        checks.append(backfill_check(r.route, r.phase))
+        checks.append(backfill_check(r.route, r.phase, r.needs_repair))
         checks.append(reconcile_check(r.route, r.reconcile, now, limits.max_reconcile_age_s))
         checks.append(replication_check(r.replication, limits.max_lag_s))
         checks.append(quarantine_check(r.route, r.quarantined))

@@ -79,6 +79,16 @@ def test_cutover_refuses_a_route_not_backfilled_even_with_parity(phase: Phase) -
     assert "dualwrite backfill --route b" in reason
 
 
+def test_cutover_refuses_a_route_whose_backfill_still_needs_its_repair_pass() -> None:
+    """A backfill that outlived the stream's retention may have lost changes made during it
+    (DESIGN.md section 2: require a repair pass); a reconcile's parity does not prove the
+    repair ran."""
+    decision = decide_cutover([route("a"), route("b", needs_repair=True)], NOW, LIMITS)
+    assert not decision.ok and len(decision.checks) == 8
+    (reason,) = decision.reasons
+    assert reason.startswith("b:") and "dualwrite reconcile --repair" in reason
+
+
 @pytest.mark.parametrize(
     ("reconcile", "expected"),
     [
