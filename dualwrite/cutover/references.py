@@ -323,7 +323,12 @@ class ReferenceScanner:
             for i in range(0, len(arns), 10):  # DescribeServices takes 10 at a time
                 with aws_call("DescribeServices"):
                     described = ecs.describe_services(cluster=cluster, services=arns[i : i + 10])
-                out += [str(svc["taskDefinition"]) for svc in described.get("services", [])]
+                for svc in described.get("services", []):
+                    # an EXTERNAL deployment controller's service names its revisions in
+                    # its task sets only (no primary task set: no taskDefinition at all)
+                    runs = [svc.get("taskDefinition")]
+                    runs += [t.get("taskDefinition") for t in svc.get("taskSets") or []]
+                    out += [str(r) for r in runs if r]
         return out
 
     def pipes(self, old: OldTables) -> list[Reference]:

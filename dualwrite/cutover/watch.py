@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from dualwrite.aws.errors import aws_call
-from dualwrite.errors import AwsError, ConfigError
+from dualwrite.errors import AwsError, ConfigError, ThrottledError
 from dualwrite.jsondoc import JsonObject
 
 NAMESPACE = "AWS/Lambda"
@@ -290,11 +290,15 @@ class CloudWatchProbe:
                 "AlarmName": name,
                 "HistoryItemType": "StateUpdate",
                 "StartDate": since,
+                # without it AWS answers with metric alarms' history only
+                "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
             }
             while True:
                 try:
                     with aws_call(f"DescribeAlarmHistory {name}"):
                         response = self.client.describe_alarm_history(**kwargs)
+                except ThrottledError:
+                    return went  # this poll's states count; the next poll asks again
                 except (AwsError, NotImplementedError):
                     self._no_history = True  # asked once: every poll would pay the retries
                     return went
