@@ -4,8 +4,6 @@ sets). It crashed plan and cutover --dry-run with a KeyError."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,28 +18,6 @@ from dualwrite.cutover.references import (
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/"
 PAIRS = [TablePair("orders", "orders-v2", ARN + "orders", ARN + "orders-v2")]
 OLD = OldTables.of(PAIRS)
-
-
-def _role(clients: Clients) -> str:
-    iam = clients.client("iam")
-    try:
-        return iam.get_role(RoleName="fn-role")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        return iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-
-
-def make_function(clients: Clients, name: str, table: str) -> None:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("h.py", "def h(event, context):\n    return event\n")
-    clients.lambda_.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=_role(clients),
-        Handler="h.h",
-        Code={"ZipFile": buf.getvalue()},
-        Environment={"Variables": {"TABLE": table}},
-    )
 
 
 # --- 1. weighted alias: the additional version is never looked at --------------------------
