@@ -284,4 +284,4 @@ class ReconcileRecords(ControlTable):
 
 def _as_of(record: ReconcileRecord) -> float:
     """When a result's reads began (its run's start; for a record without one, its save)."""
-    return record.started_at if record.started_at else (record.at or 0.0)
+    return record.started_at or record.at

@@ -157,13 +157,9 @@ def test_dry_run_without_ssm_permission_reports_instead_of_failing(moto: None) -
 # --- 4. a later cutover's failed check rolls back an earlier, healthy cutover ------------
 
 
-def test_a_second_cutovers_failed_smoke_test_leaves_the_first_cutover_in_place(
-    moto: None,
-) -> None:
-    """A first cutover re-pointed `api` and passed its checks. Later a straggler `worker`
-    still naming the old table is cut over by a second run; its smoke test fails. The
-    automatic rollback (switch.check_switch -> rollback.put_back -> run_rollback) undoes
-    EVERY active cutover, so the healthy `api` is sent back to the old table too."""
+def after_a_first_cutover_a_straggler() -> tuple[Clients, CutoverContext]:
+    """`api` cut over and checked; then a straggler `worker` still naming the old table, and
+    the context of a second cutover that re-points both, smoke-testing `worker`."""
     c, ctx = world()
     assert cutover(ctx, FORCED).status is Status.DONE
     assert env_of(c, "api") == {"TABLE": "new-t"}
@@ -174,6 +170,17 @@ def test_a_second_cutovers_failed_smoke_test_leaves_the_first_cutover_in_place(
     m = parse_migration(migration_doc(["api", "worker"], ["worker"]))
     clock = FakeClock()
     ctx2 = CutoverContext.open(m, c, clock=lambda: clock.now().timestamp(), sleep=clock.sleep)
+    return c, ctx2
+
+
+def test_a_second_cutovers_failed_smoke_test_leaves_the_first_cutover_in_place(
+    moto: None,
+) -> None:
+    """A first cutover re-pointed `api` and passed its checks. Later a straggler `worker`
+    still naming the old table is cut over by a second run; its smoke test fails. The
+    automatic rollback (switch.check_switch -> rollback.put_back -> run_rollback) undoes
+    EVERY active cutover, so the healthy `api` is sent back to the old table too."""
+    c, ctx2 = after_a_first_cutover_a_straggler()
     bad = smoke.SmokeResult("worker", False, "boom")
     with mock.patch.object(smoke.SmokeRunner, "run", return_value=[bad]):
         second = cutover(ctx2, FORCED)
@@ -195,15 +202,7 @@ def test_a_partial_put_back_killed_once_its_entry_is_closed_owes_no_switch_back(
     from dualwrite.cutover.journal import ROLLBACK
     from dualwrite.cutover.rollback import owed_switch_back
 
-    c, ctx = world()
-    assert cutover(ctx, FORCED).status is Status.DONE
-    make_function(c, "worker")
-    c.lambda_.update_function_configuration(
-        FunctionName="worker", Environment={"Variables": {"TABLE": "old-t"}}
-    )
-    m = parse_migration(migration_doc(["api", "worker"], ["worker"]))
-    clock = FakeClock()
-    ctx2 = CutoverContext.open(m, c, clock=lambda: clock.now().timestamp(), sleep=clock.sleep)
+    c, ctx2 = after_a_first_cutover_a_straggler()
     bad = smoke.SmokeResult("worker", False, "boom")
     real_save = journal_mod.Journal.save
     closed: list[bool] = []

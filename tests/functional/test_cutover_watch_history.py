@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 
 from dualwrite.aws.clients import Clients
 from dualwrite.cutover.watch import CloudWatchProbe, WatchPlan, run_watch
-from tests.cutover_world import SWITCH, FakeClock
+from tests.cutover_world import SWITCH, FakeClock, put_alarm
+from tests.functional.test_cutover_watch_aws import _History
 
 WENT = {
     "HistoryItemType": "StateUpdate",
@@ -55,23 +56,17 @@ def test_a_composite_alarm_that_fired_between_two_checks_is_seen(moto_clients: C
     assert probe.alarmed_since(["app-health"], datetime(2026, 1, 1, tzinfo=UTC)) == {"app-health"}
 
 
-class ThrottledOnce:
-    """DescribeAlarmHistory throttled once (after botocore's own retries), then fine."""
+class ThrottledOnce(_History):
+    """DescribeAlarmHistory throttled once (after botocore's own retries), then as AWS."""
 
-    def __init__(self, real: Any, items: dict[str, list[dict[str, Any]]]) -> None:
-        self.real, self.items, self.calls = real, items, 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-    def describe_alarm_history(self, AlarmName: str, **_kw: Any) -> dict[str, Any]:
-        self.calls += 1
-        if self.calls == 1:
+    def describe_alarm_history(self, AlarmName: str, **kw: Any) -> dict[str, Any]:
+        if not self.asked:
+            self.asked += 1
             raise ClientError(
                 {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
                 "DescribeAlarmHistory",
             )
-        return {"AlarmHistoryItems": self.items.get(AlarmName, [])}
+        return super().describe_alarm_history(AlarmName, **kw)
 
 
 def test_one_throttled_history_call_does_not_switch_the_history_off_for_the_whole_watch(
@@ -81,17 +76,7 @@ def test_one_throttled_history_call_does_not_switch_the_history_off_for_the_whol
     the momentary state, so an alarm that fires and recovers between polls later in the
     watch passes. The watch reports ok and the cutover is kept."""
     cw = moto_clients.cloudwatch
-    cw.put_metric_alarm(
-        AlarmName="blip",
-        MetricName="Errors",
-        Namespace="AWS/Lambda",
-        Statistic="Sum",
-        Dimensions=[{"Name": "FunctionName", "Value": "api"}],
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=0,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    put_alarm(moto_clients, "blip", "old-t")
     cw.set_alarm_state(AlarmName="blip", StateValue="OK", StateReason="x")
     history: dict[str, list[dict[str, Any]]] = {}
     client = ThrottledOnce(cw, history)
@@ -100,4 +85,4 @@ def test_one_throttled_history_call_does_not_switch_the_history_off_for_the_whol
     clock.at(45, lambda: history.setdefault("blip", [WENT, BACK]))
     plan = WatchPlan((), ("blip",), 120, SWITCH, poll_seconds=30)
     result = run_watch(CloudWatchProbe(client), plan, now=clock.now, sleep=clock.sleep)
-    assert not result.ok, (result.checks, client.calls)
+    assert not result.ok, (result.checks, client.asked)
