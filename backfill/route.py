@@ -80,7 +80,9 @@ def check_route(
     source = tables.describe(ddb, route.source)
     if source is None:
         raise ConfigError(f"route {name}: source table {route.source} does not exist")
-    mapping = build_mapping(route.mapping, tables.key_schema_of(source))
+    target = tables.describe(ddb, route.target)
+    have = tables.key_schema_of(target) if target is not None else None
+    mapping = build_mapping(route.mapping, tables.key_schema_of(source), have)
     problem = mapping.schema_problem()
     if problem:
         raise ConfigError(f"route {name}: {problem}")
@@ -95,13 +97,11 @@ def check_route(
             f"route {name}: the stream on {route.source} has view type {view}; dualwrite "
             f"needs {tables.STREAM_VIEW}: run `dualwrite prepare`"
         )
-    target = tables.describe(ddb, route.target)
-    if target is None:
+    if target is None or have is None:
         raise ConfigError(
             f"route {name}: target table {route.target} does not exist: run `dualwrite prepare` "
             "first"
         )
-    have = tables.key_schema_of(target)
     if not mapping.fits_key(have):
         raise ConfigError(
             f"route {name}: target {route.target} has key {have.describe()}, but mapping "

@@ -11,6 +11,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -37,8 +38,21 @@ class _Strict(BaseModel):
 _DECLARATIVE = "declarative"
 
 
+#: the other tag, for a mapping's name
+_NAMED = "name"
+
+
 def _mapping_kind(value: Any) -> str:
-    return _DECLARATIVE if isinstance(value, dict | DeclarativeSpec) else "name"
+    return _DECLARATIVE if isinstance(value, dict | DeclarativeSpec) else _NAMED
+
+
+def _mapping_name(value: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        raise ValueError(
+            "must be a mapping's name (identity, servers, memberships, package.module:Class) "
+            f"or a declarative mapping (key:, set:, rename:, drop:), not {value!r}"
+        )
+    return value
 
 
 #: what DynamoDB takes as a table or index name (CreateTable refuses anything else, after
@@ -65,7 +79,7 @@ class Route(_Strict):
     target: DynamoName
     #: a mapping's name, or a declarative mapping (section 11)
     mapping: Annotated[
-        Annotated[str, Tag("name"), Field(min_length=1)]
+        Annotated[str, BeforeValidator(_mapping_name), Tag(_NAMED)]
         | Annotated[DeclarativeSpec, Tag(_DECLARATIVE)],
         Discriminator(_mapping_kind),
     ]
@@ -280,7 +294,7 @@ class Migration(_Strict):
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for i, part in enumerate(loc):
-        if part == _DECLARATIVE and i and loc[i - 1] == "mapping":
+        if part in (_DECLARATIVE, _NAMED) and i and loc[i - 1] == "mapping":
             continue  # the union's tag, not a key of the file
         if isinstance(part, int):
             out += f"[{part}]"

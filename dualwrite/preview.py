@@ -12,6 +12,7 @@ from typing import Any
 
 from dualwrite.aws import tables
 from dualwrite.aws.dynamo import scan_pages
+from dualwrite.aws.sampling import target_definition
 from dualwrite.config import Migration
 from dualwrite.errors import ConfigError, UnmappableError
 from dualwrite.jsondoc import JsonObject
@@ -98,7 +99,9 @@ def preview_routes(
         desc = tables.describe(ddb, r.source)
         if desc is None:
             raise ConfigError(f"route {r.name}: source table {r.source} does not exist")
-        mapping = build_mapping(r.mapping, tables.key_schema_of(desc))
+        target = target_definition(ddb, migration, r, desc)
+        target_key = tables.key_schema_of(target) if target else None
+        mapping = build_mapping(r.mapping, tables.key_schema_of(desc), target_key)
         problem = mapping.schema_problem()
         if problem:
             raise ConfigError(f"route {r.name}: {problem}")

@@ -54,11 +54,11 @@ def resolve_routes(
                 f"route {route.name}: target table {route.target} does not exist "
                 "(run `dualwrite prepare` first)"
             )
-        mapping = build_mapping(route.mapping, tables.key_schema_of(source))
+        target_key = tables.key_schema_of(target)
+        mapping = build_mapping(route.mapping, tables.key_schema_of(source), target_key)
         problem = mapping.schema_problem()
         if problem:
             raise ConfigError(f"route {route.name}: {problem}")
-        target_key = tables.key_schema_of(target)
         if not mapping.fits_key(target_key):
             raise ConfigError(
                 f"route {route.name}: target {route.target} is keyed by "

@@ -159,7 +159,10 @@ class Replicator:
             desc = tables.describe(self.dynamodb, route.source)
             if desc is None:
                 raise ConfigError(f"route {route.name}: source table {route.source} does not exist")
-            mapping = build_mapping(route.mapping, tables.key_schema_of(desc))
+            # the target's key orders a declarative key (a cold start's one more DescribeTable)
+            target = tables.describe(self.dynamodb, route.target)
+            target_key = tables.key_schema_of(target) if target is not None else None
+            mapping = build_mapping(route.mapping, tables.key_schema_of(desc), target_key)
             ctx = RouteContext(route, mapping, mapping.target_key.names)
             self._contexts[route.name] = ctx
         return ctx

@@ -47,10 +47,11 @@ def extrapolated_items(client: Any, table: str) -> int:
 
 
 def target_definition(
-    clients: Clients, migration: Migration, route: Route, source: dict[str, Any]
+    ddb: Any, migration: Migration, route: Route, source: dict[str, Any]
 ) -> dict[str, Any]:
-    """The target as it is, or as prepare will make it (declared, or cloned from the source)."""
-    described = tables.describe(clients.dynamodb, route.target)
+    """The target as it is, or as prepare will make it (declared, or cloned from the source;
+    {}: made from the mapping's key)."""
+    described = tables.describe(ddb, route.target)
     if described is not None:
         return described
     declared = migration.targets.get(route.target)
@@ -66,8 +67,9 @@ def estimate_route(
     source = tables.describe(ddb, route.source)
     if source is None:
         raise ConfigError(f"route {route.name}: source table {route.source} does not exist")
-    mapping = build_mapping(route.mapping, tables.key_schema_of(source))
-    target = target_definition(clients, migration, route, source)
+    target = target_definition(ddb, migration, route, source)
+    target_key = tables.key_schema_of(target) if target else None
+    mapping = build_mapping(route.mapping, tables.key_schema_of(source), target_key)
     page = next(
         scan_pages(ddb, route.source, limit=SAMPLE_LIMIT, extra={"ReturnConsumedCapacity": "NONE"})
     )

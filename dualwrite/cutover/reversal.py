@@ -37,7 +37,8 @@ def route_mapping(migration: Migration, r: RouteTables) -> RouteMapping | None:
     route = next(x for x in migration.routes if x.name == r.route)
     if r.source_table is None:
         return None
-    return build_mapping(route.mapping, r.source_table.key)
+    target_key = r.target_table.key if r.target_table is not None else None
+    return build_mapping(route.mapping, r.source_table.key, target_key)
 
 
 def has_inverse(migration: Migration, r: RouteTables) -> bool | None:

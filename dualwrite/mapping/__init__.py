@@ -53,12 +53,19 @@ def _load_custom(spec: str) -> type[Mapping]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"mapping {spec!r}: cannot import {module_name}: {exc}") from exc
+    except Exception as exc:  # the user's module fails as it runs (a typo: NameError, ...)
+        raise ConfigError(
+            f"mapping {spec!r}: importing {module_name} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     try:
         target = getattr(module, attribute)
     except AttributeError as exc:
         raise ConfigError(f"mapping {spec!r}: {module_name} has no attribute {attribute}") from exc
     if not (inspect.isclass(target) and issubclass(target, Mapping)):
         raise ConfigError(f"mapping {spec!r}: {attribute} is not a dualwrite.mapping.Mapping class")
+    if inspect.isabstract(target):
+        missing = ", ".join(sorted(target.__abstractmethods__))
+        raise ConfigError(f"mapping {spec!r}: {attribute} does not define {missing}")
     return target
 
 
@@ -69,11 +76,25 @@ def mapping_class(spec: str) -> type[Mapping]:
     return _load_custom(spec)
 
 
-def build_mapping(spec: MappingSpec, source_key: KeySchema) -> Mapping:
-    """A mapping bound to its source's key schema."""
+def build_mapping(
+    spec: MappingSpec, source_key: KeySchema, target_key: KeySchema | None = None
+) -> Mapping:
+    """A mapping bound to its source's key schema and, once the target exists (or is
+    declared), to the target's: a declarative `key:` is a YAML mapping whose order means
+    nothing, so which of its attributes is the partition key (2048-byte limit) and which the
+    sort key (1024) is the table's to say."""
     if isinstance(spec, DeclarativeSpec):
-        return DeclarativeMapping(source_key, spec)
-    return mapping_class(spec)(source_key)
+        return DeclarativeMapping(source_key, spec, target_key)
+    cls = mapping_class(spec)
+    if spec in BUILTIN:
+        return cls(source_key)
+    try:
+        return cls(source_key)
+    except Exception as exc:  # the user's constructor refuses the source's key schema
+        raise ConfigError(
+            f"mapping {spec!r}: building it on the source key {source_key.describe()} failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def known_key_space(spec: MappingSpec) -> KeySpace | None:

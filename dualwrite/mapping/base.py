@@ -78,7 +78,11 @@ class Mapping(ABC):
         if "_transform" in own and "inverse" not in own and "has_inverse" not in own:
             cls.has_inverse = False
             cls.inverse = Mapping.inverse  # type: ignore[method-assign]
-        # an inverse of its own may keep what it likes of `current` unless it says otherwise
+        # an inverse of its own is one (it was ignored without has_inverse = True, so
+        # reverse replication refused the route); it may keep what it likes of `current`
+        # unless it says otherwise
+        if "inverse" in own and "has_inverse" not in own:
+            cls.has_inverse = True
         if "inverse" in own and "inverse_ignores_current" not in own:
             cls.inverse_ignores_current = False
 

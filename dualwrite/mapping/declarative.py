@@ -139,11 +139,16 @@ class DeclarativeMapping(Mapping):
     name = "declarative"
     has_inverse = True
 
-    def __init__(self, source_key: KeySchema, spec: DeclarativeSpec) -> None:
+    def __init__(
+        self, source_key: KeySchema, spec: DeclarativeSpec, target_key: KeySchema | None = None
+    ) -> None:
         super().__init__(source_key)
         self.spec = spec
         self.templates = spec.templates
+        # the table's order (partition key first) when it names the same attributes
         self.key_names = tuple(spec.key)
+        if target_key is not None and sorted(target_key.names) == sorted(self.key_names):
+            self.key_names = target_key.names
         names = (n for t in self.templates.values() for n in t.names)
         self.placeholders = tuple(dict.fromkeys(names))
         self.constants: dict[str, AttributeValue] = {k: _wire(v) for k, v in spec.set_.items()}

@@ -129,3 +129,11 @@ def test_key_spaces_are_checked_against_every_route_sharing_the_target() -> None
     assert len(parse_migration(migration(ORDERS_MAPPING, elsewhere)).routes) == 3
     apart = {**twin, "mapping": {"key": {"PK": "CUSTOMER#{customerId}", "SK": "CART#{id}"}}}
     assert len(parse_migration(migration(ORDERS_MAPPING, apart)).routes) == 3
+
+
+@pytest.mark.parametrize("given", [["servers"], 5, None, ""])
+def test_a_mapping_neither_a_name_nor_declarative_is_named_at_its_own_key(given: Any) -> None:
+    # it was reported at "routes[1].mapping.name" (pydantic's tag) as "a valid string"
+    text = error(migration(given))
+    assert text.startswith("m.yaml: routes[1].mapping: must be a mapping's name ")
+    assert text.endswith(f"not {given!r}")

@@ -148,3 +148,21 @@ def test_a_custom_mapping_without_its_own_inverse_has_none() -> None:
     assert not m.has_inverse
     with pytest.raises(NotImplementedError):
         m.inverse({"pk": {"S": "p"}}, None)
+
+
+def test_a_custom_mapping_that_defines_an_inverse_has_one() -> None:
+    """Defining `inverse` is saying so: without `has_inverse = True` it was ignored, and
+    reverse replication refused the route as having no inverse."""
+    from tests.unit.sample_mapping import TaggedCopy
+
+    class Untagged(TaggedCopy):
+        def inverse(self, target: Item, current: Item | None) -> Item:
+            return {k: v for k, v in target.items() if k != "migrated"}
+
+    class Withheld(Untagged):
+        has_inverse = False
+
+    m = Untagged(KeySchema((("pk", "S"),)))
+    assert m.has_inverse and not m.inverse_ignores_current
+    assert m.inverse(m.transform({"pk": {"S": "p"}}), None) == {"pk": {"S": "p"}}
+    assert not Withheld.has_inverse
