@@ -16,7 +16,8 @@ from dualwrite.aws import tables
 from dualwrite.aws.clients import Clients
 from dualwrite.config import Migration, Target
 from dualwrite.control import ControlStore, ControlTable, control_table_definition
-from dualwrite.cutover.facts import describe_routes, table_pairs
+from dualwrite.cutover.facts import describe_routes, renames_of, table_pairs
+from dualwrite.cutover.functions import LambdaFunctions, candidates, plan_changes
 from dualwrite.cutover.references import Discovery, discover_references
 from dualwrite.errors import ConfigError
 from dualwrite.jsondoc import JsonObject
@@ -338,12 +339,15 @@ def _target_stream(route: str, target: str, desc: Any) -> Action:
 
 def references(migration: Migration, clients: Clients) -> Discovery:
     """Every place outside the re-pointed functions that names an old table (DESIGN.md
-    section 10), for `plan`; read-only, a kind that cannot be read is skipped."""
-    return discover_references(
-        clients,
-        table_pairs(describe_routes(migration, clients)),
-        repointed=migration.cutover.functions,  # `discover: true` finds the others too
-    )
+    section 10), for `plan`; read-only, a kind that cannot be read is skipped. The
+    re-pointed functions are the listed ones and, with `discover: true`, every function the
+    cutover would re-point (cutover --dry-run's list: they are no writer left behind)."""
+    routes = describe_routes(migration, clients)
+    repointed = set(migration.cutover.functions)
+    if migration.cutover.discover:
+        found = candidates(LambdaFunctions(clients.lambda_), (), discover=True)
+        repointed |= {p.function for p in plan_changes(found, renames_of(routes))}
+    return discover_references(clients, table_pairs(routes), repointed=repointed)
 
 
 def apply(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -19,6 +20,8 @@ PK = "pk"
 SK = "sk"
 #: JSON longer than this is stored zlib-compressed in `data_z` (B): an item holds 400 KB
 COMPRESS_OVER = 300_000
+#: a compressed item's SHA-256 of its JSON
+DIGEST = "data_sha256"
 
 
 def iso(ts: float) -> str:
@@ -75,10 +78,13 @@ class ControlTable:
         if_data: fail unless the stored data is exactly this (an optimistic update)."""
         text = _text(data)
         item: Item = {PK: {"S": pk}, SK: {"S": sk}, "updated_at": {"N": repr(self.clock())}}
-        if len(text) > COMPRESS_OVER and if_data is None:
+        if len(text) > COMPRESS_OVER:
             # a cutover journal of many functions (60 environments of ~4 KB, before and
-            # after) passed DynamoDB's 400 KB item limit, and no cutover could be made
+            # after) passed DynamoDB's 400 KB item limit, and no cutover could be made. The
+            # digest is what an optimistic update compares (compressed bytes may differ
+            # between zlib builds, say the Lambda's and a laptop's)
             item["data_z"] = {"B": zlib.compress(text.encode("utf-8"), 6)}
+            item[DIGEST] = {"S": _digest(text)}
         else:
             item["data"] = {"S": text}
         if expires_at is not None:
@@ -87,9 +93,14 @@ class ControlTable:
         if only_if_absent:
             kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
         elif if_data is not None:
+            # the stored form follows from the text's size, as above
+            expected = _text(if_data)
+            big = len(expected) > COMPRESS_OVER
             kwargs["ConditionExpression"] = "#d = :expected"
-            kwargs["ExpressionAttributeNames"] = {"#d": "data"}
-            kwargs["ExpressionAttributeValues"] = {":expected": {"S": _text(if_data)}}
+            kwargs["ExpressionAttributeNames"] = {"#d": DIGEST if big else "data"}
+            kwargs["ExpressionAttributeValues"] = {
+                ":expected": {"S": _digest(expected) if big else expected}
+            }
         with aws_call(f"PutItem {self.table}"):
             self.client.put_item(**kwargs)
 
@@ -140,6 +151,10 @@ class ControlTable:
 
 def _text(data: JsonObject) -> str:
     return json.dumps(data, separators=(",", ":"), default=str)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _record(item: Mapping[str, Any]) -> Record:

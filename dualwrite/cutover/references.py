@@ -9,8 +9,10 @@ longer name ("orders" is not named by "orders-archive"), but inside an ARN or a 
 Adapter: `ReferenceScanner` makes the paginated, read-only calls (DescribeAlarms,
 ListDashboards/GetDashboard, DescribeParameters/GetParameters, ListStateMachines/
 DescribeStateMachine, ListTaskDefinitionFamilies/DescribeTaskDefinition, ListPipes/
-DescribePipe). A kind the caller may not read is reported in `Discovery.skipped`, not fatal:
-discovery only informs the plan. SecureString parameters are never decrypted.
+DescribePipe). A kind the caller may not list, or one item of it that cannot be read (denied
+under IAM scoped to the application's resources, or deleted since it was listed), is
+reported in `Discovery.skipped`, not fatal: discovery only informs the plan, and the kind's
+other items still count. SecureString parameters are never decrypted.
 """
 
 from __future__ import annotations
@@ -217,11 +219,23 @@ class ReferenceScanner:
 
     clients: Any
     repointed: frozenset[str] = frozenset()
+    #: the items the running scan could not read
+    _skipped: list[Skipped] = field(default_factory=list)
+
+    def _read(self, kind: str, operation: str, call: Callable[..., Any], **kwargs: Any) -> Any:
+        """One item's read, `call(**kwargs)`; None (the item skipped) when denied or gone."""
+        try:
+            with aws_call(operation):
+                return call(**kwargs)
+        except AwsError as exc:
+            self._skipped.append(Skipped(kind, str(exc)))
+            return None
 
     def functions(self, old: OldTables) -> list[Reference]:
         """Functions the cutover does not re-point whose environment names an old table (a
         writer left on it), and published versions behind aliases: immutable, they keep the
-        old table whatever the cutover does to $LATEST (SAM's AutoPublishAlias serves one)."""
+        old table whatever the cutover does to $LATEST (SAM's AutoPublishAlias serves one,
+        and a weighted alias, CodeDeploy's canary, sends a share of traffic to a second)."""
         lam = self.clients.client("lambda")
         out: list[Reference] = []
         for fn in _pages(
@@ -231,25 +245,49 @@ class ReferenceScanner:
             if name not in self.repointed:
                 env = (fn.get("Environment") or {}).get("Variables") or {}
                 out += environment_references(name, env, old)
-            for alias in _pages(
-                lam.list_aliases,
-                f"ListAliases {name}",
-                "Aliases",
-                "NextMarker",
-                request_token="Marker",
-                FunctionName=name,
-            ):
-                version = str(alias.get("FunctionVersion", "$LATEST"))
-                if version == "$LATEST":
-                    continue
-                with aws_call(f"GetFunctionConfiguration {name}:{version}"):
-                    config = lam.get_function_configuration(FunctionName=name, Qualifier=version)
-                env = (config.get("Environment") or {}).get("Variables") or {}
-                where = (
-                    f"alias {alias['Name']} runs published version {version} (immutable: "
-                    "publish a new version after the cutover), whose "
+            try:
+                aliases = list(
+                    _pages(
+                        lam.list_aliases,
+                        f"ListAliases {name}",
+                        "Aliases",
+                        "NextMarker",
+                        request_token="Marker",
+                        FunctionName=name,
+                    )
                 )
-                out += environment_references(f"{name}:{alias['Name']}", env, old, where)
+            except AwsError as exc:
+                self._skipped.append(Skipped(LAMBDA_FUNCTION, str(exc)))
+                continue
+            for alias in aliases:
+                out += self._alias_references(lam, name, alias, old)
+        return out
+
+    def _alias_references(
+        self, lam: Any, name: str, alias: Mapping[str, Any], old: OldTables
+    ) -> list[Reference]:
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        versions = [str(alias.get("FunctionVersion", "$LATEST")), *map(str, weights)]
+        out: list[Reference] = []
+        for version in dict.fromkeys(versions):
+            if version == "$LATEST":
+                continue
+            config = self._read(
+                LAMBDA_FUNCTION,
+                f"GetFunctionConfiguration {name}:{version}",
+                lam.get_function_configuration,
+                FunctionName=name,
+                Qualifier=version,
+            )
+            if config is None:
+                continue
+            env = (config.get("Environment") or {}).get("Variables") or {}
+            share = f" ({float(weights[version]):.0%} of its traffic)" if version in weights else ""
+            where = (
+                f"alias {alias['Name']} runs published version {version}{share} (immutable: "
+                "publish a new version after the cutover), whose "
+            )
+            out += environment_references(f"{name}:{alias['Name']}", env, old, where)
         return out
 
     def alarms(self, old: OldTables) -> list[Reference]:
@@ -262,13 +300,24 @@ class ReferenceScanner:
         out: list[Reference] = []
         for entry in _pages(cw.list_dashboards, "ListDashboards", "DashboardEntries", "NextToken"):
             name = str(entry["DashboardName"])
-            with aws_call(f"GetDashboard {name}"):
-                body = cw.get_dashboard(DashboardName=name).get("DashboardBody", "")
-            out += document_references(DASHBOARD, name, str(body), old)
+            got = self._read(
+                DASHBOARD, f"GetDashboard {name}", cw.get_dashboard, DashboardName=name
+            )
+            if got is not None:
+                out += document_references(DASHBOARD, name, str(got.get("DashboardBody", "")), old)
         return out
 
     def parameters(self, old: OldTables) -> list[Reference]:
-        return parameter_references(readable_parameters(self.clients.client("ssm")), old)
+        denied: list[str] = []
+        out = parameter_references(readable_parameters(self.clients.client("ssm"), denied), old)
+        if denied:
+            shown = ", ".join(denied[:5]) + (
+                f" and {len(denied) - 5} more" if len(denied) > 5 else ""
+            )
+            self._skipped.append(
+                Skipped(SSM_PARAMETER, f"GetParameter: AccessDenied for {len(denied)}: {shown}")
+            )
+        return out
 
     def state_machines(self, old: OldTables) -> list[Reference]:
         sfn = self.clients.client("stepfunctions")
@@ -276,8 +325,14 @@ class ReferenceScanner:
         for sm in _pages(
             sfn.list_state_machines, "ListStateMachines", "stateMachines", "nextToken"
         ):
-            with aws_call(f"DescribeStateMachine {sm['name']}"):
-                definition = sfn.describe_state_machine(stateMachineArn=sm["stateMachineArn"])
+            definition = self._read(
+                STATE_MACHINE,
+                f"DescribeStateMachine {sm['name']}",
+                sfn.describe_state_machine,
+                stateMachineArn=sm["stateMachineArn"],
+            )
+            if definition is None:
+                continue
             out += document_references(
                 STATE_MACHINE, str(sm["name"]), str(definition.get("definition", "")), old
             )
@@ -300,8 +355,15 @@ class ReferenceScanner:
         out: list[Reference] = []
         seen: set[str] = set()
         for wanted_td in wanted:
-            with aws_call(f"DescribeTaskDefinition {wanted_td}"):
-                td = ecs.describe_task_definition(taskDefinition=wanted_td)["taskDefinition"]
+            described = self._read(
+                TASK_DEFINITION,
+                f"DescribeTaskDefinition {wanted_td}",
+                ecs.describe_task_definition,
+                taskDefinition=wanted_td,
+            )
+            if described is None:
+                continue
+            td = described["taskDefinition"]
             name = f"{td.get('family', wanted_td)}:{td.get('revision', '?')}"
             if name in seen:
                 continue
@@ -310,20 +372,32 @@ class ReferenceScanner:
             out += document_references(TASK_DEFINITION, name, body, old)
         return out
 
-    @staticmethod
-    def _running_revisions(ecs: Any) -> list[str]:
+    def _running_revisions(self, ecs: Any) -> list[str]:
         """The task definitions (ARNs) the services of every cluster run."""
         out: list[str] = []
         for cluster in _pages(ecs.list_clusters, "ListClusters", "clusterArns", "nextToken"):
-            arns = list(
-                _pages(
-                    ecs.list_services, "ListServices", "serviceArns", "nextToken", cluster=cluster
+            try:
+                arns = list(
+                    _pages(
+                        ecs.list_services,
+                        f"ListServices {cluster}",
+                        "serviceArns",
+                        "nextToken",
+                        cluster=cluster,
+                    )
                 )
-            )
+            except AwsError as exc:
+                self._skipped.append(Skipped(TASK_DEFINITION, str(exc)))
+                continue
             for i in range(0, len(arns), 10):  # DescribeServices takes 10 at a time
-                with aws_call("DescribeServices"):
-                    described = ecs.describe_services(cluster=cluster, services=arns[i : i + 10])
-                for svc in described.get("services", []):
+                described = self._read(
+                    TASK_DEFINITION,
+                    f"DescribeServices {cluster}",
+                    ecs.describe_services,
+                    cluster=cluster,
+                    services=arns[i : i + 10],
+                )
+                for svc in (described or {}).get("services", []):
                     # an EXTERNAL deployment controller's service names its revisions in
                     # its task sets only (no primary task set: no taskDefinition at all)
                     runs = [svc.get("taskDefinition")]
@@ -336,8 +410,9 @@ class ReferenceScanner:
         out: list[Reference] = []
         for listed in _pages(client.list_pipes, "ListPipes", "Pipes", "NextToken"):
             name = str(listed["Name"])
-            with aws_call(f"DescribePipe {name}"):
-                pipe = client.describe_pipe(Name=name)
+            pipe = self._read(PIPE, f"DescribePipe {name}", client.describe_pipe, Name=name)
+            if pipe is None:
+                continue
             body = {
                 k: pipe[k]
                 for k in (
@@ -364,15 +439,15 @@ class ReferenceScanner:
             (LAMBDA_FUNCTION, self.functions),
         ]
         found: list[Reference] = []
-        skipped: list[Skipped] = []
+        self._skipped = []
         for kind, scan in scans:
             try:
                 found += scan(old)
-            # e.g. AccessDenied on one service, or its endpoint unreachable (Pipes in a
-            # region without it): the others still count
+            # e.g. AccessDenied on one service's listing, or its endpoint unreachable (Pipes
+            # in a region without it): the others still count
             except (AwsError, EndpointError) as exc:
-                skipped.append(Skipped(kind, str(exc)))
-        return Discovery(tuple(sorted_references(found)), tuple(skipped))
+                self._skipped.append(Skipped(kind, str(exc)))
+        return Discovery(tuple(sorted_references(found)), tuple(self._skipped))
 
 
 def discover_references(

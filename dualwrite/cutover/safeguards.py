@@ -55,7 +55,8 @@ def precheck(
     cutover: Cutover, clients: Clients, pairs: Iterable[TablePair], repointed: Collection[str]
 ) -> PreCheck:
     """Raises ConfigError for bad configuration; returns refusals and the SSM plan."""
-    check_smoke_tests(cutover.smoke_tests, repointed, SmokeRunner(clients.lambda_).exists)
+    runner = SmokeRunner(clients.lambda_)
+    check_smoke_tests(cutover.smoke_tests, repointed, runner.exists, runner.alias_runs_latest)
     states: dict[str, str] = {}
     if cutover.watch_alarms:
         states = CloudWatchProbe(clients.cloudwatch).alarm_states(cutover.watch_alarms)

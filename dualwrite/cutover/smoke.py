@@ -9,7 +9,9 @@ value (200 == 200.0) but a boolean is never a number (true is not 1).
 
 Validation (`check_smoke_tests`) runs before anything changes: each test must name a
 function this cutover re-points (a function that is not re-pointed proves nothing about the
-switch) and that exists.
+switch) and that exists. The cutover re-points $LATEST: a test qualified with a published
+version, or with an alias on one, would invoke code still on the old table, so it is refused
+too.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from botocore.exceptions import BotoCoreError
 
 from dualwrite.aws.errors import aws_call
 from dualwrite.config import SmokeTest
-from dualwrite.errors import ConfigError, DualwriteError
+from dualwrite.errors import ConfigError, DualwriteError, NotFoundError
 from dualwrite.jsondoc import JsonObject
 
 SHOWN = 60  # characters of an actual value shown in a reason (responses may be personal data)
@@ -122,25 +124,52 @@ def judge(
     return result(f"expect not met: {mismatch}" if mismatch else "")
 
 
-def function_name(function: str) -> str:
-    """A function's name from its name or ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME
-    [:QUALIFIER])."""
+def split_function(function: str) -> tuple[str, str | None]:
+    """A function's name and qualifier (None: unqualified) from any form Invoke takes: NAME,
+    NAME:QUALIFIER, ACCOUNT:function:NAME[:QUALIFIER] or
+    arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]."""
     parts = function.split(":")
     if function.startswith("arn:") and len(parts) >= 7 and parts[5] == "function":
-        return parts[6]
-    return function
+        return parts[6], (parts[7] if len(parts) > 7 else None)
+    if len(parts) >= 3 and parts[1] == "function":
+        return parts[2], (parts[3] if len(parts) > 3 else None)
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    return function, None
+
+
+def function_name(function: str) -> str:
+    """A function's name from its name or ARN (with or without a qualifier)."""
+    return split_function(function)[0]
 
 
 def smoke_test_problems(
-    tests: Sequence[SmokeTest], repointed: Collection[str], exists: Callable[[str], bool]
+    tests: Sequence[SmokeTest],
+    repointed: Collection[str],
+    exists: Callable[[str], bool],
+    alias_runs_latest: Callable[[str, str], bool] = lambda _name, _alias: False,
 ) -> list[str]:
     """One line per bad test, naming its key. `exists` is asked only about functions that
-    are not re-pointed (a re-pointed function exists)."""
+    are not re-pointed (a re-pointed function exists); `alias_runs_latest(name, alias)`
+    only about an alias-qualified test of a re-pointed function."""
     problems = []
     for i, test in enumerate(tests):
         key = f"cutover.smoke_tests[{i}].function"
-        # by name or by ARN (with or without a qualifier), as Invoke takes it
-        if test.function in repointed or function_name(test.function) in repointed:
+        name, qualifier = split_function(test.function)
+        if test.function in repointed or name in repointed:
+            # by name or by ARN, as Invoke takes it; a qualifier must come to $LATEST
+            if qualifier is None or qualifier == "$LATEST":
+                continue
+            if qualifier.isdigit():
+                runs = f"published version {qualifier}"
+            elif alias_runs_latest(name, qualifier):
+                continue
+            else:
+                runs = f"alias {qualifier} on a published version"
+            problems.append(
+                f"{key}: {test.function} invokes {runs} (immutable: it keeps the old table); "
+                f"the cutover re-points $LATEST: smoke-test {name} instead"
+            )
             continue
         if not exists(test.function):
             problems.append(f"{key}: function {test.function} does not exist")
@@ -154,10 +183,13 @@ def smoke_test_problems(
 
 
 def check_smoke_tests(
-    tests: Sequence[SmokeTest], repointed: Collection[str], exists: Callable[[str], bool]
+    tests: Sequence[SmokeTest],
+    repointed: Collection[str],
+    exists: Callable[[str], bool],
+    alias_runs_latest: Callable[[str, str], bool] = lambda _name, _alias: False,
 ) -> None:
     """Raise ConfigError (exit 2, one line) for the first bad test."""
-    problems = smoke_test_problems(tests, repointed, exists)
+    problems = smoke_test_problems(tests, repointed, exists, alias_runs_latest)
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         raise ConfigError(problems[0] + more)
@@ -182,6 +214,17 @@ class SmokeRunner:
                 return False
             raise
         return True
+
+    def alias_runs_latest(self, name: str, alias: str) -> bool:
+        """Whether the alias sends all its traffic to $LATEST (no weighted second version);
+        an alias that does not exist does not."""
+        try:
+            with aws_call(f"GetAlias {name}:{alias}"):
+                got = self.client.get_alias(FunctionName=name, Name=alias)
+        except NotFoundError:
+            return False
+        weights = (got.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return got.get("FunctionVersion") == "$LATEST" and not weights
 
     def run_one(self, test: SmokeTest) -> SmokeResult:
         started = self.clock()

@@ -64,9 +64,16 @@ def plan_parameters(parameters: Iterable[Parameter], renames: Renames) -> list[P
 # --- adapter ------------------------------------------------------------------------------
 
 
-def readable_parameters(ssm: Any) -> Iterator[dict[str, Any]]:
+#: what IAM answers a read outside the caller's permissions
+DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
+
+
+def readable_parameters(ssm: Any, denied: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """Every String and StringList parameter with its value; SecureString values are never
-    fetched."""
+    fetched. Under IAM scoped to a prefix (DescribeParameters still lists the whole account)
+    a GetParameters batch naming one parameter outside it is refused whole: that batch is
+    read one GetParameter at a time, and the names refused are appended to `denied` (a
+    parameter the caller may not read is not one it re-points)."""
     names = [
         str(p["Name"])
         for p in pages(
@@ -79,9 +86,32 @@ def readable_parameters(ssm: Any) -> Iterator[dict[str, Any]]:
         if p.get("Type") in ("String", "StringList")
     ]
     for i in range(0, len(names), GET_PARAMETERS_MAX):
-        with aws_call("GetParameters"):
-            response = ssm.get_parameters(Names=names[i : i + GET_PARAMETERS_MAX])
+        batch = names[i : i + GET_PARAMETERS_MAX]
+        try:
+            with aws_call("GetParameters"):
+                response = ssm.get_parameters(Names=batch)
+        except AwsError as exc:
+            if exc.code not in DENIED:
+                raise
+            yield from _one_by_one(ssm, batch, denied)
+            continue
         yield from response.get("Parameters", [])
+
+
+def _one_by_one(ssm: Any, names: list[str], denied: list[str] | None) -> Iterator[dict[str, Any]]:
+    for name in names:
+        try:
+            with aws_call(f"GetParameter {name}"):
+                parameter = ssm.get_parameter(Name=name)["Parameter"]
+        except NotFoundError:
+            continue  # deleted since it was listed
+        except AwsError as exc:
+            if exc.code not in DENIED:
+                raise
+            if denied is not None:
+                denied.append(name)
+            continue
+        yield parameter
 
 
 @dataclass(frozen=True)

@@ -102,3 +102,32 @@ def test_the_moto_api_config_endpoint_does_the_same(aws_env: None) -> None:
         runner = SmokeRunner(clients.lambda_)
         assert runner.run_one(HEALTHY).passed
         assert not runner.run_one(SmokeTest(function="api", event={}, expect={"ok": True})).passed
+
+
+def test_an_alias_smoke_test_is_taken_only_when_the_alias_runs_latest(
+    echo_clients: Clients,
+) -> None:
+    """The cutover re-points $LATEST: an alias on a published version (or sending a weighted
+    share to one) would invoke code still on the old table."""
+    lam = echo_clients.lambda_
+    version = lam.publish_version(FunctionName="api")["Version"]
+    lam.create_alias(FunctionName="api", Name="head", FunctionVersion="$LATEST")
+    lam.create_alias(FunctionName="api", Name="live", FunctionVersion=version)
+    runner = SmokeRunner(lam)
+    assert runner.alias_runs_latest("api", "head")
+    assert not runner.alias_runs_latest("api", "live")
+    assert not runner.alias_runs_latest("api", "missing")
+
+    def check(function: str) -> None:
+        check_smoke_tests(
+            [SmokeTest(function=function, event={})],
+            {"api"},
+            runner.exists,
+            runner.alias_runs_latest,
+        )
+
+    check("api:head")
+    with pytest.raises(ConfigError, match="invokes alias live on a published version"):
+        check("api:live")
+    with pytest.raises(ConfigError, match=f"invokes published version {version} "):
+        check(f"api:{version}")

@@ -16,6 +16,7 @@ from dualwrite.cutover.smoke import (
     first_mismatch,
     judge,
     smoke_test_problems,
+    split_function,
 )
 from dualwrite.errors import ConfigError
 
@@ -131,3 +132,47 @@ def test_smoke_tests_must_name_existing_repointed_functions() -> None:
     )
     assert info.value.exit_code == 2
     check_smoke_tests(tests[:1], {"api"}, exists)
+
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:api"
+
+
+@pytest.mark.parametrize(
+    ("function", "parts"),
+    [
+        ("api", ("api", None)),
+        ("api:live", ("api", "live")),
+        ("123456789012:function:api", ("api", None)),
+        ("123456789012:function:api:3", ("api", "3")),
+        (ARN, ("api", None)),
+        (ARN + ":$LATEST", ("api", "$LATEST")),
+        (ARN + ":live", ("api", "live")),
+    ],
+)
+def test_a_function_is_split_into_name_and_qualifier(
+    function: str, parts: tuple[str, str | None]
+) -> None:
+    assert split_function(function) == parts
+
+
+def test_a_smoke_test_of_code_the_cutover_does_not_change_is_refused() -> None:
+    """The cutover re-points $LATEST; a published version is immutable and keeps the old
+    table, and so does an alias on one: such a test passed without exercising the switch."""
+    on_latest = {("api", "latest-alias")}
+    tests = [
+        SmokeTest(function=f"{ARN}:3", event={}),
+        SmokeTest(function="api:live", event={}),
+        SmokeTest(function="api:latest-alias", event={}),
+        SmokeTest(function=f"{ARN}:$LATEST", event={}),
+        SmokeTest(function=ARN, event={}),
+    ]
+    problems = smoke_test_problems(
+        tests, {"api"}, lambda _f: True, lambda n, a: (n, a) in on_latest
+    )
+    assert problems == [
+        f"cutover.smoke_tests[0].function: {ARN}:3 invokes published version 3 (immutable: "
+        "it keeps the old table); the cutover re-points $LATEST: smoke-test api instead",
+        "cutover.smoke_tests[1].function: api:live invokes alias live on a published version "
+        "(immutable: it keeps the old table); the cutover re-points $LATEST: smoke-test api "
+        "instead",
+    ]
