@@ -62,6 +62,12 @@ for module in (
     module.register(app)
 
 
+#: click's usage errors' base (ClickException), whether typer vendors click (0.2x) or not
+USAGE_ERROR: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
+
 def _from_ctrl_c(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
@@ -74,22 +80,31 @@ def _from_ctrl_c(exc: BaseException) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps our errors to exit codes (DESIGN.md section 4).
 
-    Typer (standalone mode) turns usage errors into exit 2 itself; everything else that
-    escapes a command becomes one line on stderr, never a traceback.
+    Usage errors are printed as click prints them, exit 2, and under --json their message is
+    the JSON error's too (click's standalone mode printed it and exited, out of our reach);
+    everything else that escapes a command becomes one line on stderr, never a traceback.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     reset_emitted()
     try:
-        app(args=args, prog_name="dualwrite")
+        returned = app(args=args, prog_name="dualwrite", standalone_mode=False)
     except KeyboardInterrupt:
+        _fail(args, "interrupted", 130)
+    except USAGE_ERROR as exc:
+        exc.show()  # type: ignore[attr-defined]
+        code = int(exc.exit_code)  # type: ignore[attr-defined]
+        what = "bad usage" if code == 2 else f"exit code {code}"
+        message = exc.format_message().strip()  # type: ignore[attr-defined]
+        _json_error(args, f"{what}: {message.splitlines()[0] if message else ''}", code)
+        sys.exit(code)
+    except typer.Abort:  # EOF at a prompt, or Ctrl-C in one
         _fail(args, "interrupted", 130)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if _from_ctrl_c(exc):  # typer turns Ctrl-C into a silent exit 130: say why
+        if _from_ctrl_c(exc):  # Ctrl-C turned into a silent exit 130: say why
             _fail(args, "interrupted", code)
-        if code != 0:  # a usage error (click printed it), or a command's own exit code
-            what = "bad usage" if code == 2 else f"exit code {code}"
-            _json_error(args, f"{what} (the message is on stderr)", code)
+        if code != 0:  # a command's own exit code
+            _json_error(args, f"exit code {code} (the message is on stderr)", code)
         raise
     except DualwriteError as exc:
         _fail(args, str(exc), exc.exit_code)
@@ -101,6 +116,13 @@ def main(argv: list[str] | None = None) -> None:
             f"unexpected {type(exc).__name__}: {exc} (set DUALWRITE_DEBUG=1 for details)",
             1,
         )
+    # typer.Exit(code) from a command, or typer's own 130 for a Ctrl-C
+    code = returned if isinstance(returned, int) else 0
+    if code == 130:
+        _fail(args, "interrupted", code)
+    if code != 0:
+        _json_error(args, f"exit code {code} (the message is on stderr)", code)
+    sys.exit(code)
 
 
 def _fail(args: list[str], message: str, code: int) -> NoReturn:

@@ -37,8 +37,11 @@ def test_a_usage_error_under_json_prints_one_error_object(
 ) -> None:
     code, out, err = run(capsys, "status", "--json", "--no-such-option")
     assert code == 2
-    assert json.loads(out) == {"error": "bad usage (the message is on stderr)", "exit_code": 2}
-    assert "--no-such-option" in err
+    assert json.loads(out) == {
+        "error": "bad usage: No such option: --no-such-option",
+        "exit_code": 2,
+    }
+    assert "--no-such-option" in err and "Usage: dualwrite status" in err
 
 
 def test_without_json_a_failure_prints_nothing_on_stdout(
