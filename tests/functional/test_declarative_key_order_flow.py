@@ -14,30 +14,15 @@ from stream_replicator.apply import Replicator
 from stream_replicator.batch import process_records
 from stream_replicator.events import lambda_record
 from tests.functional.test_backfill_job import by_route
+from tests.orders_world import create_orders
 
 LONG_CUSTOMER = "c" * 1500
 LONG_ORDER = "o" * 1020
 
 
 def world(clients: Clients) -> Migration:
-    ddb = clients.dynamodb
-    ddb.create_table(
-        TableName="OrdersTable",
-        KeySchema=[
-            {"AttributeName": "customerId", "KeyType": "HASH"},
-            {"AttributeName": "orderId", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "customerId", "AttributeType": "S"},
-            {"AttributeName": "orderId", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    for customer, order in ((LONG_CUSTOMER, "o1"), ("c1", LONG_ORDER), ("c2", "o2")):
-        ddb.put_item(
-            TableName="OrdersTable",
-            Item={"customerId": {"S": customer}, "orderId": {"S": order}},
-        )
+    orders = ((LONG_CUSTOMER, "o1"), ("c1", LONG_ORDER), ("c2", "o2"))
+    create_orders(clients, [{"customerId": {"S": c}, "orderId": {"S": o}} for c, o in orders])
     migration = parse_migration(
         {
             "control_table": "ctl",
