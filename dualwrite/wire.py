@@ -93,7 +93,15 @@ def items_equal(a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str,
     """Item equality, attribute for attribute (an identical item is decided in C)."""
     if a == b:
         return True
-    return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+    if a.keys() != b.keys():
+        return False
+    # values_equal of the attributes that differ in spelling only (values_equal's own first
+    # test, a == b, made here without the call: most attributes of a changed item are equal)
+    for k, x in a.items():
+        y = b[k]
+        if x != y and not values_equal(x, y):
+            return False
+    return True
 
 
 def diff_attributes(

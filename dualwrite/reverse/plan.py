@@ -98,8 +98,9 @@ class InversePlanner:
             return [SourceWrite.delete(source_key)]
         if change.new_image is None:
             raise UnmappableError("unrepresentable: the record has no new image")
-        current = view.current(source_key)
-        if current is None or m.inverse_ignores_current:
+        # a mapping whose inverse ignores the current item needs no look-up of it
+        current = None if m.inverse_ignores_current else view.current(source_key)
+        if current is None:
             return [SourceWrite.put(source_key, m.inverse(change.new_image, None))]
         full = m.inverse(change.new_image, current)
         if len(full) == len(m.inverse(change.new_image, None)):
