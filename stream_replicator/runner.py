@@ -18,13 +18,18 @@ MetricsPublisher (PutMetricData); this module is the loop.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from dualwrite.aws.clients import Clients
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore
+from dualwrite.errors import DualwriteError
+from stream_replicator import lease
 from stream_replicator.apply import Replicator
 from stream_replicator.batch import process_records
 from stream_replicator.checkpointer import Checkpointer
@@ -119,6 +124,8 @@ class StreamRunner:
         self.tally = RunTally()
         self.reading.trimmed = self.tally.trimmed  # one list: the summary's trimmed_shards
         self._started = 0.0
+        #: who this runner is in the control table's lease (one runner at a time)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     @property
     def streams(self) -> Any:
@@ -132,14 +139,55 @@ class StreamRunner:
         stop: threading.Event | None = None,
         on_progress: Callable[[RunSummary], None] | None = None,
     ) -> RunSummary:
-        s = self.settings
-        mono = self.clock.mono
         stop = stop or threading.Event()
-        self._started = mono()
+        self._started = self.clock.mono()
         deadline = self._started + duration if duration is not None else None
         self.reading.discover()
+        if not self._take_lease(stop, deadline):
+            return self.summary()
+        try:
+            return self._loop(until_caught_up, deadline, stop, on_progress)
+        finally:
+            lease.release(self.store, self.owner)
+
+    def _take_lease(self, stop: threading.Event, deadline: float | None) -> bool:
+        """Wait for the lease; False when stopped (or out of time) first."""
+        announced = False
+        while True:
+            held = lease.acquire(self.store, self.owner, self.clock.wall())
+            if held is None:
+                return True
+            if not announced:
+                self.notify(
+                    f"another `dualwrite replicate` ({held.owner}) is replicating the streams "
+                    f"of control table {self.store.table}; waiting for it to stop (a lease it "
+                    f"does not renew for {lease.TTL_S:.0f} s lapses)"
+                )
+                announced = True
+            if stop.is_set() or (deadline is not None and self.clock.mono() >= deadline):
+                return False
+            stop.wait(self.settings.poll_interval)
+
+    def _renew_lease(self) -> None:
+        held = lease.acquire(self.store, self.owner, self.clock.wall())
+        if held is not None:  # this runner stalled past the TTL and another took over
+            raise DualwriteError(
+                f"the replication lease passed to {held.owner} (this runner did not renew it "
+                f"for {lease.TTL_S:.0f} s): stopping, so that one runner applies the streams"
+            )
+
+    def _loop(
+        self,
+        until_caught_up: bool,
+        deadline: float | None,
+        stop: threading.Event,
+        on_progress: Callable[[RunSummary], None] | None,
+    ) -> RunSummary:
+        s = self.settings
+        mono = self.clock.mono
         self.reading.check(announce_waiting=not until_caught_up)
         next_phase = self._started + s.phase_interval
+        next_renew = self._started + lease.TTL_S / 3
         next_refresh = self._started + s.shard_refresh_interval
         next_metrics = self._started + s.metrics_interval
         caught_up = False
@@ -148,6 +196,9 @@ class StreamRunner:
                 now = mono()
                 if deadline is not None and now >= deadline:
                     break
+                if now >= next_renew:
+                    self._renew_lease()
+                    next_renew = now + lease.TTL_S / 3
                 if now >= next_phase:
                     self.reading.check(announce_waiting=False)
                     next_phase = now + s.phase_interval

@@ -7,6 +7,8 @@ layout of keys is the one place to read to know what dualwrite remembers:
     ROUTE#<route>        SEGMENT#<total>#<segment>    backfill checkpoint of one scan segment
     ROUTE#<route>        RECONCILE                    latest reconcile result
     STREAM#<stream arn>  SHARD#<shard id>             replication checkpoint of one shard
+    REPLICATE            LEASE                        the local runner applying the streams
+                                                      (one at a time: stream_replicator.lease)
     QUARANTINE           <route>#<iso time>#<id>      an item or record that cannot migrate
     QUARANTINE#SEEN      <route>#<seq>#<event id>     a stream record already quarantined
                                                       (redelivery files it once; expires)
