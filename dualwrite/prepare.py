@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from dualwrite.aws import tables
@@ -18,8 +18,13 @@ from dualwrite.config import Migration, Target
 from dualwrite.control import ControlStore, ControlTable, control_table_definition
 from dualwrite.cutover.facts import describe_routes, renames_of, table_pairs
 from dualwrite.cutover.functions import LambdaFunctions, candidates, plan_changes
-from dualwrite.cutover.references import Discovery, discover_references
-from dualwrite.errors import ConfigError
+from dualwrite.cutover.references import (
+    LAMBDA_FUNCTION,
+    Discovery,
+    Skipped,
+    discover_references,
+)
+from dualwrite.errors import AwsError, ConfigError
 from dualwrite.jsondoc import JsonObject
 from dualwrite.mapping import build_mapping, is_identity, key_space_clash
 from dualwrite.mapping.base import KeySchema
@@ -140,7 +145,18 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
         if src is None:
             raise ConfigError(f"route {route.name}: source table {route.source} does not exist")
         source_key = tables.key_schema_of(src)
-        mapping = build_mapping(route.mapping, source_key)
+        tgt = tables.describe(ddb, route.target)
+        declared = migration.targets.get(route.target)
+        # the target's key as it is, is declared, or an earlier route plans it: it orders a
+        # declarative `key:` (partition key first)
+        known_key = (
+            tables.key_schema_of(tgt)
+            if tgt is not None
+            else KeySchema(tuple(declared.key.items()))
+            if declared is not None
+            else planned_targets.get(route.target)
+        )
+        mapping = build_mapping(route.mapping, source_key, known_key)
         problem = mapping.schema_problem()
         on_target = sharing.setdefault(route.target, [])
         problem = problem or key_space_clash(route.mapping, mapping, on_target)
@@ -202,8 +218,6 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
                 )
             continue
         planned_targets[route.target] = wanted
-        tgt = tables.describe(ddb, route.target)
-        declared = migration.targets.get(route.target)
         if declared is not None:
             declared_key = KeySchema(tuple(declared.key.items()))
             if not mapping.fits_key(declared_key):
@@ -344,10 +358,18 @@ def references(migration: Migration, clients: Clients) -> Discovery:
     cutover would re-point (cutover --dry-run's list: they are no writer left behind)."""
     routes = describe_routes(migration, clients)
     repointed = set(migration.cutover.functions)
+    unknown: list[Skipped] = []
     if migration.cutover.discover:
-        found = candidates(LambdaFunctions(clients.lambda_), (), discover=True)
-        repointed |= {p.function for p in plan_changes(found, renames_of(routes))}
-    return discover_references(clients, table_pairs(routes), repointed=repointed)
+        try:
+            found = candidates(LambdaFunctions(clients.lambda_), (), discover=True)
+        except (AwsError, ConfigError) as exc:  # e.g. ListFunctions denied: plan goes on
+            unknown.append(
+                Skipped(LAMBDA_FUNCTION, f"which functions the cutover re-points: {exc}")
+            )
+        else:
+            repointed |= {p.function for p in plan_changes(found, renames_of(routes))}
+    found_refs = discover_references(clients, table_pairs(routes), repointed=repointed)
+    return replace(found_refs, skipped=(*unknown, *found_refs.skipped))
 
 
 def apply(

@@ -95,12 +95,19 @@ class ControlTable:
         elif if_data is not None:
             # the stored form follows from the text's size, as above
             expected = _text(if_data)
-            big = len(expected) > COMPRESS_OVER
-            kwargs["ConditionExpression"] = "#d = :expected"
-            kwargs["ExpressionAttributeNames"] = {"#d": DIGEST if big else "data"}
-            kwargs["ExpressionAttributeValues"] = {
-                ":expected": {"S": _digest(expected) if big else expected}
-            }
+            if len(expected) <= COMPRESS_OVER:
+                kwargs["ConditionExpression"] = "#d = :expected"
+                kwargs["ExpressionAttributeNames"] = {"#d": "data"}
+                kwargs["ExpressionAttributeValues"] = {":expected": {"S": expected}}
+            else:  # compressed; by a release before the digest, with this zlib's bytes
+                kwargs["ConditionExpression"] = (
+                    "#h = :digest OR (attribute_not_exists(#h) AND #z = :compressed)"
+                )
+                kwargs["ExpressionAttributeNames"] = {"#h": DIGEST, "#z": "data_z"}
+                kwargs["ExpressionAttributeValues"] = {
+                    ":digest": {"S": _digest(expected)},
+                    ":compressed": {"B": zlib.compress(expected.encode("utf-8"), 6)},
+                }
         with aws_call(f"PutItem {self.table}"):
             self.client.put_item(**kwargs)
 

@@ -103,9 +103,9 @@ def _one_by_one(ssm: Any, names: list[str], denied: list[str] | None) -> Iterato
         try:
             with aws_call(f"GetParameter {name}"):
                 parameter = ssm.get_parameter(Name=name)["Parameter"]
-        except NotFoundError:
-            continue  # deleted since it was listed
         except AwsError as exc:
+            if isinstance(exc, NotFoundError) or exc.code == "ParameterNotFound":
+                continue  # deleted since it was listed
             if exc.code not in DENIED:
                 raise
             if denied is not None:
