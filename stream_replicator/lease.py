@@ -7,13 +7,16 @@ the first then stops. The runner therefore holds a lease (pk REPLICATE, sk LEASE
 renewed every TTL_S / 3 and deleted when it stops. A second runner waits, saying who holds
 it; a lease not renewed for TTL_S (its holder was killed) lapses and is taken over, on the
 condition that the item is unchanged since it was read (two waiting runners cannot both
-take it). The deployed replicator (Lambda) takes no lease: its event source mapping already
-gives each shard to one invocation at a time.
+take it). A holder known to be gone (a process of this machine that no longer runs: kill -9)
+is taken over at once. The deployed replicator (Lambda) takes no lease: its event source
+mapping already gives each shard to one invocation at a time.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,11 +53,22 @@ def holder(store: ControlStore) -> LeaseHolder | None:
     )
 
 
-def acquire(store: ControlStore, owner: str, now: float) -> LeaseHolder | None:
-    """Take or renew the lease for `owner`: None when it holds it now, else the live holder."""
+def acquire(
+    store: ControlStore,
+    owner: str,
+    now: float,
+    gone: Callable[[str], bool] = lambda _owner: False,
+) -> LeaseHolder | None:
+    """Take or renew the lease for `owner`: None when it holds it now, else the live holder
+    (`gone(owner)`: whether a holder is known to have ended)."""
     for _ in range(ATTEMPTS):
         current = holder(store)
-        if current is not None and current.owner != owner and not current.lapsed(now):
+        if (
+            current is not None
+            and current.owner != owner
+            and not current.lapsed(now)
+            and not gone(current.owner)
+        ):
             return current
         since = current.since if current is not None and current.owner == owner else now
         try:
@@ -64,6 +78,20 @@ def acquire(store: ControlStore, owner: str, now: float) -> LeaseHolder | None:
             continue  # changed since it was read (another runner took it, or renewed it)
     current = holder(store)
     return current if current is not None and current.owner != owner else None
+
+
+def process_gone(owner: str, host: str) -> bool:
+    """Whether `owner` ("host:pid:...") is a process of `host` (this machine) that has ended."""
+    parts = owner.split(":")
+    if len(parts) < 2 or parts[0] != host or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, another user's
+        return False
+    return False
 
 
 def release(store: ControlStore, owner: str) -> None:

@@ -153,8 +153,11 @@ class StreamRunner:
     def _take_lease(self, stop: threading.Event, deadline: float | None) -> bool:
         """Wait for the lease; False when stopped (or out of time) first."""
         announced = False
+        host = socket.gethostname()
         while True:
-            held = lease.acquire(self.store, self.owner, self.clock.wall())
+            held = lease.acquire(
+                self.store, self.owner, self.clock.wall(), lambda o: lease.process_gone(o, host)
+            )
             if held is None:
                 return True
             if not announced:

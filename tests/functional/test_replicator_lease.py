@@ -76,3 +76,29 @@ def test_renewing_keeps_since_and_a_stale_read_cannot_take_it_twice(env: Env) ->
     assert lease.holder(env.store) == held
     lease.release(env.store, "a")
     assert lease.holder(env.store) is None
+
+
+def test_a_holder_known_to_be_gone_is_taken_over_at_once(env: Env) -> None:
+    """kill -9 of a runner on this machine: the next one need not wait for the TTL."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = f"{socket.gethostname()}:{ended.stdout.strip()}:x"
+    alive = f"{socket.gethostname()}:{os.getpid()}:y"
+    elsewhere = f"other-host:{ended.stdout.strip()}:z"
+    host = socket.gethostname()
+    assert lease.process_gone(dead, host)
+    assert not lease.process_gone(alive, host) and not lease.process_gone(elsewhere, host)
+
+    assert lease.acquire(env.store, dead, env.store.now()) is None
+    mark_backfilled(env.store, "servers", "memberships")
+    summary = env.runner().run(until_caught_up=True)
+    assert summary.caught_up is True and env.notes == []
