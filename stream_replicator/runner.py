@@ -27,8 +27,9 @@ from typing import Any
 
 from dualwrite.aws.clients import Clients
 from dualwrite.config import Migration
-from dualwrite.control import ControlStore
-from dualwrite.errors import DualwriteError
+from dualwrite.control import ControlStore, iso
+from dualwrite.errors import DualwriteError, SafetyGateError
+from dualwrite.reverse.direction import Flow
 from stream_replicator import lease
 from stream_replicator.apply import Replicator
 from stream_replicator.batch import process_records
@@ -41,6 +42,10 @@ from stream_replicator.run_summary import RunSummary, RunTally
 from stream_replicator.runner_settings import Clock, RunnerSettings
 from stream_replicator.runner_streams import StreamSet
 from stream_replicator.shard_reader import ReadProblem, ShardReader
+
+#: how long a switch may be under way (its functions re-pointed; a cutover's checks come on
+#: top) before replicate --until-caught-up takes it for one stopped midway
+UNFINISHED_SWITCH_S = 30.0
 
 
 class StreamRunner:
@@ -179,6 +184,26 @@ class StreamRunner:
                 f"for {lease.TTL_S:.0f} s): stopping, so that one runner applies the streams"
             )
 
+    def _refuse_unfinished_switch(self) -> None:
+        """--until-caught-up cannot be met while a switch of direction begun UNFINISHED_S ago
+        is not saved (a rollback or cutover stopped midway): the changes it orders are held
+        for it, and only a re-run of that command makes it. Said, rather than waited for."""
+        now = self.clock.wall()
+        # a cutover's switch is under way while its checks run (the watch); a rollback's
+        # only while it puts the functions back
+        watch = float(self.migration.cutover.watch_seconds)
+        for route, state in self.reading.directions.items():
+            if state.next_at is None:
+                continue
+            bound = UNFINISHED_SWITCH_S + (watch if state.direction is Flow.FORWARD else 0.0)
+            if now - state.next_at >= bound:
+                raise SafetyGateError(
+                    f"route {route}: the switch of direction begun at {iso(state.next_at)} is "
+                    "not finished, and the changes it orders wait for it: if no rollback (or "
+                    "cutover) is running, run `dualwrite rollback` again to finish it, then "
+                    "replicate --until-caught-up"
+                )
+
     def _loop(
         self,
         until_caught_up: bool,
@@ -205,6 +230,8 @@ class StreamRunner:
                 if now >= next_phase:
                     self.reading.check(announce_waiting=False)
                     next_phase = now + s.phase_interval
+                    if until_caught_up:
+                        self._refuse_unfinished_switch()
                 if now >= next_refresh:
                     self.reading.refresh_active()
                     next_refresh = now + s.shard_refresh_interval

@@ -97,6 +97,7 @@ def gather_cutover(
             quarantined=quarantined.get(r.route, 0),
             phase=phases[r.route].phase,
             needs_repair=phases[r.route].needs_repair,
+            switching=store.direction(r.route).next_at is not None,
         )
         for r in routes
     ]
@@ -179,7 +180,8 @@ def gather_decommission(
                 ),
             )
         )
-    return DecommissionFacts(latest, naming_old, tuple(facts), foreign)
+    switching = tuple(r for r, d in directions.items() if d.next_at is not None)
+    return DecommissionFacts(latest, naming_old, tuple(facts), foreign, switching)
 
 
 FOREIGN_NAMED = 5

@@ -7,7 +7,7 @@ read; the decisions here read their fields and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from dualwrite.config import Migration
@@ -81,6 +81,9 @@ class RouteFacts:
     #: the backfill outlived the stream's retention: changes made during it may never have
     #: been replicated, and no repair pass has reached parity since (DESIGN.md section 2)
     needs_repair: bool = False
+    #: a switch of direction was begun and not saved (a cutover or rollback stopped midway):
+    #: replication holds the changes it must order until it is finished
+    switching: bool = False
 
 
 def _minutes(seconds: float) -> str:
@@ -116,16 +119,22 @@ def reconcile_check(
     return Check("reconcile", route, True, f"parity, {_minutes(age)} ago")
 
 
-def replication_check(fact: ReplicationFact, max_lag_s: float) -> Check:
+def replication_check(fact: ReplicationFact, max_lag_s: float, switching: bool = False) -> Check:
     if fact.problem:
         return Check("replication", fact.route, False, fact.problem)
     if fact.pending_age_s is not None and fact.pending_age_s > max_lag_s:
+        advice = (
+            # replicate holds the changes for the switch: it cannot catch up before it
+            "a switch of direction was begun and not finished: run dualwrite rollback again "
+            "(or let the running one finish)"
+            if switching
+            else "run dualwrite replicate --until-caught-up"
+        )
         return Check(
             "replication",
             fact.route,
             False,
-            f"replication has not caught up: {fact.detail} (limit {max_lag_s:.0f}s): "
-            "run dualwrite replicate --until-caught-up",
+            f"replication has not caught up: {fact.detail} (limit {max_lag_s:.0f}s): {advice}",
         )
     return Check("replication", fact.route, True, f"caught up ({fact.method}: {fact.detail})")
 
@@ -175,7 +184,7 @@ def decide_cutover(routes: Iterable[RouteFacts], now: float, limits: CutoverLimi
             )
         checks.append(backfill_check(r.route, r.phase, r.needs_repair))
         checks.append(reconcile_check(r.route, r.reconcile, now, limits.max_reconcile_age_s))
-        checks.append(replication_check(r.replication, limits.max_lag_s))
+        checks.append(replication_check(r.replication, limits.max_lag_s, r.switching))
         checks.append(quarantine_check(r.route, r.quarantined))
     return Decision(tuple(checks))
 
@@ -216,6 +225,8 @@ class DecommissionFacts:
     naming_old: tuple[VariableChange, ...]
     tables: tuple[TableFacts, ...]
     foreign: tuple[ForeignFact, ...] = ()
+    #: routes whose switch of direction a cutover or rollback began and did not save
+    switching: tuple[str, ...] = ()
 
 
 def foreign_checks(foreign: Iterable[ForeignFact]) -> list[Check]:
@@ -273,10 +284,22 @@ def observation_check(latest: Entry | None, now: float, observation_days: float)
     )
 
 
+def switch_check(switching: Sequence[str]) -> Check:
+    return Check(
+        "switch",
+        ", ".join(switching),
+        False,
+        "a switch of direction was begun and not finished (a cutover or rollback stopped "
+        "midway): run `dualwrite rollback` (or `dualwrite cutover`) again to finish it",
+    )
+
+
 def decide_decommission(
     facts: DecommissionFacts, now: float, observation_days: float, *, yes: bool
 ) -> Decision:
     checks = [observation_check(facts.latest, now, observation_days)]
+    if facts.switching:
+        checks.append(switch_check(facts.switching))
     if facts.latest is not None and facts.latest.rolled_back_by is not None:
         # the old tables are the live ones again: their writes (reverse replication's, then
         # the application's) are no stray writer's, as the checks below would say

@@ -268,3 +268,23 @@ def test_after_a_rollback_decommission_says_so_and_blames_no_writer() -> None:
     d = decide(rolled_back, tables=[written])
     assert not d.ok
     assert len(d.reasons) == 1 and "was rolled back: cut over again first" in d.reasons[0]
+
+
+def test_a_switch_stopped_midway_names_the_command_that_finishes_it() -> None:
+    """A rollback killed after it put the functions back and before it switched back: its
+    switch (Direction.next_at) holds the changes replication must order. Decommission and
+    the cutover gate said "cut over again first" and "run replicate --until-caught-up",
+    which waits for that switch: they say to run the rollback again."""
+    rolled_back = entry("c", CUTOVER, NOW - 8 * DAY, rolled_back_by="r")
+    facts = DecommissionFacts(rolled_back, (), (table(),), (), ("servers", "memberships"))
+    d = decide_decommission(facts, NOW, 7, yes=False)
+    assert not d.ok and len(d.reasons) == 2
+    assert "was rolled back" in d.reasons[0]
+    assert "servers, memberships" in d.reasons[1] and "dualwrite rollback" in d.reasons[1]
+
+    behind = ReplicationFact("r", "stream", 120.0, detail="120s")
+    held = replication_check(behind, 60, switching=True)
+    assert not held.ok and "run dualwrite rollback again" in held.detail
+    assert "replicate --until-caught-up" not in held.detail
+    gate = decide_cutover([route(replication=behind, switching=True)], NOW, LIMITS)
+    assert any("run dualwrite rollback again" in r for r in gate.reasons)
