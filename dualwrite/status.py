@@ -20,6 +20,7 @@ from dualwrite.aws.errors import aws_call
 from dualwrite.aws.streams import EventSourceMapping, event_source_mappings
 from dualwrite.config import Migration
 from dualwrite.control import ControlStore, QuarantineEntry, RoutePhase
+from dualwrite.cutover.decommission import record_of
 from dualwrite.errors import AwsError, EndpointError
 from dualwrite.jsondoc import JsonObject
 from dualwrite.reverse.direction import Direction, Flow
@@ -188,6 +189,15 @@ def read_metrics(
     return latest_values(results, index)
 
 
+def _decommissioned_at(store: ControlStore, table: str) -> str | None:
+    """When decommission deleted the table (its record; a killed run's: the next finishes
+    it), None when it did not."""
+    record = record_of(store, table)
+    if record is None:
+        return None
+    return record.deleted_at or "pending (run dualwrite decommission again to finish it)"
+
+
 def gather(
     migration: Migration,
     clients: Clients,
@@ -273,6 +283,9 @@ def gather(
                 reverse_replication=reverse,
                 foreign_writes=len(foreign),
                 foreign_keys=tuple(w.to_json() for w in foreign[:FOREIGN_LISTED]),
+                source_decommissioned_at=_decommissioned_at(store, route.source)
+                if info is None and control
+                else None,
             )
         )
     return StatusReport(

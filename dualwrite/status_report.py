@@ -160,6 +160,8 @@ class RouteStatus:
     #: writes to the old table nobody re-pointed (all of them counted, a few listed)
     foreign_writes: int = 0
     foreign_keys: tuple[JsonObject, ...] = ()
+    #: when `dualwrite decommission` deleted the source (after its backup); None: it did not
+    source_decommissioned_at: str | None = None
 
     def last_reconcile_json(self) -> JsonObject | None:
         if self.last_reconcile is None:
@@ -176,6 +178,7 @@ class RouteStatus:
             "target": self.target,
             "mapping": self.mapping,
             "source_exists": self.source_exists,
+            "source_decommissioned_at": self.source_decommissioned_at,
             "phase": self.phase,
             "phase_detail": dict(self.phase_detail),
             "backfill": self.backfill.to_json(),

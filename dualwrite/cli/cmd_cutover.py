@@ -274,7 +274,7 @@ def show_decommission(app: AppContext, result: DecommissionResult, json_out: boo
         _gate_refused(app, "decommission", result.gate)
     if json_out:
         return
-    if result.gate is None:  # nothing left: every old table is gone
+    if result.gate is None and not result.removed:  # nothing left: every old table is gone
         app.out.print(f"already decommissioned: {', '.join(result.already_gone)} are gone")
         return
     for w in result.warnings:

@@ -58,10 +58,10 @@ def _last_text(last: JsonObject | None) -> str:
     return f"{verdict} {float(last.get('parity_percent', 0)):.2f}% {_age(last.get('age_s'))}"
 
 
-def _replication_text(rep: JsonObject) -> str:
+def _replication_text(rep: JsonObject, decommissioned: bool = False) -> str:
     shards = rep["shards"]
     if not shards:
-        return "not started"
+        return "the source is decommissioned" if decommissioned else "not started"
     open_shards = sum(1 for s in shards if not s["done"])
     return f"{rep['records']} records, {open_shards}/{len(shards)} shards open"
 
@@ -74,8 +74,18 @@ def _reverse_text(r: JsonObject) -> str:
     return _replication_text(rep) + (f", lag {_num(lag)} ms" if lag is not None else "")
 
 
+def _source_text(r: JsonObject) -> str:
+    gone = r.get("source_decommissioned_at")
+    if not gone:
+        return str(r["source"])
+    when = str(gone)[:19].replace("T", " ") if str(gone)[:1].isdigit() else str(gone)
+    return f"{r['source']} (decommissioned {when})"
+
+
 def _direction_text(r: JsonObject) -> str:
     text = str(r["direction"])
+    if r.get("source_decommissioned_at"):  # nothing drains into a table that is gone
+        return text
     if r.get("switching_back_at") is not None:  # a rollback is being made (or was killed)
         return f"{text} (rolling back: run dualwrite rollback if none is running)"
     if r.get("cutting_over_at") is not None:  # a cutover is being made (or was killed)
@@ -126,7 +136,7 @@ def _print_status(out: Console, data: JsonObject) -> None:
             "routes",
             routes,
             [
-                ("source", lambda r: r["source"]),
+                ("source", _source_text),
                 ("target", lambda r: r["target"]),
                 ("phase", lambda r: str(r["phase"])),
                 (
@@ -134,7 +144,12 @@ def _print_status(out: Console, data: JsonObject) -> None:
                     lambda r: f"{r['backfill']['segments_done']}/{r['backfill']['segments']}",
                 ),
                 ("items written", lambda r: str(r["backfill"]["items_written"])),
-                ("replication", lambda r: _replication_text(r["replication"])),
+                (
+                    "replication",
+                    lambda r: _replication_text(
+                        r["replication"], bool(r.get("source_decommissioned_at"))
+                    ),
+                ),
                 ("lag ms", lambda r: _num(r["replication"]["lag_ms"])),
                 (
                     "event source mappings",

@@ -149,10 +149,15 @@ def decommission(
     return removed
 
 
-def finish_killed(store: ControlTable, gone: tuple[str, ...]) -> tuple[str, ...]:
+def finish_killed(
+    store: ControlTable, gone: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[Removed, ...]]:
     """Complete the records of tables a killed run deleted (their DeleteTable returned, the
-    record was not completed); returns the replicator functions those records name."""
+    record was not completed); returns the replicator functions those records name, and
+    the tables so finished (reported as this run's: nothing else tells where their backups
+    are)."""
     functions: dict[str, None] = {}
+    finished: list[Removed] = []
     for table in gone:
         record = record_of(store, table)
         if record is None:
@@ -160,7 +165,8 @@ def finish_killed(store: ControlTable, gone: tuple[str, ...]) -> tuple[str, ...]
         functions.update(dict.fromkeys(record.replicator))
         if record.pending:
             store.put(PK, table, replace(record, deleted_at=iso(store.now())).to_json())
-    return tuple(functions)
+            finished.append(Removed(table, record.backup_arn, record.deletion_protection_disabled))
+    return tuple(functions), tuple(finished)
 
 
 # --- the decision -------------------------------------------------------------------------
@@ -178,10 +184,14 @@ def run_decommission(
     routes = describe_routes(ctx.migration, ctx.clients)
     sources = list(dict.fromkeys(r.source for r in routes))
     gone = tuple(s for s in sources if all(r.source_table is None for r in routes if r.source == s))
-    killed = finish_killed(ctx.store, gone)
-    if len(gone) == len(sources):  # a re-run: what a killed run left undone, nothing else
+    killed, finished = finish_killed(ctx.store, gone)
+    gone = tuple(t for t in gone if t not in {f.table for f in finished})
+    if not any(r.source_table is not None for r in routes):
+        # a re-run: what a killed run left undone, nothing else
         stopped = stop_reverse(ctx, routes, set(killed), say) if killed else ()
-        return DecommissionResult(Status.DONE, already_gone=gone, warnings=stopped)
+        return DecommissionResult(
+            Status.DONE, already_gone=gone, removed=finished, warnings=stopped
+        )
     at = ctx.clock()
     entries = Journal(ctx.store).entries()
     facts = gather_decommission(
@@ -204,7 +214,7 @@ def run_decommission(
         ctx.clients.lambda_,
         source_streams(routes),
     )
-    removed: list[Removed] = []
+    removed: list[Removed] = list(finished)
     try:
         decommission(
             ctx.clients.dynamodb,

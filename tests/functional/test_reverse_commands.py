@@ -202,3 +202,45 @@ def test_repair_while_forward_is_unchanged_and_fixes_the_target(moto: None) -> N
 
     assert result.parity and result.routes[0].repaired == 1
     assert get(w, "new-t", "a") == {"id": {"S": "a"}, "v": {"S": "1"}}
+
+
+def test_a_rerun_reports_what_a_killed_decommission_deleted_and_status_says_so(
+    moto: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decommission killed right after its DeleteTable (the table's record left pending)
+    is finished by the next run, which reports the table and its backup as its own (it
+    said "already gone" with no backup: only the control table knew where it was); and
+    status shows the source decommissioned, not its replication "not started"."""
+    import dualwrite.cutover.decommission as decommissioning
+
+    w = build()
+    cutover(w.ctx, FORCED)
+    drain(w)
+    w.clock.sleep(timedelta(days=8).total_seconds())
+    real = decommissioning.delete_table
+
+    def killed(client: object, table: str, timeout: float = 600.0) -> None:
+        real(client, table, timeout)
+        raise KeyboardInterrupt  # the run dies before it completes the record
+
+    monkeypatch.setattr(decommissioning, "delete_table", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_decommission(w.ctx, yes=True)
+    monkeypatch.setattr(decommissioning, "delete_table", real)
+    assert "old-t" not in w.clients.dynamodb.list_tables()["TableNames"]
+    (backup,) = w.clients.dynamodb.list_backups(TableName="old-t")["BackupSummaries"]
+
+    again = run_decommission(w.ctx, yes=True)
+
+    assert again.status is Status.DONE
+    assert again.to_json()["decommissioned"] == ["old-t"]
+    assert again.to_json()["backups"] == {"old-t": backup["BackupArn"]}
+    assert run_decommission(w.ctx, yes=True).to_json()["decommissioned"] == []  # then a no-op
+    route = route_status(w)
+    assert route["source_exists"] is False and route["source_decommissioned_at"]
+    console = Console(record=True, width=200)
+    _print_status(console, gather(w.ctx.migration, w.clients, w.store, now=w.now).to_json())
+    text = console.export_text()
+    assert "old-t (decommissioned 20" in text
+    (replication,) = [line for line in text.splitlines() if line.startswith("  replication ")]
+    assert replication.rstrip().endswith("the source is decommissioned")
