@@ -185,7 +185,7 @@ class StreamRunner:
             )
 
     def _refuse_unfinished_switch(self) -> None:
-        """--until-caught-up cannot be met while a switch of direction begun UNFINISHED_S ago
+        """--until-caught-up cannot be met while a switch of direction begun a while ago
         is not saved (a rollback or cutover stopped midway): the changes it orders are held
         for it, and only a re-run of that command makes it. Said, rather than waited for."""
         now = self.clock.wall()

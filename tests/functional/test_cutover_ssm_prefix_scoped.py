@@ -6,6 +6,7 @@ and references name what they could not read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +46,14 @@ class PrefixScopedSsm:
 
 @dataclass
 class ScopedClients:
+    """Clients whose SSM is `ssm(real, "/app/")` (PrefixScopedSsm or a subclass)."""
+
     clients: Clients
+    ssm: Callable[[Any, str], Any] = PrefixScopedSsm
 
     def client(self, service: str) -> Any:
         real = self.clients.client(service)
-        return PrefixScopedSsm(real, "/app/") if service == "ssm" else real
+        return self.ssm(real, "/app/") if service == "ssm" else real
 
 
 def seed(clients: Clients) -> Any:

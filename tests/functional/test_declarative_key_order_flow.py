@@ -5,6 +5,8 @@ to DynamoDB's 2048-byte limit and the sort key to 1024 (they took the file's ord
 
 from __future__ import annotations
 
+from typing import Any
+
 from dualwrite import prepare as preparing
 from dualwrite.aws.clients import Clients
 from dualwrite.backoff import Backoff
@@ -20,23 +22,27 @@ LONG_CUSTOMER = "c" * 1500
 LONG_ORDER = "o" * 1020
 
 
-def world(clients: Clients) -> Migration:
-    orders = ((LONG_CUSTOMER, "o1"), ("c1", LONG_ORDER), ("c2", "o2"))
-    create_orders(clients, [{"customerId": {"S": c}, "orderId": {"S": o}} for c, o in orders])
-    migration = parse_migration(
+def sk_first(*more_routes: dict[str, Any]) -> Migration:
+    """Orders into CoreTable (declared PK, SK) by a `key:` naming the sort key first."""
+    orders = {
+        "name": "orders",
+        "source": "OrdersTable",
+        "target": "CoreTable",
+        "mapping": {"key": {"SK": "ORDER#{orderId}", "PK": "CUSTOMER#{customerId}"}},
+    }
+    return parse_migration(
         {
             "control_table": "ctl",
-            "routes": [
-                {
-                    "name": "orders",
-                    "source": "OrdersTable",
-                    "target": "CoreTable",
-                    "mapping": {"key": {"SK": "ORDER#{orderId}", "PK": "CUSTOMER#{customerId}"}},
-                }
-            ],
+            "routes": [orders, *more_routes],
             "targets": {"CoreTable": {"key": {"PK": "S", "SK": "S"}}},
         }
     )
+
+
+def world(clients: Clients) -> Migration:
+    orders = ((LONG_CUSTOMER, "o1"), ("c1", LONG_ORDER), ("c2", "o2"))
+    create_orders(clients, [{"customerId": {"S": c}, "orderId": {"S": o}} for c, o in orders])
+    migration = sk_first()
     preparing.apply(
         migration, clients, preparing.analyze(migration, clients, backup=False), backup=False
     )

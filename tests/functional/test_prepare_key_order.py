@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dualwrite import prepare as preparing
 from dualwrite.aws.clients import Clients
-from dualwrite.config import Migration, parse_migration
+from tests.functional.test_declarative_key_order_flow import sk_first
 from tests.orders_world import create_orders
 
 
@@ -20,27 +20,7 @@ def _servers(clients: Clients) -> None:
     )
 
 
-def _migration() -> Migration:
-    return parse_migration(
-        {
-            "control_table": "ctl",
-            "routes": [
-                {
-                    "name": "orders",
-                    "source": "OrdersTable",
-                    "target": "CoreTable",
-                    "mapping": {"key": {"SK": "ORDER#{orderId}", "PK": "CUSTOMER#{customerId}"}},
-                },
-                {
-                    "name": "servers",
-                    "source": "ServersTable",
-                    "target": "CoreTable",
-                    "mapping": "servers",
-                },
-            ],
-            "targets": {"CoreTable": {"key": {"PK": "S", "SK": "S"}}},
-        }
-    )
+SERVERS = {"name": "servers", "source": "ServersTable", "target": "CoreTable", "mapping": "servers"}
 
 
 def test_prepare_accepts_sk_first_declarative_route_sharing_a_declared_target(
@@ -48,27 +28,13 @@ def test_prepare_accepts_sk_first_declarative_route_sharing_a_declared_target(
 ) -> None:
     create_orders(moto_clients, [{"customerId": {"S": "c1"}, "orderId": {"S": "o1"}}])
     _servers(moto_clients)
-    plan = preparing.analyze(_migration(), moto_clients, backup=False)
-    detail = [a.to_json() for a in plan.actions if a.to_json().get("table") == "CoreTable"]
-    assert detail  # the target is planned
+    plan = preparing.analyze(sk_first(SERVERS), moto_clients, backup=False)
+    (create,) = [a for a in plan.actions if (a.table, a.action) == ("CoreTable", "create target")]
+    assert create.needed and "key PK (S, hash), SK (S, range)" in create.detail
 
 
 def test_prepare_describes_the_declared_key_in_the_tables_order(moto_clients: Clients) -> None:
     create_orders(moto_clients, [{"customerId": {"S": "c1"}, "orderId": {"S": "o1"}}])
-    m = parse_migration(
-        {
-            "control_table": "ctl",
-            "routes": [
-                {
-                    "name": "orders",
-                    "source": "OrdersTable",
-                    "target": "CoreTable",
-                    "mapping": {"key": {"SK": "ORDER#{orderId}", "PK": "CUSTOMER#{customerId}"}},
-                }
-            ],
-            "targets": {"CoreTable": {"key": {"PK": "S", "SK": "S"}}},
-        }
-    )
-    plan = preparing.analyze(m, moto_clients, backup=False)
+    plan = preparing.analyze(sk_first(), moto_clients, backup=False)
     text = " ".join(str(a.to_json()) for a in plan.actions)
     assert "PK (S, hash), SK (S, range)" in text, text

@@ -16,7 +16,7 @@ from dualwrite.cutover.functions import Renames
 from dualwrite.cutover.references import SSM_PARAMETER, ReferenceScanner
 from dualwrite.cutover.ssm import ParameterChange, SsmParameters
 from tests.functional.test_cutover_references_aws import OLD, PAIRS
-from tests.functional.test_cutover_ssm_prefix_scoped import PrefixScopedSsm
+from tests.functional.test_cutover_ssm_prefix_scoped import PrefixScopedSsm, ScopedClients
 
 
 @dataclass
@@ -48,18 +48,9 @@ def test_a_parameter_deleted_since_listing_is_skipped_in_the_fallback(
     assert planned == [ParameterChange("/app/table", "orders", "orders-v2")]
 
 
-@dataclass
-class ScopedDeleting:
-    clients: Clients
-
-    def client(self, service: str) -> Any:
-        real = self.clients.client(service)
-        return DeletesAfterListing(real, "/app/") if service == "ssm" else real
-
-
 def test_references_still_list_the_readable_parameters(moto_clients: Clients) -> None:
     seed(moto_clients)
-    found = ReferenceScanner(ScopedDeleting(moto_clients)).discover(OLD)
+    found = ReferenceScanner(ScopedClients(moto_clients, DeletesAfterListing)).discover(OLD)
     assert (SSM_PARAMETER, "/app/table") in [(r.kind, r.name) for r in found.references], (
         found.skipped
     )
