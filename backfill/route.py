@@ -81,7 +81,7 @@ def check_route(
     if source is None:
         raise ConfigError(f"route {name}: source table {route.source} does not exist")
     target = tables.describe(ddb, route.target)
-    have = tables.key_schema_of(target) if target is not None else None
+    have = tables.key_schema_or_none(target)
     mapping = build_mapping(route.mapping, tables.key_schema_of(source), have)
     problem = mapping.schema_problem()
     if problem:

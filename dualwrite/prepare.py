@@ -147,14 +147,11 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
         source_key = tables.key_schema_of(src)
         tgt = tables.describe(ddb, route.target)
         declared = migration.targets.get(route.target)
+        declared_key = KeySchema(tuple(declared.key.items())) if declared is not None else None
         # the target's key as it is, is declared, or an earlier route plans it: it orders a
         # declarative `key:` (partition key first)
         known_key = (
-            tables.key_schema_of(tgt)
-            if tgt is not None
-            else KeySchema(tuple(declared.key.items()))
-            if declared is not None
-            else planned_targets.get(route.target)
+            tables.key_schema_or_none(tgt) or declared_key or planned_targets.get(route.target)
         )
         mapping = build_mapping(route.mapping, source_key, known_key)
         problem = mapping.schema_problem()
@@ -218,13 +215,11 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
                 )
             continue
         planned_targets[route.target] = wanted
-        if declared is not None:
-            declared_key = KeySchema(tuple(declared.key.items()))
-            if not mapping.fits_key(declared_key):
-                raise ConfigError(
-                    f"targets.{route.target}.key: mapping {route.mapping} writes "
-                    f"{wanted.describe()}, but the file declares {declared_key.describe()}"
-                )
+        if declared_key is not None and not mapping.fits_key(declared_key):
+            raise ConfigError(
+                f"targets.{route.target}.key: mapping {route.mapping} writes "
+                f"{wanted.describe()}, but the file declares {declared_key.describe()}"
+            )
         if tgt is not None:
             have = tables.key_schema_of(tgt)
             if not mapping.fits_key(have):

@@ -99,8 +99,7 @@ def preview_routes(
         desc = tables.describe(ddb, r.source)
         if desc is None:
             raise ConfigError(f"route {r.name}: source table {r.source} does not exist")
-        target = target_definition(ddb, migration, r, desc)
-        target_key = tables.key_schema_of(target) if target else None
+        target_key = tables.key_schema_or_none(target_definition(ddb, migration, r, desc))
         mapping = build_mapping(r.mapping, tables.key_schema_of(desc), target_key)
         problem = mapping.schema_problem()
         if problem:

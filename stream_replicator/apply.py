@@ -28,7 +28,7 @@ from dualwrite.backoff import Backoff
 from dualwrite.config import Migration, Route
 from dualwrite.control import ControlStore
 from dualwrite.errors import ConfigError, DualwriteError
-from dualwrite.mapping import build_mapping
+from dualwrite.mapping import DeclarativeSpec, build_mapping
 from dualwrite.mapping.base import Mapping
 from dualwrite.reverse.direction import (
     Direction,
@@ -159,9 +159,13 @@ class Replicator:
             desc = tables.describe(self.dynamodb, route.source)
             if desc is None:
                 raise ConfigError(f"route {route.name}: source table {route.source} does not exist")
-            # the target's key orders a declarative key (a cold start's one more DescribeTable)
-            target = tables.describe(self.dynamodb, route.target)
-            target_key = tables.key_schema_of(target) if target is not None else None
+            # the target's key orders a declarative `key:` (only it: no DescribeTable more at
+            # a cold start for the other mappings)
+            target_key = (
+                tables.key_schema_or_none(tables.describe(self.dynamodb, route.target))
+                if isinstance(route.mapping, DeclarativeSpec)
+                else None
+            )
             mapping = build_mapping(route.mapping, tables.key_schema_of(desc), target_key)
             ctx = RouteContext(route, mapping, mapping.target_key.names)
             self._contexts[route.name] = ctx

@@ -68,8 +68,9 @@ def estimate_route(
     if source is None:
         raise ConfigError(f"route {route.name}: source table {route.source} does not exist")
     target = target_definition(ddb, migration, route, source)
-    target_key = tables.key_schema_of(target) if target else None
-    mapping = build_mapping(route.mapping, tables.key_schema_of(source), target_key)
+    mapping = build_mapping(
+        route.mapping, tables.key_schema_of(source), tables.key_schema_or_none(target)
+    )
     page = next(
         scan_pages(ddb, route.source, limit=SAMPLE_LIMIT, extra={"ReturnConsumedCapacity": "NONE"})
     )

@@ -31,6 +31,11 @@ def key_schema_of(desc: Mapping[str, Any]) -> KeySchema:
     return KeySchema(tuple((k["AttributeName"], types[k["AttributeName"]]) for k in ordered))
 
 
+def key_schema_or_none(desc: Mapping[str, Any] | None) -> KeySchema | None:
+    """key_schema_of a description that may be missing (None or {}: no table)."""
+    return key_schema_of(desc) if desc else None
+
+
 def stream_view(desc: Mapping[str, Any]) -> str | None:
     spec = desc.get("StreamSpecification") or {}
     if not spec.get("StreamEnabled"):

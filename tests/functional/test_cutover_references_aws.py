@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,17 +152,21 @@ class DeniedSsm:
 
 
 @dataclass
-class Denying:
+class Swapped:
+    """Clients whose client for `service` is `wrap(the real one)` (a fault or a scope)."""
+
     clients: Clients
+    service: str
+    wrap: Callable[[Any], Any]
 
     def client(self, service: str) -> Any:
         real = self.clients.client(service)
-        return DeniedSsm(real) if service == "ssm" else real
+        return self.wrap(real) if service == self.service else real
 
 
 def test_a_kind_that_cannot_be_read_is_skipped_not_fatal(moto_clients: Clients) -> None:
     build_world(moto_clients)
-    found = ReferenceScanner(Denying(moto_clients)).discover(OLD)
+    found = ReferenceScanner(Swapped(moto_clients, "ssm", DeniedSsm)).discover(OLD)
     assert [s.kind for s in found.skipped] == [SSM_PARAMETER]
     assert "AccessDeniedException" in found.skipped[0].reason
     assert found.skipped[0].to_json()["kind"] == SSM_PARAMETER

@@ -4,23 +4,11 @@ sets). It crashed plan and cutover --dry-run with a KeyError."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from dualwrite.aws.clients import Clients
-from dualwrite.cutover.functions import TablePair
-from dualwrite.cutover.references import (
-    TASK_DEFINITION,
-    OldTables,
-    ReferenceScanner,
-)
-
-ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/"
-PAIRS = [TablePair("orders", "orders-v2", ARN + "orders", ARN + "orders-v2")]
-OLD = OldTables.of(PAIRS)
-
-
-# --- 1. weighted alias: the additional version is never looked at --------------------------
+from dualwrite.cutover.references import TASK_DEFINITION, ReferenceScanner
+from tests.functional.test_cutover_references_aws import OLD, Swapped
 
 
 class ExternalServiceEcs:
@@ -47,15 +35,6 @@ class ExternalServiceEcs:
         return response
 
 
-@dataclass
-class WithExternalEcs:
-    clients: Clients
-
-    def client(self, service: str) -> Any:
-        real = self.clients.client(service)
-        return ExternalServiceEcs(real) if service == "ecs" else real
-
-
 def _service_on_old_revision(clients: Clients) -> None:
     ecs = clients.client("ecs")
     ecs.create_cluster(clusterName="c")
@@ -80,7 +59,7 @@ def test_an_external_deployment_service_does_not_crash_discovery(moto_clients: C
     does not catch, so `plan` / `cutover --dry-run` die with a traceback (exit 1) instead of
     listing references (and the worker still on revision 1, naming orders, is never shown)."""
     _service_on_old_revision(moto_clients)
-    found = ReferenceScanner(WithExternalEcs(moto_clients)).discover(OLD)
+    found = ReferenceScanner(Swapped(moto_clients, "ecs", ExternalServiceEcs)).discover(OLD)
     assert [(r.kind, r.name) for r in found.references if r.kind == TASK_DEFINITION] == [
         (TASK_DEFINITION, "worker:1")
     ]

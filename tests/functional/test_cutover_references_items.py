@@ -8,6 +8,7 @@ traffic to an old published version is a reference."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from botocore.exceptions import ClientError
 from dualwrite.aws.clients import Clients
 from dualwrite.cutover.references import DASHBOARD, LAMBDA_FUNCTION, ReferenceScanner
 from tests.cutover_world import make_function
-from tests.functional.test_cutover_references_aws import OLD
+from tests.functional.test_cutover_references_aws import OLD, Swapped
 
 
 def function(clients: Clients, name: str, table: str) -> None:
@@ -72,19 +73,8 @@ class Denied:
         return denied
 
 
-@dataclass
-class DenyingOne:
-    clients: Clients
-    service: str
-    operation: str
-    field: str
-    names: frozenset[str]
-
-    def client(self, service: str) -> Any:
-        real = self.clients.client(service)
-        if service != self.service:
-            return real
-        return Denied(real, self.operation, self.field, self.names)
+def denying(operation: str, field: str, *names: str) -> Callable[[Any], Denied]:
+    return lambda real: Denied(real, operation, field, frozenset(names))
 
 
 def test_one_unreadable_alias_does_not_hide_the_other_functions(moto_clients: Clients) -> None:
@@ -92,12 +82,10 @@ def test_one_unreadable_alias_does_not_hide_the_other_functions(moto_clients: Cl
     function(moto_clients, "zz-platform", "other")
     v = moto_clients.lambda_.publish_version(FunctionName="zz-platform")["Version"]
     moto_clients.lambda_.create_alias(FunctionName="zz-platform", Name="live", FunctionVersion=v)
-    clients = DenyingOne(
+    clients = Swapped(
         moto_clients,
         "lambda",
-        "get_function_configuration",
-        "FunctionName",
-        frozenset({"zz-platform"}),
+        denying("get_function_configuration", "FunctionName", "zz-platform"),
     )
     found = ReferenceScanner(clients).discover(OLD)
     assert [(r.kind, r.name) for r in found.references] == [(LAMBDA_FUNCTION, "writer")]
@@ -111,9 +99,7 @@ def test_a_function_whose_aliases_cannot_be_listed_is_skipped_alone(
 ) -> None:
     function(moto_clients, "aa-denied", "other")
     function(moto_clients, "writer", "orders")
-    clients = DenyingOne(
-        moto_clients, "lambda", "list_aliases", "FunctionName", frozenset({"aa-denied"})
-    )
+    clients = Swapped(moto_clients, "lambda", denying("list_aliases", "FunctionName", "aa-denied"))
     found = ReferenceScanner(clients).discover(OLD)
     assert [(r.kind, r.name) for r in found.references] == [(LAMBDA_FUNCTION, "writer")]
     assert [s.reason.split(":")[0] for s in found.skipped] == ["ListAliases aa-denied"]
@@ -128,8 +114,8 @@ def test_one_unreadable_dashboard_does_not_hide_the_others(moto_clients: Clients
         moto_clients.cloudwatch.put_dashboard(
             DashboardName=name, DashboardBody=json.dumps({"widgets": [widget]})
         )
-    clients = DenyingOne(
-        moto_clients, "cloudwatch", "get_dashboard", "DashboardName", frozenset({"a-secret"})
+    clients = Swapped(
+        moto_clients, "cloudwatch", denying("get_dashboard", "DashboardName", "a-secret")
     )
     found = ReferenceScanner(clients).discover(OLD)
     assert [(r.kind, r.name) for r in found.references] == [(DASHBOARD, "ops")]

@@ -6,7 +6,6 @@ and references name what they could not read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ from dualwrite.aws.clients import Clients
 from dualwrite.cutover.functions import Renames
 from dualwrite.cutover.references import SSM_PARAMETER, ReferenceScanner
 from dualwrite.cutover.ssm import ParameterChange, SsmParameters
-from tests.functional.test_cutover_references_aws import OLD, PAIRS
+from tests.functional.test_cutover_references_aws import OLD, PAIRS, Swapped
 
 
 def denied(operation: str) -> ClientError:
@@ -44,18 +43,6 @@ class PrefixScopedSsm:
         return self.real.get_parameter(Name=Name, **kw)
 
 
-@dataclass
-class ScopedClients:
-    """Clients whose SSM is `ssm(real, "/app/")` (PrefixScopedSsm or a subclass)."""
-
-    clients: Clients
-    ssm: Callable[[Any, str], Any] = PrefixScopedSsm
-
-    def client(self, service: str) -> Any:
-        real = self.clients.client(service)
-        return self.ssm(real, "/app/") if service == "ssm" else real
-
-
 def seed(clients: Clients) -> Any:
     ssm = clients.client("ssm")
     ssm.put_parameter(Name="/app/table", Value="orders", Type="String")
@@ -75,7 +62,9 @@ def test_the_parameters_under_the_prefix_are_still_planned(moto_clients: Clients
 
 def test_references_name_the_parameters_they_could_not_read(moto_clients: Clients) -> None:
     seed(moto_clients)
-    found = ReferenceScanner(ScopedClients(moto_clients)).discover(OLD)
+    found = ReferenceScanner(
+        Swapped(moto_clients, "ssm", lambda real: PrefixScopedSsm(real, "/app/"))
+    ).discover(OLD)
     assert [(r.kind, r.name) for r in found.references] == [(SSM_PARAMETER, "/app/table")]
     (skipped,) = found.skipped
     assert skipped.kind == SSM_PARAMETER

@@ -15,8 +15,8 @@ from dualwrite.aws.clients import Clients
 from dualwrite.cutover.functions import Renames
 from dualwrite.cutover.references import SSM_PARAMETER, ReferenceScanner
 from dualwrite.cutover.ssm import ParameterChange, SsmParameters
-from tests.functional.test_cutover_references_aws import OLD, PAIRS
-from tests.functional.test_cutover_ssm_prefix_scoped import PrefixScopedSsm, ScopedClients
+from tests.functional.test_cutover_references_aws import OLD, PAIRS, Swapped
+from tests.functional.test_cutover_ssm_prefix_scoped import PrefixScopedSsm
 
 
 @dataclass
@@ -50,7 +50,9 @@ def test_a_parameter_deleted_since_listing_is_skipped_in_the_fallback(
 
 def test_references_still_list_the_readable_parameters(moto_clients: Clients) -> None:
     seed(moto_clients)
-    found = ReferenceScanner(ScopedClients(moto_clients, DeletesAfterListing)).discover(OLD)
+    found = ReferenceScanner(
+        Swapped(moto_clients, "ssm", lambda real: DeletesAfterListing(real, "/app/"))
+    ).discover(OLD)
     assert (SSM_PARAMETER, "/app/table") in [(r.kind, r.name) for r in found.references], (
         found.skipped
     )
