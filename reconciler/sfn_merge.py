@@ -18,6 +18,7 @@ from typing import Any
 
 from dualwrite.control.reconcile_results import Counts, DifferenceSample
 from dualwrite.jsondoc import JsonObject
+from dualwrite.wire import key_id
 from reconciler.compare import KINDS, MAX_SAMPLES, Tally
 from reconciler.digest import DEFAULT_BUCKETS, Digests
 from reconciler.digest import FORMAT as DIGEST_FORMAT
@@ -32,6 +33,12 @@ MIN_SEGMENTS = 4
 MAX_SEGMENTS = 10_000
 #: the map's item list is unit numbers in the state's payload (256 KiB): at most this many
 MAX_UNITS = 30_000
+#: judgements a unit record lists by key (~70 bytes each: at most ~7 KB a record, which the
+#: finish step reads for every exact unit), so that a key judged by two units (its source
+#: deleted between the source pass and the target pass) counts once, as `dualwrite
+#: reconcile` counts it. A unit with more differences lists its first ones: a route with
+#: that many differences is far from parity, and one key counted twice changes no decision
+MAX_JUDGED = 100
 
 
 def default_segments(largest_table_items: int, tables: int) -> int:
@@ -109,6 +116,8 @@ class UnitRecord:
     digests: Mapping[str, Digests] = field(default_factory=dict)
     #: confirmed differences (exact phase): keys and attribute names only, never values
     samples: tuple[Mapping[str, Any], ...] = ()
+    #: the exact phase's confirmed differences by key, at most MAX_JUDGED
+    judged: tuple[Judgement, ...] = ()
 
     @property
     def done(self) -> bool:
@@ -121,6 +130,7 @@ class UnitRecord:
             "state": self.state.to_json(),
             "digests": {r: d.to_json() for r, d in self.digests.items()},
             "samples": [dict(s) for s in self.samples],
+            "judged": [j.to_json() for j in self.judged],
         }
 
     @classmethod
@@ -131,7 +141,27 @@ class UnitRecord:
             state=UnitState.from_json(dict(data.get("state") or {})),
             digests={r: Digests.from_json(d) for r, d in (data.get("digests") or {}).items()},
             samples=tuple(data.get("samples") or ()),
+            judged=tuple(Judgement.from_json(j) for j in data.get("judged") or ()),
         )
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One confirmed difference of a unit, by target key (its key_id), and when the unit's
+    invocation confirmed it."""
+
+    route: str
+    key: str
+    kind: str
+    at: float
+
+    def to_json(self) -> list[Any]:
+        return [self.route, self.key, self.kind, self.at]
+
+    @classmethod
+    def from_json(cls, data: Sequence[Any]) -> Judgement:
+        route, key, kind, at = data
+        return cls(str(route), str(key), str(kind), float(at))
 
 
 def advanced(
@@ -141,15 +171,18 @@ def advanced(
     state: UnitState,
     digests: Mapping[str, Digests],
     samples: Sequence[Mapping[str, Any]],
+    judged: Sequence[Judgement] = (),
 ) -> UnitRecord:
-    """A unit's record after one more invocation: digests and samples added to what was."""
+    """A unit's record after one more invocation: digests, samples and judgements added to
+    what was."""
     total: dict[str, Digests] = {}
     for source in (before.digests if before else {}, digests):
         for route, d in source.items():
             into = total.setdefault(route, Digests(d.buckets))
             into.add(d)
     kept = (tuple(before.samples) if before else ()) + tuple(samples)
-    return UnitRecord(phase, uid, state, total, kept[:MAX_SAMPLES])
+    listed = (tuple(before.judged) if before else ()) + tuple(judged)
+    return UnitRecord(phase, uid, state, total, kept[:MAX_SAMPLES], listed[:MAX_JUDGED])
 
 
 def missing_units(expected: Iterable[str], records: Iterable[UnitRecord]) -> list[str]:
@@ -191,15 +224,41 @@ class Found:
 
 
 def found_by_route(routes: Sequence[str], records: Iterable[UnitRecord]) -> dict[str, Found]:
+    """The exact phase's units added up. A key judged by two units (the source pass found it
+    missing, then its source was deleted and the target pass found it extra) counts once,
+    as the unit that confirmed it last judged it, as `dualwrite reconcile` counts it."""
+    records = list(records)
     counts = {r: dict.fromkeys(KINDS, 0) for r in routes}
-    samples: dict[str, list[DifferenceSample]] = {r: [] for r in routes}
     for record in records:
         for route, t in record.state.tallies.items():
             if route in counts:
                 for kind in KINDS:
                     counts[route][kind] += int(t.differences.get(kind, 0))
-        for sample in record.samples:
-            route = str(sample.get("route", ""))
-            if route in samples and len(samples[route]) < MAX_SAMPLES:
-                samples[route].append(DifferenceSample.from_json(sample))
+    final: dict[tuple[str, str], Judgement] = {}
+    for record in records:
+        for j in record.judged:
+            if j.route not in counts:
+                continue
+            before = final.get((j.route, j.key))
+            if before is None:
+                final[j.route, j.key] = j
+                continue
+            stale = before if before.at <= j.at else j
+            counts[j.route][stale.kind] -= 1
+            final[j.route, j.key] = j if stale is before else before
+    samples: dict[str, list[DifferenceSample]] = {r: [] for r in routes}
+    sampled: set[tuple[str, str]] = set()
+    for record in records:
+        for data in record.samples:
+            route = str(data.get("route", ""))
+            if route not in samples:
+                continue
+            sample = DifferenceSample.from_json(data)
+            kid = key_id(sample.key)
+            kept = final.get((route, kid))
+            if (route, kid) in sampled or (kept is not None and kept.kind != sample.kind):
+                continue  # the key's other judgement is the one that counts
+            sampled.add((route, kid))
+            if len(samples[route]) < MAX_SAMPLES:
+                samples[route].append(sample)
     return {r: Found(Counts.from_json(counts[r]), samples[r]) for r in routes}

@@ -28,6 +28,7 @@ from dualwrite.control import ControlStore
 from dualwrite.control.reconcile_results import ReconcileRecord
 from dualwrite.errors import ConfigError
 from dualwrite.jsondoc import JsonObject
+from dualwrite.wire import key_id
 from reconciler import sfn_lock
 from reconciler.compare import check_result
 from reconciler.digest import DEFAULT_BUCKETS
@@ -36,6 +37,7 @@ from reconciler.sfn_merge import (
     DIGEST,
     EXACT,
     PHASES,
+    Judgement,
     RunRecord,
     UnitRecord,
     advanced,
@@ -173,8 +175,11 @@ class Steps:
             buckets=run.buckets,
         )
         outcome = checker.run(unit, state, should_stop)
-        samples = [{**d.sample().to_json(), "route": d.route} for d in outcome.differences]
-        after = advanced(before, phase, unit.uid, state, outcome.digests, samples)
+        found = outcome.differences
+        samples = [{**d.sample().to_json(), "route": d.route} for d in found]
+        now = self.store.now()
+        judged = [Judgement(d.route, key_id(d.target_key), d.kind, now) for d in found]
+        after = advanced(before, phase, unit.uid, state, outcome.digests, samples, judged)
         self.store.put(self._pk(run_id), sk, after.to_json(), expires_at=self._expires())
         return {
             "done": after.done,

@@ -13,13 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dualwrite.control.reconcile_results import Counts
+from dualwrite.control.reconcile_results import Counts, DifferenceSample
+from dualwrite.wire import key_id
 from reconciler.compare import MAX_SAMPLES, Tally
 from reconciler.digest import Digests
 from reconciler.sfn_merge import (
     DIGEST,
     EXACT,
+    MAX_JUDGED,
     MAX_UNITS,
+    Judgement,
     RunRecord,
     UnitRecord,
     advanced,
@@ -219,6 +222,50 @@ def test_found_counts_come_from_the_exact_phase_tallies() -> None:
     assert found["r"].counts == Counts(missing=4, extra=2, mismatched=0)
     assert [s.to_json() for s in found["r"].samples] == [sample]
     assert found["q"].counts == Counts()
+
+
+@pytest.mark.parametrize(
+    ("missing_at", "extra_at", "kept"), [(10.0, 20.0, "extra"), (30.0, 20.0, "missing")]
+)
+def test_a_key_judged_by_two_units_counts_once_as_judged_last(
+    missing_at: float, extra_at: float, kept: str
+) -> None:
+    """The source pass's unit found k missing; the target pass's unit, after k's source was
+    deleted, found it extra: one difference, of the kind the later judgement gave it."""
+    key = {"PK": {"S": "SERVER#k"}, "SK": {"S": "METADATA"}}
+    kid = key_id(key)
+
+    def record(uid: str, kind: str, at: float, other: int) -> UnitRecord:
+        t = Tally()
+        t.differences.update({kind: 1 + other})
+        sample = DifferenceSample(kind, key).to_json()
+        others = [Judgement("r", f"other-{uid}-{i}", kind, at) for i in range(other)]
+        return advanced(
+            None,
+            EXACT,
+            uid,
+            UnitState(done=True, tallies={"r": t}),
+            {},
+            [{**sample, "route": "r"}],
+            [Judgement("r", kid, kind, at), *others],
+        )
+
+    records = [record("a", "missing", missing_at, 2), record("b", "extra", extra_at, 0)]
+    records = [UnitRecord.from_json(json.loads(json.dumps(r.to_json()))) for r in records]
+    found = found_by_route(["r"], records)
+    assert found["r"].counts == Counts(
+        missing=2 + (kept == "missing"), extra=int(kept == "extra"), mismatched=0
+    )
+    assert [(s.kind, s.key) for s in found["r"].samples] == [(kept, key)]
+
+
+def test_a_unit_record_lists_at_most_max_judged_and_reads_one_without_any() -> None:
+    many = [Judgement("r", str(i), "missing", 1.0) for i in range(MAX_JUDGED + 5)]
+    one = advanced(None, EXACT, "u", UnitState(done=True), {}, [], many[:10])
+    two = advanced(one, EXACT, "u", UnitState(done=True), {}, [], many[10:])
+    assert two.judged == tuple(many[:MAX_JUDGED])
+    data = {k: v for k, v in two.to_json().items() if k != "judged"}  # saved before judged
+    assert UnitRecord.from_json(data).judged == ()
 
 
 def test_run_record_round_trips_and_refuses_another_digest_format() -> None:
