@@ -323,6 +323,30 @@ def parse_migration(data: Any, origin: str = "migration file") -> Migration:
         raise ConfigError(f"{origin}: {where}: {msg}{more}") from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice: plain safe_load keeps
+    the last value, so a second `routes:` silently dropped the first one's routes."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: construct_mapping names it below
+                break
+            if duplicate:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"{key!r} is given twice in the same mapping (keep one)",
+                    mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_migration(path: str | Path) -> Migration:
     """Read and validate a migration file; raises ConfigError with one clear line."""
     p = Path(path)
@@ -339,7 +363,7 @@ def load_migration(path: str | Path) -> Migration:
             f"migration file {p}: not UTF-8 text (byte {exc.start}: {exc.reason})"
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

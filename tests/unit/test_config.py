@@ -146,3 +146,35 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     scalar.write_text("just text\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_migration(scalar)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "name"),
+    [
+        (  # a second `routes:` silently replaced the first one's routes
+            "control_table: c\nroutes:\n  - {name: a, source: A, target: A2, mapping: identity}\n"
+            "routes:\n  - {name: b, source: B, target: B2, mapping: identity}\n",
+            "line 4",
+            "routes",
+        ),
+        (  # the first target was dropped without a word
+            "control_table: c\nroutes:\n  - name: a\n    source: A\n    target: A1\n"
+            "    target: A2\n    mapping: identity\n",
+            "line 6",
+            "target",
+        ),
+        (  # nested: a declarative mapping's `set` naming an attribute twice
+            "control_table: c\nroutes:\n  - name: a\n    source: A\n    target: A2\n"
+            "    mapping:\n      key: {PK: 'A#{id}'}\n      set: {Type: x, Type: y}\n",
+            "line 8",
+            "Type",
+        ),
+    ],
+)
+def test_a_key_given_twice_in_a_mapping_is_refused(
+    tmp_path: Path, text: str, where: str, name: str
+) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"{where}, column \d+: '{name}' is given twice"):
+        load_migration(path)
