@@ -19,7 +19,7 @@ from dualwrite.config import Migration, Route
 from dualwrite.control import ControlStore
 from dualwrite.errors import ConfigError
 from dualwrite.jsondoc import JsonObject
-from dualwrite.mapping import build_mapping
+from dualwrite.mapping import checked_mapping
 from dualwrite.mapping.base import Mapping
 from dualwrite.wire import AttributeValue, Item, key_id, to_lambda_json
 
@@ -82,10 +82,7 @@ def check_route(
         raise ConfigError(f"route {name}: source table {route.source} does not exist")
     target = tables.describe(ddb, route.target)
     have = tables.key_schema_or_none(target)
-    mapping = build_mapping(route.mapping, tables.key_schema_of(source), have)
-    problem = mapping.schema_problem()
-    if problem:
-        raise ConfigError(f"route {name}: {problem}")
+    mapping = checked_mapping(name, route.mapping, tables.key_schema_of(source), have)
     view = tables.stream_view(source)
     if require_stream and view is None:
         raise ConfigError(

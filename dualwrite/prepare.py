@@ -26,7 +26,7 @@ from dualwrite.cutover.references import (
 )
 from dualwrite.errors import AwsError, ConfigError
 from dualwrite.jsondoc import JsonObject
-from dualwrite.mapping import build_mapping, is_identity, key_space_clash
+from dualwrite.mapping import checked_mapping, is_identity, key_space_clash
 from dualwrite.mapping.base import KeySchema
 
 BACKUP_PK = "BACKUP"
@@ -153,10 +153,9 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
         known_key = (
             tables.key_schema_or_none(tgt) or declared_key or planned_targets.get(route.target)
         )
-        mapping = build_mapping(route.mapping, source_key, known_key)
-        problem = mapping.schema_problem()
+        mapping = checked_mapping(route.name, route.mapping, source_key, known_key)
         on_target = sharing.setdefault(route.target, [])
-        problem = problem or key_space_clash(route.mapping, mapping, on_target)
+        problem = key_space_clash(route.mapping, mapping, on_target)
         if problem:
             raise ConfigError(f"route {route.name}: {problem}")
         on_target.append((route.name, route.mapping, mapping))

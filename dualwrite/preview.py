@@ -16,7 +16,7 @@ from dualwrite.aws.sampling import target_definition
 from dualwrite.config import Migration
 from dualwrite.errors import ConfigError, UnmappableError
 from dualwrite.jsondoc import JsonObject
-from dualwrite.mapping import build_mapping
+from dualwrite.mapping import checked_mapping
 from dualwrite.mapping.base import Mapping
 from dualwrite.wire import Item, items_equal, to_lambda_json
 
@@ -100,10 +100,7 @@ def preview_routes(
         if desc is None:
             raise ConfigError(f"route {r.name}: source table {r.source} does not exist")
         target_key = tables.key_schema_or_none(target_definition(ddb, migration, r, desc))
-        mapping = build_mapping(r.mapping, tables.key_schema_of(desc), target_key)
-        problem = mapping.schema_problem()
-        if problem:
-            raise ConfigError(f"route {r.name}: {problem}")
+        mapping = checked_mapping(r.name, r.mapping, tables.key_schema_of(desc), target_key)
         page = next(scan_pages(ddb, r.source, limit=limit), None)
         items = page.items[:limit] if page is not None else []
         out.append(

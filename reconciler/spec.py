@@ -9,7 +9,7 @@ from dualwrite.aws.clients import Clients
 from dualwrite.aws.cognito import user_pool
 from dualwrite.config import Migration
 from dualwrite.errors import ConfigError
-from dualwrite.mapping import build_mapping
+from dualwrite.mapping import checked_mapping
 from dualwrite.mapping.base import Mapping
 from reconciler.expect import NameFor
 
@@ -55,10 +55,9 @@ def resolve_routes(
                 "(run `dualwrite prepare` first)"
             )
         target_key = tables.key_schema_of(target)
-        mapping = build_mapping(route.mapping, tables.key_schema_of(source), target_key)
-        problem = mapping.schema_problem()
-        if problem:
-            raise ConfigError(f"route {route.name}: {problem}")
+        mapping = checked_mapping(
+            route.name, route.mapping, tables.key_schema_of(source), target_key
+        )
         if not mapping.fits_key(target_key):
             raise ConfigError(
                 f"route {route.name}: target {route.target} is keyed by "

@@ -28,7 +28,7 @@ from dualwrite.backoff import Backoff
 from dualwrite.config import Migration, Route
 from dualwrite.control import ControlStore
 from dualwrite.errors import ConfigError, DualwriteError
-from dualwrite.mapping import DeclarativeSpec, build_mapping
+from dualwrite.mapping import DeclarativeSpec, checked_mapping
 from dualwrite.mapping.base import Mapping
 from dualwrite.reverse.direction import (
     Direction,
@@ -166,7 +166,11 @@ class Replicator:
                 if isinstance(route.mapping, DeclarativeSpec)
                 else None
             )
-            mapping = build_mapping(route.mapping, tables.key_schema_of(desc), target_key)
+            # a mapping that cannot work on the source (a mistyped placeholder) fails the batch,
+            # kept in the stream: quarantined, every live change would block the cutover
+            mapping = checked_mapping(
+                route.name, route.mapping, tables.key_schema_of(desc), target_key
+            )
             ctx = RouteContext(route, mapping, mapping.target_key.names)
             self._contexts[route.name] = ctx
         return ctx

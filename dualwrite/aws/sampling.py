@@ -18,7 +18,7 @@ from dualwrite.estimate import (
     sample_of,
     write_budget,
 )
-from dualwrite.mapping import build_mapping, is_identity
+from dualwrite.mapping import checked_mapping, is_identity
 
 #: one page of the backfill's own size (DynamoDB also stops a page at 1 MB)
 SAMPLE_LIMIT = 1000
@@ -68,8 +68,8 @@ def estimate_route(
     if source is None:
         raise ConfigError(f"route {route.name}: source table {route.source} does not exist")
     target = target_definition(ddb, migration, route, source)
-    mapping = build_mapping(
-        route.mapping, tables.key_schema_of(source), tables.key_schema_or_none(target)
+    mapping = checked_mapping(
+        route.name, route.mapping, tables.key_schema_of(source), tables.key_schema_or_none(target)
     )
     page = next(
         scan_pages(ddb, route.source, limit=SAMPLE_LIMIT, extra={"ReturnConsumedCapacity": "NONE"})

@@ -26,7 +26,7 @@ from dualwrite.cutover.functions import LambdaFunctions
 from dualwrite.cutover.gate import Check
 from dualwrite.cutover.reverse_journal import ROLLBACK_LOSES_WRITES, DirectionSwitch, RouteSwitch
 from dualwrite.errors import DualwriteError, NotFoundError
-from dualwrite.mapping import build_mapping
+from dualwrite.mapping import checked_mapping
 from dualwrite.mapping.base import Mapping as RouteMapping
 from dualwrite.reverse.direction import Flow, SwitchPendingError, overlap_seconds, switch
 from dualwrite.reverse.plan import planner_for
@@ -38,7 +38,15 @@ def route_mapping(migration: Migration, r: RouteTables) -> RouteMapping | None:
     if r.source_table is None:
         return None
     target_key = r.target_table.key if r.target_table is not None else None
-    return build_mapping(route.mapping, r.source_table.key, target_key)
+    return checked_mapping(r.route, route.mapping, r.source_table.key, target_key)
+
+
+def check_mappings(migration: Migration, routes: Sequence[RouteTables]) -> None:
+    """ConfigError (exit 2, before anything changes) for a route whose mapping cannot work
+    on its tables: a cutover or rollback run with a mistyped migration file would switch
+    reverse replication onto a mapping every other command refuses."""
+    for r in routes:
+        route_mapping(migration, r)
 
 
 def has_inverse(migration: Migration, r: RouteTables) -> bool | None:

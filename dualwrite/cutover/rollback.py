@@ -16,9 +16,11 @@ from dualwrite.aws import tables
 from dualwrite.control import QuarantineEntry, iso
 from dualwrite.cutover import decommission
 from dualwrite.cutover.context import CutoverContext
+from dualwrite.cutover.facts import describe_routes
 from dualwrite.cutover.journal import APPLIED, CUTOVER, ROLLBACK, Entry, Journal, active_cutovers
 from dualwrite.cutover.repoint import RollbackOutcome, run_rollback
 from dualwrite.cutover.results import RollbackResult, Status
+from dualwrite.cutover.reversal import check_mappings
 from dualwrite.cutover.reverse_journal import DirectionSwitch
 from dualwrite.cutover.safeguards import Undone, undo
 from dualwrite.cutover.switch_direction import before_rollback, carry_back, rollback_switch
@@ -43,6 +45,7 @@ def rollback(ctx: CutoverContext) -> RollbackResult:
         return refused(
             "nothing to roll back: there is no control table, so no cutover was recorded"
         )
+    check_mappings(ctx.migration, describe_routes(ctx.migration, ctx.clients))
     deleted = deleted_tables(ctx)
     if deleted:
         return refused(

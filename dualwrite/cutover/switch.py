@@ -57,7 +57,7 @@ from dualwrite.cutover.journal import Entry, Journal, active_cutovers, unchecked
 from dualwrite.cutover.references import discover_references
 from dualwrite.cutover.repoint import close_crashed, run_cutover
 from dualwrite.cutover.results import ApplyFailure, CutoverResult, Status
-from dualwrite.cutover.reversal import drain_checks, inverse_checks
+from dualwrite.cutover.reversal import check_mappings, drain_checks, inverse_checks
 from dualwrite.cutover.reverse_mappings import missing_reverse
 from dualwrite.cutover.rollback import owed_switch_back, put_back, switch_back
 from dualwrite.cutover.safeguards import PreCheck
@@ -128,6 +128,7 @@ class PostSwitchCheck(Protocol):
 
 def plan_cutover(ctx: CutoverContext) -> CutoverPlan:
     routes = describe_routes(ctx.migration, ctx.clients)
+    check_mappings(ctx.migration, routes)
     renames = renames_of(routes)
     found = candidates(
         ctx.functions, ctx.migration.cutover.functions, ctx.migration.cutover.discover

@@ -97,6 +97,20 @@ def build_mapping(
         ) from exc
 
 
+def checked_mapping(
+    route: str, spec: MappingSpec, source_key: KeySchema, target_key: KeySchema | None = None
+) -> Mapping:
+    """build_mapping, refused (ConfigError, exit 2, naming the route) when the mapping cannot
+    work on its source's key schema (a declarative placeholder that is no key attribute, a
+    builtin on the wrong table): what every command asks before it reads or writes a route's
+    items, since only the tables know the key schema."""
+    mapping = build_mapping(spec, source_key, target_key)
+    problem = mapping.schema_problem()
+    if problem:
+        raise ConfigError(f"route {route}: {problem}")
+    return mapping
+
+
 def known_key_space(spec: MappingSpec) -> KeySpace | None:
     """A mapping's key space without its source (the migration file's check of routes that
     share a target): declarative and builtin mappings; None for a custom class."""

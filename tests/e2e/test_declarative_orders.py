@@ -193,3 +193,46 @@ def test_orders_beside_servers_on_one_core_table(cli: Cli, emulator_clients: Cli
     assert bad["quarantined"] is True and bad["target"] is None
     assert "amount would overwrite" in bad["reason"]
     assert all(s["round_trip"] is True for s in samples if s is not bad)
+
+
+def test_a_template_mistyped_after_prepare_is_refused_by_every_command(
+    cli: Cli, emulator_clients: Clients, tmp_path: Path
+) -> None:
+    """Prepared with the good file, the template is then mistyped ({orderNo} for {orderId}).
+    backfill, replicate, cutover and rollback each refuse it as plan does: exit 2, the same
+    one line, before they change anything. Before, backfill died "unexpected KeyError", the
+    replicator quarantined every live change through it, and cutover switched the routes to
+    reverse replication through it."""
+    _world(emulator_clients)
+    assert cli.run(PLAN, "prepare").code == 0
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(PLAN.read_text().replace("ORDER#{orderId}", "ORDER#{orderNo}"))
+    line = (
+        "route orders: mapping.key.SK: placeholder {orderNo} is not a key attribute of the "
+        "source (customerId (S, hash), orderId (S, range))"
+    )
+
+    def refused(*args: str) -> None:
+        result = cli.run(bad, *args)
+        assert result.code == 2, (args, result.code, result.stderr)
+        assert line in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+    refused("plan")
+    refused("backfill")
+    assert cli.run(PLAN, "backfill").code == 0
+    ddb = emulator_clients.dynamodb
+    live = {"customerId": {"S": "cus-live"}, "orderId": {"S": "ord-live"}, "total": {"N": "1"}}
+    ddb.put_item(TableName=ORDERS_TABLE, Item=live)
+    refused("replicate", "--until-caught-up")
+    assert cli.run(PLAN, "quarantine", "--json").json()["entries"] == []
+    assert cli.run(PLAN, "replicate", "--until-caught-up").code == 0
+    key = {"PK": {"S": "CUSTOMER#cus-live"}, "SK": {"S": "ORDER#ord-live"}}
+    assert "Item" in ddb.get_item(TableName="CoreTable", Key=key)
+    assert cli.run(PLAN, "reconcile").code == 0
+    refused("cutover")
+    routes = cli.run(PLAN, "status", "--json").json()["routes"]
+    assert {r["route"]: r["direction"] for r in routes} == {
+        "servers": "forward",
+        "orders": "forward",
+    }
+    refused("rollback")
