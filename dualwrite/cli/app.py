@@ -80,9 +80,10 @@ def _from_ctrl_c(exc: BaseException) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: maps our errors to exit codes (DESIGN.md section 4).
 
-    Usage errors are printed as click prints them, exit 2, and under --json their message is
-    the JSON error's too (click's standalone mode printed it and exited, out of our reach);
-    everything else that escapes a command becomes one line on stderr, never a traceback.
+    Usage errors are one line on stderr with what to do, exit 2, and under --json their
+    message is the JSON error's too (click's standalone mode printed its usage block and
+    exited, out of our reach); everything else that escapes a command becomes one line on
+    stderr, never a traceback.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     reset_emitted()
@@ -91,11 +92,15 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _fail(args, "interrupted", 130)
     except USAGE_ERROR as exc:
-        exc.show()  # type: ignore[attr-defined]
         code = int(exc.exit_code)  # type: ignore[attr-defined]
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `dualwrite` alone: the help, as is
+            exc.show()  # type: ignore[attr-defined]
+            _json_error(args, "bad usage: no command given", code)
+            sys.exit(code)
         what = "bad usage" if code == 2 else f"exit code {code}"
-        message = exc.format_message().strip()  # type: ignore[attr-defined]
-        _json_error(args, f"{what}: {message.splitlines()[0] if message else ''}", code)
+        message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+        sys.stderr.write(f"error: {what}: {message}{_usage_hint(exc)}\n")
+        _json_error(args, f"{what}: {message}", code)
         sys.exit(code)
     except typer.Abort:  # EOF at a prompt, or Ctrl-C in one
         _fail(args, "interrupted", 130)
@@ -123,6 +128,22 @@ def main(argv: list[str] | None = None) -> None:
     if code != 0:
         _json_error(args, f"exit code {code} (the message is on stderr)", code)
     sys.exit(code)
+
+
+def _usage_hint(exc: Exception) -> str:
+    """What to do about a usage error, on its one line: dualwrite's own options go before
+    the command (`dualwrite plan --config X` is refused), the rest is in the command's help."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return ""
+    root = ctx.find_root()
+    name = getattr(exc, "option_name", None)
+    if name and ctx is not root and any(name in p.opts for p in root.command.params):
+        return (
+            f" ({name} is an option of dualwrite itself: put it before the command, "
+            f"as in `dualwrite {name} ... {ctx.info_name}`)"
+        )
+    return f" (see `{ctx.command_path} --help`)"
 
 
 def _fail(args: list[str], message: str, code: int) -> NoReturn:

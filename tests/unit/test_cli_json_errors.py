@@ -41,7 +41,31 @@ def test_a_usage_error_under_json_prints_one_error_object(
         "error": "bad usage: No such option: --no-such-option",
         "exit_code": 2,
     }
-    assert "--no-such-option" in err and "Usage: dualwrite status" in err
+    assert err == (
+        "error: bad usage: No such option: --no-such-option (see `dualwrite status --help`)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (  # click printed a three-line block: Usage, Try, Error
+            ("seed", "--servers", "x"),
+            "error: bad usage: Invalid value for '--servers': Input should be a valid integer, "
+            "unable to parse string as an integer (see `dualwrite seed --help`)",
+        ),
+        (  # "No such option: --config", without saying where it goes
+            ("plan", "--config", "m.yaml"),
+            "error: bad usage: No such option: --config (--config is an option of dualwrite "
+            "itself: put it before the command, as in `dualwrite --config ... plan`)",
+        ),
+    ],
+)
+def test_a_usage_error_is_one_line_saying_what_to_do(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], line: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert (code, out, err) == (2, "", line + "\n")
 
 
 def test_without_json_a_failure_prints_nothing_on_stdout(
