@@ -87,6 +87,11 @@ def main(argv: list[str] | None = None) -> None:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     reset_emitted()
+    # a custom mapping (`mapping: my_mappings.orders:OrdersMapping`) is the user's module in
+    # the directory they run from: `python -m dualwrite` imports from there, the installed
+    # `dualwrite` script did not (appended: it shadows no installed module)
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         returned = app(args=args, prog_name="dualwrite", standalone_mode=False)
     except KeyboardInterrupt:

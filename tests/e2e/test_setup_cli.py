@@ -158,3 +158,34 @@ def test_seed_refuses_a_migration_file_whose_tables_it_does_not_fill(
     )
     assert result.code == 2 and "migrates neither" in one_line_error(result.stderr)
     assert "ServersTable" not in emulator_clients.dynamodb.list_tables()["TableNames"]
+
+
+def test_a_custom_mapping_module_is_imported_from_where_dualwrite_runs(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """`mapping: my_mappings.copy:Copy` names a module in the directory dualwrite runs from.
+    `python -P` runs dualwrite the way the installed script does (nothing prepended to
+    sys.path): it said "cannot import my_mappings" (exit 2)."""
+    assert cli.run(None, "seed", "--servers", "3", "--memberships", "0").code == 0
+    (tmp_path / "my_mappings").mkdir()
+    (tmp_path / "my_mappings" / "copy.py").write_text(
+        "from dualwrite.mapping.identity import IdentityMapping\n\n\n"
+        "class Copy(IdentityMapping):\n    pass\n"
+    )
+    config = tmp_path / "dualwrite.yaml"
+    config.write_text(
+        "control_table: custom-control\nroutes:\n"
+        "  - {name: copy, source: ServersTable, target: ServersCopy,"
+        " mapping: 'my_mappings.copy:Copy'}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-P", "-m", "dualwrite", "--endpoint-url", cli.endpoint, "preview"],
+        cwd=tmp_path,
+        env=cli.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "my_mappings.copy:Copy" in proc.stdout
