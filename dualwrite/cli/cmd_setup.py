@@ -83,6 +83,8 @@ def seed(
 ) -> None:
     """Create ServersTable and UserMembershipTable if missing and fill them with varied data."""
     app = get(ctx)
+    if memberships and not servers:  # a membership is of a server: it made none, silently
+        raise ConfigError("--memberships needs --servers 1 or more (a membership is of a server)")
     if app.config_path.exists():  # seed works without one; with one, it must be this data's
         sources = {r.source for r in app.migration.routes}
         if not sources & {seeding.SERVERS_TABLE, seeding.MEMBERSHIPS_TABLE}:

@@ -73,3 +73,13 @@ def test_without_json_a_failure_prints_nothing_on_stdout(
 ) -> None:
     code, out, err = run(capsys, "--config", str(tmp_path / "missing.yaml"), "status")
     assert code == 2 and out == "" and err.startswith("error: ")
+
+
+def test_seed_refuses_memberships_without_servers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It made 0 memberships and exited 0. Refused before any AWS call (no endpoint here)."""
+    monkeypatch.chdir(tmp_path)  # no dualwrite.yaml
+    code, out, err = run(capsys, "seed", "--servers", "0", "--memberships", "5")
+    assert (code, out) == (2, "")
+    assert err == "error: --memberships needs --servers 1 or more (a membership is of a server)\n"
