@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,6 +32,19 @@ THROTTLING = {
 NOT_FOUND = {"ResourceNotFoundException", "TableNotFoundException", "BackupNotFoundException"}
 
 
+#: an error body that is a web page (an emulator's or a proxy's 500) is cut to this many
+#: characters of its text: the error is one line (DESIGN.md section 4)
+MESSAGE_MAX = 300
+_TAG = re.compile(r"<[^>]*>")
+
+
+def one_line(message: str) -> str:
+    """An error message on one line: tags of an HTML body dropped, whitespace collapsed,
+    cut to MESSAGE_MAX characters."""
+    text = " ".join(_TAG.sub(" ", message).split()) if "<" in message else " ".join(message.split())
+    return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 3].rstrip() + "..."
+
+
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -39,7 +53,7 @@ def translate(exc: Exception, operation: str = "") -> Exception:
     """Our error for a botocore error; anything else is returned unchanged."""
     if isinstance(exc, ClientError):
         code = error_code(exc)
-        message = str(exc.response.get("Error", {}).get("Message", "")) or code
+        message = one_line(str(exc.response.get("Error", {}).get("Message", ""))) or code
         text = f"{operation}: {code}: {message}" if operation else f"{code}: {message}"
         if code == "ConditionalCheckFailedException":
             return ConditionFailedError(text, code, operation)
