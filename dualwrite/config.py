@@ -219,9 +219,14 @@ class Migration(_Strict):
         dupes = sorted({s for s in sources if sources.count(s) > 1})
         if dupes:
             raise ValueError(f"each source table feeds one route, repeated: {', '.join(dupes)}")
-        tables = set(sources) | {self.control_table}
         for route in self.routes:
-            if route.target in tables:
+            if self.control_table in (route.source, route.target):
+                side = "source" if route.source == self.control_table else "target"
+                raise ValueError(
+                    f"route {route.name}: {side} {self.control_table} is the control table "
+                    "(dualwrite's own records): name another control_table"
+                )
+            if route.target in sources:
                 raise ValueError(f"route {route.name}: target {route.target} is also a source")
         for name in self.targets:
             if name not in {r.target for r in self.routes}:

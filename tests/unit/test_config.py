@@ -178,3 +178,12 @@ def test_a_key_given_twice_in_a_mapping_is_refused(
     path.write_text(text)
     with pytest.raises(ConfigError, match=rf"{where}, column \d+: '{name}' is given twice"):
         load_migration(path)
+
+
+@pytest.mark.parametrize(("side", "other"), [("target", "source"), ("source", "target")])
+def test_a_route_on_the_control_table_is_refused_as_such(side: str, other: str) -> None:
+    """A target named like the control table was reported as "also a source"; a source named
+    like it was accepted, and dualwrite's records would have gone into the source table."""
+    route = {"name": "r", side: "ctl", other: "Other", "mapping": "identity"}
+    with pytest.raises(ConfigError, match=rf"route r: {side} ctl is the control table"):
+        parse_migration({"control_table": "ctl", "routes": [route]})
