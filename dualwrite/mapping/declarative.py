@@ -78,6 +78,19 @@ class DeclarativeSpec(BaseModel):
     rename: dict[Name, Name] = Field(default_factory=dict)
     drop: list[Name] = Field(default_factory=list)
 
+    @field_validator("key", mode="before")
+    @classmethod
+    def _one_or_two(cls, value: object) -> object:
+        """A DynamoDB key has a partition key and at most a sort key: said so, with the
+        names (pydantic's own words were "Dictionary should have at most 2 items")."""
+        if isinstance(value, dict) and not 1 <= len(value) <= 2:
+            names = ", ".join(str(n) for n in value) or "none"
+            raise ValueError(
+                "a DynamoDB key is a partition key and at most a sort key: give one or two "
+                f"attributes, not {len(value)} ({names})"
+            )
+        return value
+
     @field_validator("set_", mode="before")
     @classmethod
     def _constants(cls, value: object) -> object:
