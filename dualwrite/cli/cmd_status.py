@@ -58,10 +58,12 @@ def _last_text(last: JsonObject | None) -> str:
     return f"{verdict} {float(last.get('parity_percent', 0)):.2f}% {_age(last.get('age_s'))}"
 
 
-def _replication_text(rep: JsonObject, decommissioned: bool = False) -> str:
+def _replication_text(rep: JsonObject, decommissioned: bool = False, missing: bool = False) -> str:
     shards = rep["shards"]
     if not shards:
-        return "the source is decommissioned" if decommissioned else "not started"
+        if decommissioned:
+            return "the source is decommissioned"
+        return "the source table does not exist" if missing else "not started"
     open_shards = sum(1 for s in shards if not s["done"])
     return f"{rep['records']} records, {open_shards}/{len(shards)} shards open"
 
@@ -77,7 +79,11 @@ def _reverse_text(r: JsonObject) -> str:
 def _source_text(r: JsonObject) -> str:
     gone = r.get("source_decommissioned_at")
     if not gone:
-        return str(r["source"])
+        # a typo in the migration file, or a table deleted by hand: said here, not only in
+        # --json's source_exists
+        return (
+            str(r["source"]) if r.get("source_exists", True) else f"{r['source']} [red](missing)[/]"
+        )
     when = str(gone)[:19].replace("T", " ") if str(gone)[:1].isdigit() else str(gone)
     return f"{r['source']} (decommissioned {when})"
 
@@ -147,7 +153,9 @@ def _print_status(out: Console, data: JsonObject) -> None:
                 (
                     "replication",
                     lambda r: _replication_text(
-                        r["replication"], bool(r.get("source_decommissioned_at"))
+                        r["replication"],
+                        bool(r.get("source_decommissioned_at")),
+                        r.get("source_exists") is False,
                     ),
                 ),
                 ("lag ms", lambda r: _num(r["replication"]["lag_ms"])),

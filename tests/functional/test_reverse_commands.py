@@ -244,3 +244,17 @@ def test_a_rerun_reports_what_a_killed_decommission_deleted_and_status_says_so(
     assert "old-t (decommissioned 20" in text
     (replication,) = [line for line in text.splitlines() if line.startswith("  replication ")]
     assert replication.rstrip().endswith("the source is decommissioned")
+
+
+def test_status_says_a_source_table_that_does_not_exist_is_missing(moto: None) -> None:
+    """A typo in the migration file, or a table deleted by hand (not decommissioned): the
+    text showed the name as if the table were there, and replication "not started"."""
+    w = build()
+    w.clients.dynamodb.delete_table(TableName="old-t")
+    console = Console(record=True, width=200)
+    _print_status(console, gather(w.ctx.migration, w.clients, w.store, now=w.now).to_json())
+    text = console.export_text()
+    (source,) = [line for line in text.splitlines() if line.startswith("  source ")]
+    assert source.split() == ["source", "old-t", "(missing)"]
+    (replication,) = [line for line in text.splitlines() if line.startswith("  replication ")]
+    assert replication.rstrip().endswith("the source table does not exist")
