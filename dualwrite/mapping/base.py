@@ -139,9 +139,9 @@ class Mapping(ABC):
         """The source key a directly-mapped target item comes from; None for derived items."""
 
     def key_space(self) -> KeySpace | None:
-        """The target keys this mapping may write, as templates per key attribute (an
-        attribute left out matches anything), or None when undeclared: routes sharing a
-        target are then not checked against this one."""
+        """The target keys this mapping may write, as templates per key attribute (a tuple
+        of templates: any of them; an attribute left out matches anything), or None when
+        undeclared: routes sharing a target are then not checked against this one."""
         return None
 
     # --- the inverse (reverse replication, DESIGN.md section 8) ---------------------------

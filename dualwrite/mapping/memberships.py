@@ -2,7 +2,8 @@
 
 {userId, serverId, role, email} -> {PK: USER#<userId>, SK: SERVER#<serverId>, Type: UserServer,
 role, permissions}; and {PK: USER#<userId>, SK: METADATA, Type: User, email, name} derived from
-all of the user's memberships.
+all of the user's memberships. Those two kinds are its key space: a user's partition may hold
+other routes' items (USER#<id>/ORDER#<id>).
 
 The inverse (reverse replication, DESIGN.md section 8) is one-to-many, so besides the
 one-to-one `inverse` of a UserServer item the mapping plans itself (reverse_reads,
@@ -150,11 +151,22 @@ class MembershipsMapping(Mapping):
         ]
 
     def owns(self, target_key: Key) -> bool:
+        # UserServer and User items only: a user's partition may hold other routes' items
+        # (USER#<id>/ORDER#<id>), which memberships must not judge or reverse
         pk = target_key.get("PK", {}).get("S")
-        return isinstance(pk, str) and pk.startswith(USER_PREFIX)
+        sk = target_key.get("SK", {}).get("S")
+        return (
+            isinstance(pk, str)
+            and pk.startswith(USER_PREFIX)
+            and isinstance(sk, str)
+            and (sk == METADATA or sk.startswith(SERVER_PREFIX))
+        )
 
     def key_space(self) -> KeySpace:
-        return {"PK": Template.parse(USER_PREFIX + "{userId}")}  # any SK: UserServer and User
+        return {
+            "PK": Template.parse(USER_PREFIX + "{userId}"),
+            "SK": (Template.parse(SERVER_PREFIX + "{serverId}"), Template.parse(METADATA)),
+        }
 
     def _member_ids(self, target_key: Key) -> tuple[str, str] | None:
         """The user and server texts of a UserServer item's key (None: not one)."""

@@ -1,9 +1,10 @@
 """Key templates (`"CUSTOMER#{customerId}"`) and the key spaces they describe.
 
 Pure. A template is literal text and `{placeholder}`s, never two placeholders side by side,
-so a rendered key can be parsed back (section 11). A key space is one pattern per target key
-attribute; two key spaces overlap when some key matches both, decided exactly by walking
-the two patterns together (an intersection of two small regular languages).
+so a rendered key can be parsed back (section 11). A key space is one pattern (or a few
+alternatives) per target key attribute; two key spaces overlap when some key matches both,
+decided exactly by walking the two patterns together (an intersection of two small regular
+languages).
 """
 
 from __future__ import annotations
@@ -108,18 +109,25 @@ class Template:
         return "*".join(self.literals)
 
 
-#: a key space: target key attribute -> template (placeholders match any non-empty text);
-#: an attribute left out matches anything
-KeySpace = MappingABC[str, Template]
+#: a key space: target key attribute -> template (placeholders match any non-empty text),
+#: or a tuple of templates when the attribute may match any of them (memberships: SK
+#: SERVER#* or METADATA); an attribute left out matches anything
+KeySpace = MappingABC[str, Template | tuple[Template, ...]]
 
 #: the key space that matches every key (identity owns its whole target)
 EVERYTHING: dict[str, Template] = {}
 
 
+def alternatives(value: Template | tuple[Template, ...]) -> tuple[Template, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
 def describe_space(space: KeySpace) -> str:
     if not space:
         return "every key"
-    return ", ".join(f"{name}={t.pattern()}" for name, t in space.items())
+    return ", ".join(
+        f"{name}={' or '.join(t.pattern() for t in alternatives(v))}" for name, v in space.items()
+    )
 
 
 def _tokens(t: Template) -> list[str | None]:
@@ -176,8 +184,12 @@ def templates_overlap(a: Template, b: Template) -> bool:
 
 
 def spaces_overlap(a: KeySpace, b: KeySpace) -> bool:
-    """Whether some key lies in both key spaces (every shared attribute must overlap)."""
-    return all(templates_overlap(a[name], b[name]) for name in a.keys() & b.keys())
+    """Whether some key lies in both key spaces (every shared attribute must overlap: some
+    alternative of one with some alternative of the other)."""
+    return all(
+        any(templates_overlap(x, y) for x in alternatives(a[name]) for y in alternatives(b[name]))
+        for name in a.keys() & b.keys()
+    )
 
 
 def is_number(text: str) -> bool:

@@ -119,9 +119,10 @@ def test_bad_declarative_mappings_name_the_key(mapping: dict[str, Any], message:
 
 def test_key_spaces_are_checked_against_every_route_sharing_the_target() -> None:
     users = {"name": "users", "source": "Users", "target": "CoreTable", "mapping": "memberships"}
-    clash = error(migration({"key": {"PK": "USER#{customerId}", "SK": "O#{orderId}"}}, users))
+    clash = error(migration({"key": {"PK": "USER#{customerId}", "SK": "SERVER#{orderId}"}}, users))
     assert "routes[2].mapping.key: route orders could write keys" in clash
-    assert "route memberships" not in clash and "route users owns on CoreTable (PK=USER#*)" in clash
+    assert "route memberships" not in clash
+    assert "route users owns on CoreTable (PK=USER#*, SK=SERVER#* or METADATA)" in clash
     twin = {"name": "twin", "source": "Twin", "target": "CoreTable", "mapping": ORDERS_MAPPING}
     assert "route orders could write keys" in error(migration(ORDERS_MAPPING, twin))
     whole = {"name": "copy", "source": "Copy", "target": "CoreTable", "mapping": "identity"}
@@ -134,6 +135,40 @@ def test_key_spaces_are_checked_against_every_route_sharing_the_target() -> None
     assert len(parse_migration(migration(ORDERS_MAPPING, elsewhere)).routes) == 3
     apart = {**twin, "mapping": {"key": {"PK": "CUSTOMER#{customerId}", "SK": "CART#{id}"}}}
     assert len(parse_migration(migration(ORDERS_MAPPING, apart)).routes) == 3
+
+
+MEMBERSHIPS = {"name": "users", "source": "Users", "target": "CoreTable", "mapping": "memberships"}
+
+
+def test_a_customers_orders_under_the_users_partition_load_beside_memberships() -> None:
+    # memberships owns USER#*/SERVER#* and USER#*/METADATA, not the whole USER# partition
+    orders = {"key": {"PK": "USER#{customerId}", "SK": "ORDER#{orderId}"}, "set": {"Type": "Order"}}
+    m = parse_migration(migration(orders, MEMBERSHIPS))
+    assert [r.name for r in m.routes] == ["servers", "users", "orders"]
+    first = {**MEMBERSHIPS, "name": "later"}  # memberships after the declarative route too
+    routes = [migration(orders)["routes"][-1], first]
+    assert len(parse_migration({"routes": routes}).routes) == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "theirs"),
+    [
+        ({"PK": "USER#{customerId}", "SK": "SERVER#{orderId}"}, "(PK=USER#*, SK=SERVER#*)"),
+        ({"PK": "USER#{customerId}", "SK": "METADATA"}, "(PK=USER#*, SK=METADATA)"),
+        ({"PK": "USER#{customerId}", "SK": "META{orderId}"}, "(PK=USER#*, SK=META*)"),
+        ({"PK": "USER{customerId}", "SK": "{orderId}"}, "(PK=USER*, SK=*)"),
+        ({"PK": "USER#{customerId}"}, "(PK=USER#*)"),
+    ],
+)
+def test_a_route_that_could_write_a_memberships_key_is_still_refused(
+    key: dict[str, str], theirs: str
+) -> None:
+    mapping = {"key": key}
+    clash = error(migration(mapping, MEMBERSHIPS))
+    assert (
+        f"routes[2].mapping.key: route orders could write keys {theirs} that route users owns "
+        "on CoreTable (PK=USER#*, SK=SERVER#* or METADATA)"
+    ) in clash
 
 
 @pytest.mark.parametrize("given", [["servers"], 5, None, ""])

@@ -103,6 +103,15 @@ def test_key_spaces_overlap_only_when_every_shared_attribute_does() -> None:
     assert describe_space(EVERYTHING) == "every key"
 
 
+def test_an_attribute_with_alternatives_overlaps_when_any_alternative_does() -> None:
+    users = {"PK": T("USER#{u}"), "SK": (T("SERVER#{s}"), T("METADATA"))}
+    assert not spaces_overlap(users, {"PK": T("USER#{c}"), "SK": T("ORDER#{o}")})
+    assert spaces_overlap(users, {"PK": T("USER#{c}"), "SK": T("METADATA")})
+    assert spaces_overlap({"PK": T("{c}"), "SK": T("SERVER#{o}")}, users)
+    assert not spaces_overlap(users, {"PK": T("SERVER#{c}"), "SK": T("METADATA")})
+    assert describe_space(users) == "PK=USER#*, SK=SERVER#* or METADATA"
+
+
 small = st.lists(st.text(alphabet="AB#", max_size=2), min_size=1, max_size=3).filter(
     lambda lits: all(lits[1:-1]) and (len(lits) > 1 or lits[0] != "")
 )  # literal text between placeholders; placeholders go between the list's entries

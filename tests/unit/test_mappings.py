@@ -10,6 +10,7 @@ from dualwrite.errors import ConfigError, UnmappableError
 from dualwrite.mapping import build_mapping, is_identity
 from dualwrite.mapping.base import KeySchema
 from dualwrite.mapping.memberships import permissions_for
+from dualwrite.mapping.templates import describe_space
 from dualwrite.wire import MAX_ITEM_BYTES, items_equal, key_id
 from tests.strategies import attributes, key_text
 
@@ -152,6 +153,18 @@ def test_membership_keys_round_trip(user: str, server: str) -> None:
     assert members.owns(dk)
     assert members.source_key_for(dk) is None
     assert members.group_for_target(dk) == {"S": user}
+
+
+def test_memberships_owns_only_user_server_and_user_items_of_a_users_partition() -> None:
+    # another route may keep a customer's orders under USER#<id> (single-table design)
+    order = {"PK": {"S": "USER#u"}, "SK": {"S": "ORDER#o"}}
+    assert not members.owns(order)
+    assert members.source_key_for(order) is None and members.group_for_target(order) is None
+    assert members.owns({"PK": {"S": "USER#u"}, "SK": {"S": "SERVER#s"}})
+    assert members.owns({"PK": {"S": "USER#u"}, "SK": {"S": "METADATA"}})
+    assert not members.owns({"PK": {"S": "USER#u"}, "SK": {"S": "METADATA#x"}})
+    space = members.key_space()
+    assert space is not None and describe_space(space) == "PK=USER#*, SK=SERVER#* or METADATA"
 
 
 @given(

@@ -201,7 +201,8 @@ GOOD_USER = {
         ({k: v for k, v in GOOD_US.items() if k != "role"}, "role is not a string"),
         ({**GOOD_USER, "name": {"S": "Ann Smith"}}, "name is not derivable"),
         ({**GOOD_USER, "avatar": {"S": "x"}}, "never writes target attribute(s) avatar"),
-        ({**GOOD_USER, "SK": {"S": "PROFILE"}}, "no source key maps to it"),
+        # not memberships' key space: a user's partition may hold another route's items
+        ({**GOOD_USER, "SK": {"S": "PROFILE"}}, "in no route's key space"),
         ({**GOOD_USER, "email": {"N": "1"}}, "email is not a string"),
     ],
 )
