@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import shlex
+import subprocess
+import sys
 import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from dualwrite.aws.clients import Clients
+from dualwrite.aws.clients import AwsSettings, Clients
 from dualwrite.control import ControlStore
-from tests.conftest import MIGRATIONS, Cli
+from tests.conftest import MIGRATIONS, ROOT, Cli
 from tests.stripe_world import NAMES, NEW, OLD, create_stripe_tables, schema
 
 pytestmark = pytest.mark.e2e
@@ -327,3 +332,19 @@ def test_stripe_rename_end_to_end(cli: Cli, emulator_clients: Clients) -> None:
     assert too_late.json()["status"] == "refused"
     assert "decommissioned" in too_late.json()["reason"] and "decommissioned" in too_late.stderr
     assert environments(clients) == cut_env
+
+
+def test_the_readmes_sample_tables_line_runs_as_written(emulator: str) -> None:
+    """README's line that makes sample Stripe tables on the emulator, run as a user pastes
+    it: no AWS credentials, no ~/.aws. It raised NoCredentialsError (the clients were made
+    without the emulator's credentials)."""
+    readme = (ROOT / "README.md").read_text()
+    (line,) = re.findall(r"`(\.venv/bin/python -c \"[^`]*create_stripe_tables[^`]*)`", readme)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=emulator, HOME="/nonexistent-home", PYTHONPATH=str(ROOT))
+    argv = shlex.split(line.replace("$AWS_ENDPOINT_URL", emulator))
+    argv[0] = sys.executable  # .venv/bin/python, whichever interpreter runs the suite
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    clients = Clients(AwsSettings(endpoint_url=emulator, emulator_credentials=True))
+    assert {OLD + n for n in NAMES} <= set(clients.dynamodb.list_tables()["TableNames"])
