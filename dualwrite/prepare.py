@@ -180,13 +180,19 @@ def analyze(migration: Migration, clients: Clients, *, backup: bool = True) -> P
         )
         pitr = tables.pitr_enabled(ddb, route.source)
         source_changes = view is None or not pitr
+        # every source gets one backup taken by dualwrite: also the source an earlier
+        # `prepare --no-backup` already changed (else a plain prepare never takes it)
+        taken = route.source in backups_taken
+        if not backup:
+            backup_detail = "skipped (--no-backup)"
+        elif taken:
+            backup_detail = "taken by an earlier prepare"
+        elif source_changes:
+            backup_detail = "before the first change to the source"
+        else:
+            backup_detail = "none taken by dualwrite yet"
         plan.actions.append(
-            Action(
-                route.source,
-                "on-demand backup",
-                backup and source_changes and route.source not in backups_taken,
-                "before the first change to the source" if backup else "skipped (--no-backup)",
-            )
+            Action(route.source, "on-demand backup", backup and not taken, backup_detail)
         )
         plan.actions.append(
             Action(

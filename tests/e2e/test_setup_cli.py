@@ -48,6 +48,30 @@ def test_seed_plan_prepare_then_nothing_to_change(cli: Cli, emulator_clients: Cl
     assert cli.run(CORE, "plan", "--json").json()["changes"] == 0
 
 
+def test_prepare_after_prepare_no_backup_takes_the_backup(
+    cli: Cli, emulator_clients: Clients
+) -> None:
+    """DESIGN.md section 4: prepare takes "an on-demand backup of each source" and is
+    idempotent. After `prepare --no-backup` a plain `prepare` takes (and says) the backup
+    of each source, though nothing else changes; a third run takes no second one."""
+    assert cli.run(CORE, "seed", "--servers", "20", "--memberships", "60").code == 0
+    assert cli.run(CORE, "prepare", "--no-backup").code == 0
+    ddb = emulator_clients.dynamodb
+    assert ddb.list_backups()["BackupSummaries"] == []
+    again = cli.run(CORE, "prepare", "--json")
+    assert again.code == 0, again.stderr
+    done = {(a["table"], a["action"]) for a in again.json()["actions"]}
+    assert done == {
+        ("ServersTable", "on-demand backup"),
+        ("UserMembershipTable", "on-demand backup"),
+    }
+    backups = ddb.list_backups()["BackupSummaries"]
+    assert sorted(b["TableName"] for b in backups) == ["ServersTable", "UserMembershipTable"]
+    third = cli.run(CORE, "prepare")
+    assert third.code == 0 and "nothing to change" in third.stdout
+    assert len(ddb.list_backups()["BackupSummaries"]) == 2
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
