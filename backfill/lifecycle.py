@@ -86,14 +86,17 @@ class RouteCompletion:
 def checkpointed_total(
     route: str, checkpoints: Sequence[SegmentState], segments: int | None
 ) -> int | None:
-    """The segment count of a route's checkpoints (None: none), refusing another count."""
+    """The segment count of a route's checkpoints (None: none), refusing another count for
+    an unfinished backfill. A complete one keeps its count: there is nothing left to resume,
+    so the re-run finds it complete whatever `segments` says."""
     totals = sorted({cp.total for cp in checkpoints})
     if len(totals) > 1:
         raise ConfigError(
             f"route {route} has checkpoints for {' and '.join(map(str, totals))} segments: "
             "run the backfill with --restart"
         )
-    if totals and segments is not None and segments != totals[0]:
+    unfinished = bool(totals) and bool(missing_segments(checkpoints, totals[0]))
+    if unfinished and segments is not None and segments != totals[0]:
         raise ConfigError(
             f"route {route} has checkpoints of a backfill with {totals[0]} segments: pass "
             f"--segments {totals[0]} to resume it, or --restart to start over"

@@ -108,3 +108,20 @@ def test_bad_usage_and_a_missing_prepare_exit_2_with_one_line(
     assert human.code == 0, human.stderr
     assert "servers" in human.stdout and "backfilled" in human.stdout
     assert "no Lambda event source mappings" in human.stdout
+
+
+def test_a_rerun_of_a_complete_route_with_other_segments_finds_it_complete(
+    cli: Cli, emulator_clients: Clients
+) -> None:
+    """DESIGN.md section 4: `segments_resumed` counts segments "found already complete".
+    After `backfill --segments 1` completed, `backfill --segments 2` is no bad usage: each
+    route is found complete (its checkpointed count kept), nothing read again, exit 0."""
+    assert cli.run(CONFIG, "seed", "--servers", "20", "--memberships", "60").code == 0
+    assert cli.run(CONFIG, "prepare", "--no-backup").code == 0
+    first = cli.run(CONFIG, "backfill", "--segments", "1", "--json")
+    assert first.code == 0, first.stderr
+    again = cli.run(CONFIG, "backfill", "--segments", "2", "--json")
+    assert again.code == 0, (again.code, again.stderr)
+    for r in again.json()["routes"]:
+        assert r["items_read"] == 0 and r["items_written"] == 0
+        assert r["segments_resumed"] == r["segments"] == 1

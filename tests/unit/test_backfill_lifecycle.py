@@ -65,3 +65,6 @@ def test_segments_left_and_the_checkpointed_count() -> None:
     with pytest.raises(ConfigError, match="--segments 3"):
         checkpointed_total("r", same, 4)
     assert checkpointed_total("r", [], 5) is None
+    # a complete backfill keeps its count: a re-run with another one finds it complete
+    complete = [SegmentState("r", i, 3, done=True) for i in range(3)]
+    assert checkpointed_total("r", complete, 4) == 3
