@@ -47,7 +47,8 @@ from dualwrite.errors import AwsError, ConfigError, EndpointError
 from dualwrite.jsondoc import JsonObject
 from dualwrite.reverse.direction import Flow
 from dualwrite.wire import key_id
-from reconciler.compare import Tally, count_kinds, route_result
+from reconciler.advice import advise
+from reconciler.compare import Difference, Tally, count_kinds, route_result
 from reconciler.digest import DEFAULT_BUCKETS
 from reconciler.passes import DEFAULT_PAGE_SIZE, Checker
 from reconciler.quarantine import resolve_moot
@@ -182,7 +183,9 @@ def run_reconcile(
                 resolve_quarantine=resolve_quarantine,
             )
         else:
-            result = run.check_result(spec)
+            result = _advised(
+                run.check_result(spec), spec, run.differences(spec.name), store, RepairReport()
+            )
         # as of when its reads began: a scheduled run that began earlier and ends later must
         # not replace it (ControlStore.save_reconcile)
         result = replace(result, started_at=run.started_at)
@@ -207,6 +210,24 @@ def run_reconcile(
         duration_s=round(clock() - started, 3),
         requests=dict(sorted(run.requests.counts.items())),
     )
+
+
+def _advised(
+    result: ReconcileRecord,
+    spec: RouteSpec,
+    remaining: Sequence[Difference],
+    store: ControlStore,
+    report: RepairReport,
+) -> ReconcileRecord:
+    """The result with what fixes its remaining differences (a repair only advised when
+    one can help)."""
+    if result.parity:
+        return result
+    reverse = store.direction(spec.name).direction is Flow.REVERSE
+    advice = advise(
+        spec, remaining, store, reverse=reverse, refused=report.refused, held=report.held
+    )
+    return replace(result, advice=advice.lines, repair_helps=advice.repair_helps)
 
 
 def _repair_pass_done(store: ControlStore, route: str, started_at: float) -> None:
@@ -282,6 +303,7 @@ def _repair_route(
         method="exact" if run.exact else "digest",
         exact_buckets=run.exact_buckets(spec.name),
     )
+    result = _advised(result, spec, report.remaining, store, report)
     resolved: list[str] = []
     if resolve_quarantine and result.parity:
         resolved = resolve_moot(store, sides)

@@ -15,7 +15,7 @@ from typing import Any
 from dualwrite.aws.errors import aws_call
 from dualwrite.conditions import UnsafeRepair, still_holds
 from dualwrite.errors import AwsError, ConditionFailedError
-from dualwrite.wire import key_text
+from dualwrite.wire import key_id, key_text
 from reconciler.compare import Difference
 from reconciler.confirm import reread
 from reconciler.reads import Sides
@@ -29,6 +29,10 @@ class RepairReport:
     #: still different after the run (condition failed and still wrong, or not repairable)
     remaining: list[Difference] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: target key id -> why the target table refuses the repair's write (for good)
+    refused: dict[str, str] = field(default_factory=dict)
+    #: target key ids of differences no repair can make (the notes say why)
+    held: set[str] = field(default_factory=set)
 
 
 def write_repair(sides: Sides, difference: Difference) -> None:
@@ -94,6 +98,7 @@ def repair(sides: Sides, differences: Sequence[Difference]) -> RepairReport:
         except UnsafeRepair as exc:
             report.remaining.append(d)
             report.notes.append(str(exc))
+            report.held.add(key_id(d.target_key))
             continue
         except AwsError as exc:
             if exc.code != "ValidationException":
@@ -102,6 +107,7 @@ def repair(sides: Sides, differences: Sequence[Difference]) -> RepairReport:
             # other repairs go on; this one stays a difference, and says why
             report.remaining.append(d)
             report.notes.append(f"{key_text(d.target_key)}: the target table refuses it: {exc}")
+            report.refused[key_id(d.target_key)] = f"the target table refuses it: {exc}"
             continue
         report.repaired.append(d)
     if raced:

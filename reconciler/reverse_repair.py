@@ -80,6 +80,7 @@ def reverse_repair(
     planner = planner_for(mapping)
     if planner is None:
         report.remaining.extend(differences)
+        report.held.update(key_id(d.target_key) for d in differences)
         report.notes.append(
             f"route {route.name} is reverse but mapping {mapping.name} has no inverse: the "
             "source cannot be repaired from the target"
@@ -93,9 +94,6 @@ def reverse_repair(
         mapping,
         counter=sides.counter or RequestCounter(),
         name_for=route.name_for,
-    )
-    report.notes.append(
-        f"route {route.name} replicates in reverse: {route.source} was repaired from {route.target}"
     )
     changes = [synthetic_change(d) for d in differences]
     found = writer.read(batch_reads(planner, changes))
@@ -121,8 +119,9 @@ def reverse_repair(
                 f"{route.source} {key} is a listed foreign write: not repaired (a repair never "
                 "rewrites or deletes one; `dualwrite foreign --resolve` once it is handled)"
             )
-    for _index, reason in plan.unrepresentable:
+    for index, reason in plan.unrepresentable:
         report.notes.append(reason)
+        report.held.add(key_id(differences[index].target_key))
     raced: set[int] = set()
     own = None
     if writes:
@@ -142,6 +141,9 @@ def reverse_repair(
                 raced.update(planned_from.get(w.kid, ()))
             except UnsafeRepair as exc:
                 report.notes.append(str(exc))
+                report.held.update(
+                    key_id(differences[i].target_key) for i in planned_from.get(w.kid, ())
+                )
     if own is not None:
         with contextlib.suppress(DualwriteError):  # else the open span stays: a wider window
             store.record_own_writes(narrowed(own, store.now()))
@@ -155,6 +157,11 @@ def reverse_repair(
         else:
             report.repaired.append(d)
     _derived_left(sides, differences, writes, report)
+    if report.repaired:  # the truth follows the direction; said only when a write was made
+        report.notes.append(
+            f"route {route.name} replicates in reverse: {route.source} was repaired from "
+            f"{route.target}"
+        )
     return report
 
 
@@ -185,6 +192,7 @@ def _derived_left(
         if r.kind is None:
             continue
         report.remaining.append(r.difference())
+        report.held.add(key_id(r.candidate.target_key))
         report.notes.append(
             f"{sides.route.target} {key_text(r.candidate.target_key)} is {r.kind} after the "
             "repair: the source cannot make it (a derived item the memberships left behind)"

@@ -171,17 +171,29 @@ def print_reconcile(app: AppContext, result: ReconcileResult) -> None:
             "gate asks for a completed backfill; parity from a repair alone does not count)",
             markup=False,
         )
+    for r in result.routes:
+        for line in r.advice:
+            app.out.print(line, markup=False, soft_wrap=True)  # keys and reasons kept whole
+    # a (re-)repair is advised only when one can fix something left (else the advice says)
+    helps = any(r.repair_helps for r in result.routes if not r.parity)
     if result.parity:
         app.out.print(f"[green]parity[/]: every route matches ({result.duration_s:.1f}s)")
     elif unfilled and not repair:
         app.out.print("[red]drift[/]: expected before the backfill")
-    elif repair:
+    elif repair and helps:
         app.out.print(
             "[red]drift remains[/] after the repair: a concurrent change won a race or an item "
             "could not be repaired safely; run `dualwrite reconcile --repair` again"
         )
-    else:
+    elif repair:
+        app.out.print(
+            "[red]drift remains[/] after the repair: no repair can fix what is left; "
+            "do what is said above"
+        )
+    elif helps:
         app.out.print("[red]drift[/]: run `dualwrite reconcile --repair` to fix it")
+    else:
+        app.out.print("[red]drift[/]: a repair cannot fix it; do what is said above")
 
 
 def _count(n: int) -> str:

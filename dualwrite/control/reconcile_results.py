@@ -111,6 +111,10 @@ class ReconcileRecord:
     #: "check", "repair", "scheduled" or "state-machine"
     mode: str = "check"
     notes: tuple[str, ...] = ()
+    #: what fixes the differences left that a repair cannot (foreign writes, refusals)
+    advice: tuple[str, ...] = ()
+    #: some difference left is one a (re-)repair can fix
+    repair_helps: bool = False
     quarantine_resolved: int = 0
     segments: int | None = None
     #: "digest" (digests first, then the buckets that differ) or "exact" (every item)
@@ -200,7 +204,10 @@ class ReconcileRecord:
         else:
             if self.notes:
                 out["notes"] = list(self.notes)
+            if self.advice:
+                out["advice"] = list(self.advice)
             out.update(
+                repair_helps=self.repair_helps,
                 quarantine_resolved=self.quarantine_resolved,
                 segments=self.segments,
                 method=self.method,
@@ -254,6 +261,8 @@ class ReconcileRecord:
             differences=tuple(DifferenceSample.from_json(d) for d in samples),
             mode=str(data.get("mode") or "check"),
             notes=tuple(str(n) for n in data.get("notes") or ()),
+            advice=tuple(str(n) for n in data.get("advice") or ()),
+            repair_helps=data.get("repair_helps") is True,
             quarantine_resolved=whole("quarantine_resolved") or 0,
             segments=whole("segments"),
             method=str(data.get("method") or "digest"),

@@ -3,6 +3,7 @@ parity, planted drift found exactly (exit 3), repair, metrics read back by statu
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -180,3 +181,58 @@ def test_quarantine_listing_and_resolution(cli: Cli, emulator_clients: Clients) 
     assert {e["resolution"] for e in history["entries"]} == {"role restored", "accepted"}
 
     assert cli.run(CORE, "reconcile", "--route", "nope").code == 2
+
+
+def test_reconcile_names_the_source_item_the_target_refuses_instead_of_a_repair(
+    cli: Cli, emulator_clients: Clients, tmp_path: Path
+) -> None:
+    """A write the target refuses for good (an empty string a secondary index keys on) is
+    quarantined and stays a difference: `reconcile` and `reconcile --repair` (exit 3 each)
+    advise no repair, which cannot help, but name the source item to fix and the reason."""
+    ddb = emulator_clients.dynamodb
+    ddb.create_table(
+        TableName="OrdersTable",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "customerId", "AttributeType": "S"},
+            {"AttributeName": "orderId", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "customerId", "KeyType": "HASH"},
+            {"AttributeName": "orderId", "KeyType": "RANGE"},
+        ],
+    )
+    for i in range(5):
+        item = {"customerId": f"cus-{i}", "orderId": f"ord-{i}", "status": "paid"}
+        ddb.put_item(TableName="OrdersTable", Item={k: {"S": v} for k, v in item.items()})
+    empty = {"customerId": {"S": "cus-e"}, "orderId": {"S": "ord-e"}, "status": {"S": ""}}
+    ddb.put_item(TableName="OrdersTable", Item=empty)
+    cfg = tmp_path / "orders-status-index.yaml"
+    cfg.write_text(
+        "control_table: dw-status\n"
+        "routes:\n"
+        "  - name: orders\n"
+        "    source: OrdersTable\n"
+        "    target: CoreTable\n"
+        "    mapping:\n"
+        '      key: {PK: "CUSTOMER#{customerId}", SK: "ORDER#{orderId}"}\n'
+        "targets:\n"
+        "  CoreTable:\n"
+        "    key: {PK: S, SK: S}\n"
+        "    indexes: [{name: ByStatus, key: {status: S, PK: S}}]\n"
+    )
+    for step in ("prepare", "backfill"):
+        r = cli.run(cfg, step)
+        assert r.code == 0, (step, r.stderr)
+    check = cli.run(cfg, "reconcile")
+    first = cli.run(cfg, "reconcile", "--repair")
+    second = cli.run(cfg, "reconcile", "--repair", "--json")
+    assert (check.code, first.code, second.code) == (3, 3, 3)
+    for said in (check.stdout, first.stdout):
+        assert "run `dualwrite reconcile --repair`" not in said, said[-600:]
+        assert "fix the source item OrdersTable customerId=cus-e orderId=ord-e" in said, said
+        assert "CoreTable PK=CUSTOMER#cus-e SK=ORDER#ord-e cannot be written" in said
+        assert "the target table refuses it" in said
+    (orders,) = second.json()["routes"]
+    assert orders["repair_helps"] is False and orders["remaining"]["missing"] == 1
+    assert any("fix the source item" in line for line in orders["advice"])

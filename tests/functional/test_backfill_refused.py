@@ -1,7 +1,8 @@
 """A write the target table refuses for good (here an empty string its secondary index keys
 on, legal in the source) is quarantined and counted; the rest of the segment is written,
 and a re-run neither stops on it nor files it twice; a repair of it stays a difference while
-the other repairs are made. Before, every backfill run and every repair failed on it."""
+the other repairs are made, and reconcile advises fixing the source item, not a repair.
+Before, every backfill run and every repair failed on it."""
 
 from __future__ import annotations
 
@@ -71,7 +72,14 @@ def test_a_repair_the_target_refuses_stays_a_difference_and_the_others_are_made(
     ddb = moto_clients.dynamodb
     ddb.delete_item(TableName="new-t", Key={"id": {"S": "i3"}})  # drift a repair can fix
 
+    (check,) = run_reconcile(migration, moto_clients, store, settle_s=0.0).to_json()["routes"]
+    assert check["repair_helps"] is True  # for i3
+    (advice,) = check["advice"]  # and for "blank", what does help
+    assert "fix the source item old-t id=blank" in advice and "ValidationException" in advice
+
     result = run_reconcile(migration, moto_clients, store, repair=True, settle_s=0.0)
+    (after,) = result.to_json()["routes"]
+    assert after["repair_helps"] is False and "id=blank" in after["advice"][0]
 
     assert not result.parity  # "blank" is still missing: the target refuses it
     assert ddb.get_item(TableName="new-t", Key={"id": {"S": "i3"}}).get("Item") is not None
