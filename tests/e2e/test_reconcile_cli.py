@@ -20,6 +20,7 @@ from tests.functional.test_reconcile_support import (
     user_key,
     users_with_memberships,
 )
+from tests.orders_world import create_orders
 
 pytestmark = pytest.mark.e2e
 
@@ -189,24 +190,12 @@ def test_reconcile_names_the_source_item_the_target_refuses_instead_of_a_repair(
     """A write the target refuses for good (an empty string a secondary index keys on) is
     quarantined and stays a difference: `reconcile` and `reconcile --repair` (exit 3 each)
     advise no repair, which cannot help, but name the source item to fix and the reason."""
-    ddb = emulator_clients.dynamodb
-    ddb.create_table(
-        TableName="OrdersTable",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "customerId", "AttributeType": "S"},
-            {"AttributeName": "orderId", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "customerId", "KeyType": "HASH"},
-            {"AttributeName": "orderId", "KeyType": "RANGE"},
-        ],
-    )
-    for i in range(5):
-        item = {"customerId": f"cus-{i}", "orderId": f"ord-{i}", "status": "paid"}
-        ddb.put_item(TableName="OrdersTable", Item={k: {"S": v} for k, v in item.items()})
+    paid = [
+        {"customerId": {"S": f"cus-{i}"}, "orderId": {"S": f"ord-{i}"}, "status": {"S": "paid"}}
+        for i in range(5)
+    ]
     empty = {"customerId": {"S": "cus-e"}, "orderId": {"S": "ord-e"}, "status": {"S": ""}}
-    ddb.put_item(TableName="OrdersTable", Item=empty)
+    create_orders(emulator_clients, [*paid, empty])
     cfg = tmp_path / "orders-status-index.yaml"
     cfg.write_text(
         "control_table: dw-status\n"
