@@ -187,3 +187,19 @@ def test_a_route_on_the_control_table_is_refused_as_such(side: str, other: str) 
     route = {"name": "r", side: "ctl", other: "Other", "mapping": "identity"}
     with pytest.raises(ConfigError, match=rf"route r: {side} ctl is the control table"):
         parse_migration({"control_table": "ctl", "routes": [route]})
+
+
+def test_anchors_and_merge_keys_load_and_a_merged_key_may_be_overridden(tmp_path: Path) -> None:
+    """The duplicate-key check refused every `<<: *anchor` ("could not determine a
+    constructor for the tag 'tag:yaml.org,2002:merge'")."""
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        "control_table: ctl-table\nroutes:\n"
+        "  - &first {name: servers, source: ServersTable, target: ServersCopy, mapping: identity}\n"
+        "  - {<<: *first, name: members, source: UserMembershipTable, target: MembersCopy}\n"
+    )
+    routes = load_migration(path).routes
+    assert [(r.name, r.source, r.target, r.mapping) for r in routes] == [
+        ("servers", "ServersTable", "ServersCopy", "identity"),
+        ("members", "UserMembershipTable", "MembersCopy", "identity"),
+    ]
