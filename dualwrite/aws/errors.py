@@ -36,12 +36,16 @@ NOT_FOUND = {"ResourceNotFoundException", "TableNotFoundException", "BackupNotFo
 #: characters of its text: the error is one line (DESIGN.md section 4)
 MESSAGE_MAX = 300
 _TAG = re.compile(r"<[^>]*>")
+_PAGE = re.compile(r"\s*<(?:!doctype|html|head|body|title|h1|p)\b", re.IGNORECASE)
 
 
 def one_line(message: str) -> str:
-    """An error message on one line: tags of an HTML body dropped, whitespace collapsed,
-    cut to MESSAGE_MAX characters."""
-    text = " ".join(_TAG.sub(" ", message).split()) if "<" in message else " ".join(message.split())
+    """An error message on one line. A web page's tags are dropped and its text is cut to
+    MESSAGE_MAX characters; any other message (DynamoDB's own, a ValidationException that
+    quotes an expression with `<>`) keeps every word, its line breaks made spaces."""
+    if not _PAGE.match(message):
+        return " ".join(message.split())
+    text = " ".join(_TAG.sub(" ", message).split())
     return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 3].rstrip() + "..."
 
 

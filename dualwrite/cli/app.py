@@ -61,6 +61,9 @@ for module in (
 ):
     module.register(app)
 
+#: the command names, for a usage error click gives without its command
+COMMANDS = frozenset(c.name for c in app.registered_commands if c.name)
+
 
 #: click's usage errors' base (ClickException), whether typer vendors click (0.2x) or not
 USAGE_ERROR: type[Exception] = next(
@@ -90,8 +93,12 @@ def main(argv: list[str] | None = None) -> None:
     # a custom mapping (`mapping: my_mappings.orders:OrdersMapping`) is the user's module in
     # the directory they run from: `python -m dualwrite` imports from there, the installed
     # `dualwrite` script did not (appended: it shadows no installed module)
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.append(os.getcwd())
+    try:
+        here = os.getcwd()
+    except OSError:  # run from a directory deleted under the shell: nothing to import there
+        here = None
+    if here is not None and here not in sys.path and "" not in sys.path:
+        sys.path.append(here)
     try:
         returned = app(args=args, prog_name="dualwrite", standalone_mode=False)
     except KeyboardInterrupt:
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(code)
         what = "bad usage" if code == 2 else f"exit code {code}"
         message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
-        sys.stderr.write(f"error: {what}: {message}{_usage_hint(exc)}\n")
+        sys.stderr.write(f"error: {what}: {message}{_usage_hint(exc, args)}\n")
         _json_error(args, f"{what}: {message}", code)
         sys.exit(code)
     except typer.Abort:  # EOF at a prompt, or Ctrl-C in one
@@ -135,12 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
-def _usage_hint(exc: Exception) -> str:
+def _usage_hint(exc: Exception, args: list[str]) -> str:
     """What to do about a usage error, on its one line: dualwrite's own options go before
     the command (`dualwrite plan --config X` is refused), the rest is in the command's help."""
     ctx = getattr(exc, "ctx", None)
-    if ctx is None:
-        return ""
+    if ctx is None:  # click names no command (an option given without its value): the args do
+        command = next((a for a in args if a in COMMANDS), None)
+        return f" (see `dualwrite {command} --help`)" if command else " (see `dualwrite --help`)"
     root = ctx.find_root()
     name = getattr(exc, "option_name", None)
     if name and ctx is not root and any(name in p.opts for p in root.command.params):

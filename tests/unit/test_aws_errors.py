@@ -41,3 +41,15 @@ def test_a_long_message_is_cut() -> None:
     message = str(translate(_client_error(500, body)))
     assert "\n" not in message and message.endswith("...")
     assert len(message) <= len("500: ") + MESSAGE_MAX
+
+
+def test_any_other_message_keeps_every_word() -> None:
+    """Only a web page is stripped and cut: DynamoDB's own long message (several failed
+    constraints) lost its end at 300 characters, and one quoting an expression with `<>`
+    lost the text between the brackets."""
+    long = "; ".join(f"Value '{i}' at 'field{i}' failed to satisfy constraint" for i in range(12))
+    assert len(long) > MESSAGE_MAX
+    quoted = 'Invalid ConditionExpression: Syntax error; token: "<", near: "#a <> :b"'
+    for message in (long, quoted, "two\nlines"):
+        error = ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "X")
+        assert str(translate(error)) == "ValidationException: " + " ".join(message.split())

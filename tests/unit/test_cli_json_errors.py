@@ -83,3 +83,33 @@ def test_seed_refuses_memberships_without_servers(
     code, out, err = run(capsys, "seed", "--servers", "0", "--memberships", "5")
     assert (code, out) == (2, "")
     assert err == "error: --memberships needs --servers 1 or more (a membership is of a server)\n"
+
+
+def test_an_option_without_its_value_names_the_commands_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """click raises this one without a context: the line said nothing of what to do."""
+    code, out, err = run(capsys, "reconcile", "--segments")
+    assert (code, out) == (2, "")
+    assert err == (
+        "error: bad usage: Option '--segments' requires an argument. "
+        "(see `dualwrite reconcile --help`)\n"
+    )
+
+
+def test_a_deleted_current_directory_is_no_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The installed script has no '' on sys.path, so main asks for the current directory
+    (a custom mapping's module is imported from there): run from a directory deleted under
+    the shell, os.getcwd() raised FileNotFoundError, a traceback even for --help."""
+    import os
+    import sys
+
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", os.getcwd())])
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    code, out, err = run(capsys, "--help")
+    assert code == 0 and "Usage: dualwrite" in out and "Traceback" not in err
