@@ -234,31 +234,44 @@ def found_by_route(routes: Sequence[str], records: Iterable[UnitRecord]) -> dict
             if route in counts:
                 for kind in KINDS:
                     counts[route][kind] += int(t.differences.get(kind, 0))
-    final: dict[tuple[str, str], Judgement] = {}
-    for record in records:
+    # the last judgement of each key, and the record it is in (a record saved before
+    # judgements were listed dedupes nothing: its count and its sample both stand)
+    final: dict[tuple[str, str], tuple[Judgement, int]] = {}
+    for n, record in enumerate(records):
         for j in record.judged:
             if j.route not in counts:
                 continue
             before = final.get((j.route, j.key))
             if before is None:
-                final[j.route, j.key] = j
+                final[j.route, j.key] = (j, n)
                 continue
-            stale = before if before.at <= j.at else j
+            stale = before[0] if before[0].at <= j.at else j
             counts[j.route][stale.kind] -= 1
-            final[j.route, j.key] = j if stale is before else before
+            if stale is before[0]:
+                final[j.route, j.key] = (j, n)
     samples: dict[str, list[DifferenceSample]] = {r: [] for r in routes}
     sampled: set[tuple[str, str]] = set()
-    for record in records:
+    #: a stale judgement's sample, for a key whose last judgement's record kept none
+    superseded: dict[tuple[str, str], DifferenceSample] = {}
+    for n, record in enumerate(records):
+        listed = {(j.route, j.key) for j in record.judged}
         for data in record.samples:
             route = str(data.get("route", ""))
             if route not in samples:
                 continue
             sample = DifferenceSample.from_json(data)
-            kid = key_id(sample.key)
-            kept = final.get((route, kid))
-            if (route, kid) in sampled or (kept is not None and kept.kind != sample.kind):
-                continue  # the key's other judgement is the one that counts
-            sampled.add((route, kid))
-            if len(samples[route]) < MAX_SAMPLES:
+            at = (route, key_id(sample.key))
+            last = final.get(at)
+            if last is not None and at in listed and last[1] != n:
+                superseded.setdefault(at, sample)  # the key's later judgement counts
+                continue
+            sampled.add(at)
+            if len(samples[route]) < MAX_SAMPLES:  # one a counted difference (per record)
                 samples[route].append(sample)
+    for at, sample in superseded.items():
+        route = at[0]
+        if at not in sampled and len(samples[route]) < MAX_SAMPLES:
+            # the later unit had no room for its sample: the key, of the kind judged last
+            # (its attributes are that unit's, unknown here)
+            samples[route].append(DifferenceSample(final[at][0].kind, sample.key))
     return {r: Found(Counts.from_json(counts[r]), samples[r]) for r in routes}

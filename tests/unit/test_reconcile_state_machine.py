@@ -283,3 +283,51 @@ def test_run_record_round_trips_and_refuses_another_digest_format() -> None:
 )
 def test_default_segments(items: int, tables: int, expected: int) -> None:
     assert default_segments(items, tables) == expected
+
+
+def _judged_key(i: str) -> dict[str, Any]:
+    return {"PK": {"S": f"K#{i}"}, "SK": {"S": "X"}}
+
+
+def _exact_record(uid: str, diffs: list[tuple[str, str, dict[str, Any]]], at: float) -> UnitRecord:
+    """One unit's exact-phase record, as Steps.run_unit saves it: diffs are (route, kind,
+    key), each counted, sampled (up to MAX_SAMPLES) and judged."""
+    tallies: dict[str, Tally] = {}
+    for route, kind, _ in diffs:
+        t = tallies.setdefault(route, Tally())
+        t.differences[kind] = t.differences.get(kind, 0) + 1
+    samples = [{**DifferenceSample(kind, k).to_json(), "route": r} for r, kind, k in diffs]
+    judged = [Judgement(r, key_id(k), kind, at) for r, kind, k in diffs]
+    record = advanced(None, EXACT, uid, UnitState(done=True, tallies=tallies), {}, samples, judged)
+    return UnitRecord.from_json(json.loads(json.dumps(record.to_json())))
+
+
+def test_a_key_judged_last_by_a_unit_without_room_for_its_sample_keeps_one() -> None:
+    """A target unit of a table two routes share keeps MAX_SAMPLES samples over both routes
+    (here all route a's) and lists more judgements: route b's key k, judged extra last, has
+    no sample there. The source unit's sample of k (missing, superseded) was dropped and
+    nothing replaced it; now k is sampled, of the kind judged last, as `dualwrite
+    reconcile` keeps a key's sample, replaced by its later judgement."""
+    k = _judged_key("k")
+    source_b = _exact_record("source|B|1|0", [("b", "missing", k)], at=10.0)
+    target = _exact_record(
+        "target|T|1|0",
+        [("a", "extra", _judged_key(f"a{i}")) for i in range(MAX_SAMPLES)] + [("b", "extra", k)],
+        at=20.0,
+    )
+    found = found_by_route(["a", "b"], [source_b, target])
+    assert found["b"].counts == Counts(missing=0, extra=1, mismatched=0)
+    assert [(s.kind, key_id(s.key)) for s in found["b"].samples] == [("extra", key_id(k))]
+
+
+def test_a_unit_record_saved_before_judgements_keeps_its_count_and_its_sample() -> None:
+    """A record with no `judged` (saved by the code before them) cannot be deduplicated, so
+    its difference counts; its sample was still dropped for the newer record's judgement of
+    the same key: the samples no longer matched the counts."""
+    k = _judged_key("k")
+    old = _exact_record("source|B|1|0", [("b", "missing", k)], at=10.0).to_json()
+    del old["judged"]
+    new = _exact_record("target|T|1|0", [("b", "extra", k)], at=20.0)
+    found = found_by_route(["b"], [UnitRecord.from_json(old), new])
+    assert found["b"].counts == Counts(missing=1, extra=1, mismatched=0)
+    assert sorted(s.kind for s in found["b"].samples) == ["extra", "missing"]
