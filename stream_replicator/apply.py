@@ -311,13 +311,14 @@ class Replicator:
 
     def _late(self, state: Direction, side: Side, c: Change) -> bool:
         """An old-direction record made before T+O, delivered after the drain was counted
-        done by the clock (the Lambda's rule: it cannot see the shards): it kept failing
-        past the grace, or is a redelivery. The new direction applies now, so it must not
-        be applied over what that wrote; nor may it be acknowledged unseen."""
+        done: by the clock (the Lambda's rule: it cannot see the shards), so it kept failing
+        past the grace or is a redelivery; or by the local runner, which read the stream to
+        what looked like its end (GetRecords may answer empty pages before a portion that
+        holds records). The new direction applies now, so it must not be applied over what
+        that wrote; nor may it be acknowledged unseen."""
         until = state.drain_until
         return (
-            self.drain_by_time
-            and state.old_drained
+            state.old_drained
             and flow_of(side) is not state.direction
             and until is not None
             and c.created_at is not None

@@ -32,7 +32,7 @@ class ShardState(StrEnum):
 @dataclass(frozen=True)
 class CursorRules:
     #: empty reads in a row after which a shard counts as caught up
-    idle_polls: int = 2
+    idle_polls: int = 5
     #: failed batches in a row after which an until-caught-up run gives up on a shard
     max_retries: int = 8
     #: at most this often (seconds) a caught-up shard's checkpoint is saved again
