@@ -3,7 +3,8 @@
 Ctrl-C (or SIGTERM) stops cleanly: the batch in hand is finished and checkpointed; a second
 Ctrl-C interrupts at once. A plain `replicate` ends that way (exit 0); one stopped before the
 `--until-caught-up` it was asked for exits 130, so that `replicate --until-caught-up &&
-dualwrite cutover` does not go on as if it had caught up.
+dualwrite cutover` does not go on as if it had caught up; for the same reason one whose
+`--duration` ran out first exits 1.
 """
 
 from __future__ import annotations
@@ -192,6 +193,12 @@ def replicate(
     if stop.is_set() and until_caught_up and not summary.caught_up:
         app.say("interrupted before catching up (checkpoints saved: run it again to go on)")
         raise typer.Exit(130)
+    if until_caught_up and not summary.caught_up and not summary.stuck_shards:
+        # --duration ran out first (or the lease passed to another runner):
+        # `replicate --until-caught-up --duration S && cutover` must not go on
+        why = f"--duration {duration:g}s ran out" if duration is not None else "it stopped"
+        app.say(f"{why} before catching up (checkpoints saved: run it again to go on)")
+        raise typer.Exit(1)
     if summary.stuck_shards:
         app.say(
             "some shards could not make progress: "

@@ -118,3 +118,17 @@ def test_ctrl_c_before_caught_up_exits_130(cli: Cli, emulator_clients: Clients) 
     assert summary["caught_up"] is False, summary
     assert proc.returncode == 130, err
     assert "before catching up" in err
+
+
+def test_until_caught_up_whose_duration_ran_out_first_exits_1(
+    cli: Cli, emulator_clients: Clients
+) -> None:
+    """Its own JSON said caught_up: false with every record unread, and it exited 0, so
+    `replicate --until-caught-up --duration S && dualwrite cutover` went on."""
+    store = setup(cli, emulator_clients)
+    for route in ("servers", "memberships"):
+        store.set_phase(route, Phase.BACKFILLED)
+    run = cli.run(CORE, "replicate", "--until-caught-up", "--duration", "0", "--json")
+    assert run.code == 1, run.stderr
+    assert run.json()["caught_up"] is False
+    assert "--duration 0s ran out before catching up" in run.stderr
