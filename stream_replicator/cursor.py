@@ -6,6 +6,7 @@ States (ShardState):
     READING  --idle_polls empty reads in a row-->  CAUGHT_UP  --records-->  READING
     READING / CAUGHT_UP  --the shard is closed and read to its end, or gone-->  DONE
     READING  --a batch failed max_retries times in a row (until-caught-up runs)-->  STUCK
+    (a throttled or 5xx read only waits, with its own backoff)
 
 Orthogonal to the state: `iterator` (None: the next read first asks GetShardIterator, just
 after the checkpoint) and `retry_at` (a throttled read or a failed batch waits until then,
@@ -85,6 +86,8 @@ class ShardCursor:
     iterator: str | None = None
     empty_polls: int = 0
     failures_in_row: int = 0
+    #: throttled (or 5xx) reads in a row: their backoff only, never a reason to give up
+    throttles_in_row: int = 0
     retry_at: float = 0.0
     last_saved: float = 0.0
     #: lag of the newest record applied in this run (for the run's summary)
@@ -156,11 +159,14 @@ class ShardCursor:
         self.iterator = None
 
     def throttled(self, now: Now, delay: Callable[[int], float]) -> None:
-        self.failures_in_row += 1
-        self.retry_at = now.mono + delay(self.failures_in_row)
+        """A streams call said "slow down" (throttled, or a 5xx): read again later, backing
+        off; failed batches alone count towards giving the shard up."""
+        self.throttles_in_row += 1
+        self.retry_at = now.mono + delay(self.throttles_in_row)
 
     def empty(self, next_iterator: str | None, now: Now, rules: CursorRules) -> Step:
         """A read returned no records."""
+        self.throttles_in_row = 0
         self.iterator = next_iterator
         if next_iterator is None:
             self.state = ShardState.DONE
@@ -182,6 +188,7 @@ class ShardCursor:
     ) -> Step:
         """A read returned records and they went through the replicator."""
         self.empty_polls = 0
+        self.throttles_in_row = 0
         self.state = ShardState.READING
         lag: int | None = None
         if batch.settled and batch.last_sequence_number is not None:

@@ -131,6 +131,9 @@ class StreamRunner:
         self._started = 0.0
         #: who this runner is in the control table's lease (one runner at a time)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        #: when (wall clock, as other runners judge it) the lease was last taken or renewed
+        self._renewed_at = 0.0
+        self._lease_lost = False
 
     @property
     def streams(self) -> Any:
@@ -160,10 +163,10 @@ class StreamRunner:
         announced = False
         host = socket.gethostname()
         while True:
-            held = lease.acquire(
-                self.store, self.owner, self.clock.wall(), lambda o: lease.process_gone(o, host)
-            )
+            now = self.clock.wall()
+            held = lease.acquire(self.store, self.owner, now, lambda o: lease.process_gone(o, host))
             if held is None:
+                self._renewed_at = now
                 return True
             if not announced:
                 self.notify(
@@ -176,13 +179,26 @@ class StreamRunner:
                 return False
             stop.wait(self.settings.poll_interval)
 
+    def _keep_lease(self) -> None:
+        """Renew the lease when a third of its TTL has passed on the wall clock, the one the
+        other runners judge it by (a laptop's sleep stops the monotonic one), before each
+        batch: a runner whose lease passed on while it stalled applies no batch more."""
+        if self.clock.wall() - self._renewed_at >= lease.TTL_S / 3:
+            self._renew_lease()
+
     def _renew_lease(self) -> None:
-        held = lease.acquire(self.store, self.owner, self.clock.wall())
-        if held is not None:  # this runner stalled past the TTL and another took over
-            raise DualwriteError(
-                f"the replication lease passed to {held.owner} (this runner did not renew it "
-                f"for {lease.TTL_S:.0f} s): stopping, so that one runner applies the streams"
-            )
+        now = self.clock.wall()
+        held = lease.acquire(self.store, self.owner, now)
+        if held is None:
+            self._renewed_at = now
+            return
+        # this runner stalled past the TTL and another took over: it stops, and saves no
+        # checkpoint over the new holder's
+        self._lease_lost = True
+        raise DualwriteError(
+            f"the replication lease passed to {held.owner} (this runner did not renew it "
+            f"for {lease.TTL_S:.0f} s): stopping, so that one runner applies the streams"
+        )
 
     def _refuse_unfinished_switch(self) -> None:
         """--until-caught-up cannot be met while a switch of direction begun a while ago
@@ -215,7 +231,6 @@ class StreamRunner:
         mono = self.clock.mono
         self.reading.check(announce_waiting=not until_caught_up)
         next_phase = self._started + s.phase_interval
-        next_renew = self._started + lease.TTL_S / 3
         next_refresh = self._started + s.shard_refresh_interval
         next_metrics = self._started + s.metrics_interval
         caught_up = False
@@ -224,9 +239,7 @@ class StreamRunner:
                 now = mono()
                 if deadline is not None and now >= deadline:
                     break
-                if now >= next_renew:
-                    self._renew_lease()
-                    next_renew = now + lease.TTL_S / 3
+                self._keep_lease()
                 if now >= next_phase:
                     self.reading.check(announce_waiting=False)
                     next_phase = now + s.phase_interval
@@ -241,6 +254,7 @@ class StreamRunner:
                         break
                     if cursor.waiting(mono()):
                         continue
+                    self._keep_lease()
                     n = self._poll(cursor, may_give_up=until_caught_up)
                     got += n
                     if cursor.done:
@@ -265,7 +279,8 @@ class StreamRunner:
                 if wait > 0:
                     stop.wait(wait)
         finally:
-            self._flush(force=True)
+            if not self._lease_lost:
+                self._flush(force=True)
             if s.publish_metrics:
                 self.publisher.publish(self.tally.counts)
         return self.summary(caught_up=caught_up)
@@ -308,6 +323,9 @@ class StreamRunner:
     def _start(self, cursor: ShardCursor, reader: ShardReader) -> bool:
         """Take an iterator just after the checkpoint; False when the shard is finished."""
         start = reader.start(cursor.shard_id, cursor.sequence_number)
+        if start.slow:  # throttled or a 5xx: an iterator later, with backoff
+            cursor.throttled(self.clock.now(), self.settings.retry_backoff.delay)
+            return False
         if start.trimmed:
             self.tally.trimmed.append(f"{cursor.route}:{cursor.shard_id}")
             self.notify(

@@ -20,13 +20,13 @@ from typing import Any
 
 from dualwrite.config import Migration, Route
 from dualwrite.control import ControlStore, iso
-from dualwrite.errors import ConfigError, DualwriteError, NotFoundError
+from dualwrite.errors import AwsError, ConfigError, DualwriteError, NotFoundError
 from dualwrite.reverse.direction import Direction, Flow, Side, drain_complete
 from stream_replicator.apply import Replicator
 from stream_replicator.checkpointer import Checkpointer
 from stream_replicator.cursor import CursorRules, ShardCursor
 from stream_replicator.events import ready_shards
-from stream_replicator.shard_reader import ShardReader, discover, discover_target
+from stream_replicator.shard_reader import ShardReader, discover, discover_target, passing
 
 
 def target_label(table: str) -> str:
@@ -183,8 +183,9 @@ class StreamSet:
             stream = self.old_stream(route, state)
             if stream is None or not drain_complete(state, stream.caught_up_at(self.rules)):
                 continue
-            self.refresh(stream)
-            if not drain_complete(state, stream.caught_up_at(self.rules)):
+            if not self.refresh(stream) or not drain_complete(
+                state, stream.caught_up_at(self.rules)
+            ):
                 continue
             try:
                 now = self.replicator.directions.mark_drained(route.name, state)
@@ -207,9 +208,20 @@ class StreamSet:
         for label in sorted(self.active):
             self.refresh(self.streams[label])
 
-    def refresh(self, stream: RunStream) -> None:
+    def refresh(self, stream: RunStream) -> bool:
+        """List the stream's shards again (new ones get cursors); False when the listing
+        failed for a passing reason (the drain waits for the next one)."""
         listed = set()
-        for shard in stream.reader.shards():
+        try:
+            shards = stream.reader.shards()
+        except AwsError as exc:
+            if not passing(exc):
+                raise
+            # throttled or a 5xx (botocore's retries spent): the shards known are read on,
+            # and the listing is asked for again at the next refresh
+            self.notify(f"{stream.label}: listing the stream's shards failed ({exc}); retried")
+            return False
+        for shard in shards:
             listed.add(shard.shard_id)
             cursor = stream.cursors.get(shard.shard_id)
             if cursor is not None:
@@ -221,6 +233,7 @@ class StreamSet:
         if stream.label not in self._lost_checked:
             self._lost_checked.add(stream.label)
             self._report_lost(stream, listed)
+        return True
 
     def _report_lost(self, stream: RunStream, listed: set[str]) -> None:
         """A shard checkpointed but not read to its end that the stream no longer lists (the

@@ -18,8 +18,20 @@ from stream_replicator.records import StreamRecord
 
 #: GetRecords errors after which a new iterator is taken from the checkpoint
 RENEW = {"ExpiredIteratorException", "TrimmedDataAccessException"}
-#: GetRecords errors that only mean "slow down"
-SLOW_DOWN = {"LimitExceededException"}
+#: streams errors that only mean "slow down" (botocore's own retries spent): the shard is
+#: read again later, with backoff (DESIGN.md section 7: throttling and 5xx are retried)
+SLOW_DOWN = {
+    "LimitExceededException",
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+}
+
+
+def passing(exc: AwsError) -> bool:
+    """A throttle or a server-side failure (a 5xx, named or only numbered)."""
+    return isinstance(exc, ThrottledError) or exc.code in SLOW_DOWN or exc.code.startswith("5")
 
 
 class ReadProblem(StrEnum):
@@ -46,6 +58,8 @@ class Start:
     iterator: str | None
     trimmed: bool = False
     gone: bool = False
+    #: throttled or a 5xx: no iterator yet, take one again later
+    slow: bool = False
 
 
 @dataclass
@@ -89,6 +103,10 @@ class ShardReader:
         except NotFoundError:
             # the shard left the stream (older than 24 h): nothing more can be read from it
             return Start(None, trimmed=trimmed, gone=True)
+        except AwsError as exc:
+            if passing(exc):
+                return Start(None, slow=True)
+            raise
         iterator = response.get("ShardIterator")
         return Start(str(iterator) if iterator else None, trimmed=trimmed)
 
@@ -99,7 +117,7 @@ class ShardReader:
         except AwsError as exc:
             if exc.code in RENEW:
                 return Read(problem=ReadProblem.RENEW)
-            if isinstance(exc, ThrottledError) or exc.code in SLOW_DOWN:
+            if passing(exc):
                 return Read(problem=ReadProblem.SLOW_DOWN)
             raise
         records = response.get("Records") or []

@@ -120,8 +120,11 @@ def test_throttling_waits_longer_each_time_and_keeps_the_iterator() -> None:
     c = cursor(iterator="it-1", empty_polls=2, state=ShardState.CAUGHT_UP)
     c.throttled(T0, delay)
     c.throttled(at(1), delay)
-    assert c.failures_in_row == 2 and c.retry_at == at(1).mono + 2.0
+    assert c.throttles_in_row == 2 and c.retry_at == at(1).mono + 2.0
+    assert c.failures_in_row == 0  # a throttle is no failed batch: never a reason to give up
     assert c.iterator == "it-1" and c.state is ShardState.CAUGHT_UP
+    c.empty("it-2", at(2), RULES)  # a read that answered: the next throttle backs off anew
+    assert c.throttles_in_row == 0
 
 
 def test_an_expired_iterator_is_renewed_without_losing_the_state() -> None:
