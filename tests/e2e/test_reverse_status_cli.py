@@ -81,6 +81,23 @@ def test_foreign_lists_a_stray_write_and_resolving_it_unblocks_nothing_else(
     assert [w["key"] for w in orders["writes"]] == [{"id": {"S": "stray-1"}}]
     text = cli.run(config, "foreign")
     assert text.code == 0 and "orders id=stray-1" in text.stdout and "unresolved" in text.stdout
+
+    # the only drift, and one a repair never deletes: `reconcile` (exit 3) names `dualwrite
+    # foreign` and its --carry/--resolve instead of a repair; `reconcile --repair` (exit 3
+    # again) says no repair fixes what is left, advises no re-run, notes nothing repaired
+    check = cli.run(config, "reconcile")
+    first = cli.run(config, "reconcile", "--repair")
+    second = cli.run(config, "reconcile", "--repair", "--json")
+    assert (check.code, first.code, second.code) == (3, 3, 3)  # a re-run indeed cannot help
+    for said in (check.stdout, first.stdout):
+        assert "run `dualwrite reconcile --repair`" not in said, said[-600:]
+        assert "foreign writes to orders (id=stray-1)" in said and "foreign --carry" in said
+    assert "was repaired from" not in first.stderr, first.stderr
+    (advised,) = second.json()["routes"]
+    assert advised["repair_helps"] is False and advised["repaired"] == 0
+    assert any("dualwrite foreign" in line for line in advised["advice"])
+    assert not any("was repaired from" in n for n in advised.get("notes") or [])
+
     refused = cli.run(config, "decommission", "--yes", "--json")
     assert refused.code == 4 and "id=stray-1" in refused.stdout
 
@@ -137,29 +154,3 @@ def test_foreign_carry_applies_the_old_tables_item_to_the_new_one_and_resolves_i
     assert write["resolution"] == "carried to orders-v2 (dualwrite foreign --carry)"
     assert write["remapped_at"] is not None
     assert cli.run(config, "reconcile", "--json").json()["parity"] is True
-
-
-def test_reconcile_names_foreign_writes_and_advises_no_repair_that_cannot_help(
-    cli: Cli, emulator: str, emulator_clients: Clients, tmp_path: Path
-) -> None:
-    """A listed foreign write, the only drift after cutover, is never deleted by a repair:
-    `reconcile` (exit 3) names `dualwrite foreign` and its --carry/--resolve instead of a
-    repair; `reconcile --repair` (exit 3 again) says no repair fixes what is left, advises
-    no re-run, and notes nothing as repaired, since nothing was."""
-    config = cut_over_past_the_overlap(cli, emulator, emulator_clients, tmp_path)
-    stray = {"id": {"S": "stray-1"}, "note": {"S": "a writer nobody re-pointed"}}
-    emulator_clients.dynamodb.put_item(TableName="orders", Item=stray)
-    assert cli.run(config, "replicate", "--until-caught-up", "--json").code == 0
-    assert "id=stray-1" in cli.run(config, "foreign").stdout
-    check = cli.run(config, "reconcile")
-    first = cli.run(config, "reconcile", "--repair")
-    second = cli.run(config, "reconcile", "--repair", "--json")
-    assert (check.code, first.code, second.code) == (3, 3, 3)  # a re-run indeed cannot help
-    for said in (check.stdout, first.stdout):
-        assert "run `dualwrite reconcile --repair`" not in said, said[-600:]
-        assert "foreign writes to orders (id=stray-1)" in said and "foreign --carry" in said
-    assert "was repaired from" not in first.stderr, first.stderr
-    (orders,) = second.json()["routes"]
-    assert orders["repair_helps"] is False and orders["repaired"] == 0
-    assert any("dualwrite foreign" in line for line in orders["advice"])
-    assert not any("was repaired from" in n for n in orders.get("notes") or [])
