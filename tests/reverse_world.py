@@ -82,9 +82,11 @@ class World:
             dynamodb=dynamodb if dynamodb is not None else self.counting,
         )
 
-    def runner(self, wall_offset: float = 0.0, dynamodb: Any = None) -> StreamRunner:
+    def runner(
+        self, wall_offset: float = 0.0, dynamodb: Any = None, streams: Any = None
+    ) -> StreamRunner:
         """A runner whose wall clock is `wall_offset` seconds off (behind: a drain it owes
-        cannot complete yet)."""
+        cannot complete yet); `streams` replaces the DynamoDB Streams client."""
         return StreamRunner(
             self.migration,
             self.clients,
@@ -96,6 +98,7 @@ class World:
                 retry_backoff=Backoff(sleep=lambda _s: None, rand=lambda: 0.0),
             ),
             replicator=self.replicator(wall_offset, dynamodb),
+            streams=streams,
             clock=Clock(wall=lambda: time.time() + wall_offset),
             notify=self.notes.append,
         )

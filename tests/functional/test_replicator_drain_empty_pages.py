@@ -8,10 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dualwrite.backoff import Backoff
 from dualwrite.reverse.direction import Flow
-from stream_replicator.runner import StreamRunner
-from stream_replicator.runner_settings import Clock, RunnerSettings
 from tests.functional.test_replicator_reverse_runner import NEW, OLD, customer, identity
 from tests.reverse_world import World
 
@@ -48,24 +45,6 @@ class EmptyPagesFirst:
         return getattr(self.real, name)
 
 
-def runner(w: World, wall_offset: float, streams: Any) -> StreamRunner:
-    return StreamRunner(
-        w.migration,
-        w.clients,
-        w.store,
-        RunnerSettings(
-            poll_interval=0.01,
-            phase_interval=0.05,
-            publish_metrics=False,
-            retry_backoff=Backoff(sleep=lambda _s: None, rand=lambda: 0.0),
-        ),
-        replicator=w.replicator(wall_offset),
-        streams=streams,
-        clock=Clock(wall=lambda: time.time() + wall_offset),
-        notify=w.notes.append,
-    )
-
-
 def _overlap_write(w: World) -> None:
     w.switch("customers", Flow.REVERSE, time.time(), overlap_s=30.0)
     w.ddb.put_item(TableName=OLD, Item=customer(50, plan="in-the-overlap"))  # before T+O
@@ -79,7 +58,7 @@ def test_empty_pages_before_an_overlap_write_do_not_end_the_drain(identity: Worl
     w = identity
     _overlap_write(w)
     # the runner's clock is past T+O (plus the slack): the drain may complete in this run
-    summary = runner(w, 60.0, EmptyPagesFirst(w.clients.streams, OLD, pages=3)).run(
+    summary = w.runner(60.0, streams=EmptyPagesFirst(w.clients.streams, OLD, pages=3)).run(
         until_caught_up=True
     )
     assert summary.caught_up and summary.drained_routes == ["customers"]
@@ -93,12 +72,12 @@ def test_a_change_served_after_the_drain_was_marked_is_quarantined_not_skipped(
     later, it is quarantined as late (listed, blocking nothing silently), not skipped."""
     w = identity
     _overlap_write(w)
-    first = runner(w, 60.0, EmptyPagesFirst(w.clients.streams, OLD, pages=50)).run(
+    first = w.runner(60.0, streams=EmptyPagesFirst(w.clients.streams, OLD, pages=50)).run(
         until_caught_up=True
     )
     assert first.drained_routes == ["customers"]
     assert "c50" not in str(sorted(w.scan(NEW)))  # the write not read yet
-    again = runner(w, 60.0, w.clients.streams).run(until_caught_up=True)
+    again = w.runner(60.0).run(until_caught_up=True)
     assert again.caught_up and again.skipped == 0 and again.quarantined == 1
     (entry,) = w.store.quarantined("customers")
     assert entry.reason.startswith("late: a forward record made before the switch to reverse")

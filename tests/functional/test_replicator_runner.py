@@ -476,20 +476,25 @@ class LeaveUnprocessed:
         return getattr(self.real, name)
 
 
+def flaky_replicator(env: Env, pk: str, times: int) -> Replicator:
+    """A replicator whose writes of target key `pk` are left unprocessed `times` times, each
+    batch failing after one attempt (the runner redelivers it)."""
+    return Replicator(
+        env.migration,
+        env.clients,
+        env.store,
+        dynamodb=LeaveUnprocessed(env.clients.dynamodb, pk, times),
+        max_write_attempts=1,
+        backoff=Backoff(sleep=lambda _s: None),
+    )
+
+
 def test_failures_are_redelivered_from_the_lowest_failed_record(base: Env) -> None:
     records = [stream_record("INSERT", f"k{i}", v={"S": str(i)}) for i in range(4)]
     shard = FakeShard("s", None, records)
     fake = fake_env(base, [shard])
     base.migration = only_servers(base.migration)
-    flaky = LeaveUnprocessed(base.clients.dynamodb, "SERVER#k1", times=2)
-    rep = Replicator(
-        base.migration,
-        base.clients,
-        base.store,
-        dynamodb=flaky,
-        max_write_attempts=1,
-        backoff=Backoff(sleep=lambda _s: None),
-    )
+    rep = flaky_replicator(base, "SERVER#k1", times=2)
 
     cloudwatch = MetricsSink()
     summary = base.runner(streams=fake, replicator=rep, cloudwatch=cloudwatch, metrics_interval=0)

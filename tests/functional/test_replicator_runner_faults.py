@@ -9,20 +9,18 @@ from typing import Any
 
 import pytest
 
-from dualwrite.backoff import Backoff
 from dualwrite.errors import DualwriteError
 from stream_replicator import lease
-from stream_replicator.apply import Replicator
 from stream_replicator.runner_settings import Clock
 from tests.functional.test_replicator_runner import (
     Env,
     FakeShard,
     FakeStreams,
-    LeaveUnprocessed,
     base,
     client_error,
     env,
     fake_env,
+    flaky_replicator,
     mark_backfilled,
     only_servers,
     stream_record,
@@ -53,15 +51,7 @@ def test_throttled_reads_do_not_count_as_failed_batches(base: Env) -> None:
     fake.__class__ = ThrottleFirst
     fake.throttles = 7
     base.migration = only_servers(base.migration)
-    flaky = LeaveUnprocessed(base.clients.dynamodb, "SERVER#k1", times=1)
-    rep = Replicator(
-        base.migration,
-        base.clients,
-        base.store,
-        dynamodb=flaky,
-        max_write_attempts=1,
-        backoff=Backoff(sleep=lambda _s: None),
-    )
+    rep = flaky_replicator(base, "SERVER#k1", times=1)
 
     summary = base.runner(streams=fake, replicator=rep).run(until_caught_up=True)
 
