@@ -194,8 +194,8 @@ def replicate(
         app.say("interrupted before catching up (checkpoints saved: run it again to go on)")
         raise typer.Exit(130)
     if until_caught_up and not summary.caught_up and not summary.stuck_shards:
-        # --duration ran out first (or the lease passed to another runner):
-        # `replicate --until-caught-up --duration S && cutover` must not go on
+        # --duration ran out first: `replicate --until-caught-up --duration S && cutover`
+        # must not go on as if it had caught up
         why = f"--duration {duration:g}s ran out" if duration is not None else "it stopped"
         app.say(f"{why} before catching up (checkpoints saved: run it again to go on)")
         raise typer.Exit(1)
