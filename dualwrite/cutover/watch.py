@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -250,13 +251,22 @@ def _to_alarm(item: Mapping[str, Any]) -> bool:
     return str(item.get("HistorySummary", "")).endswith(f"to {ALARM_STATE}")
 
 
+#: CloudWatch clients found without DescribeAlarmHistory (the embedded emulator answers 500
+#: after botocore's retries, ~12 s): asked once a client, not once a probe (a cutover's
+#: checks before and after its switch share their client; the demo paid it twice)
+_NO_HISTORY: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 @dataclass
 class CloudWatchProbe:
     """WatchProbe over one CloudWatch client (GetMetricStatistics, DescribeAlarms,
     DescribeAlarmHistory)."""
 
     client: Any
-    _no_history: bool = False
+
+    @property
+    def _no_history(self) -> bool:
+        return self.client in _NO_HISTORY
 
     def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
         """Each name's StateValue (metric and composite alarms); MISSING when not found."""
@@ -300,7 +310,7 @@ class CloudWatchProbe:
                 except ThrottledError:
                     return went  # this poll's states count; the next poll asks again
                 except (AwsError, NotImplementedError):
-                    self._no_history = True  # asked once: every poll would pay the retries
+                    _NO_HISTORY.add(self.client)  # every poll would pay the retries
                     return went
                 for item in response.get("AlarmHistoryItems", []):
                     if _to_alarm(item):

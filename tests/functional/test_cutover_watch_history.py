@@ -86,3 +86,25 @@ def test_one_throttled_history_call_does_not_switch_the_history_off_for_the_whol
     plan = WatchPlan((), ("blip",), 120, SWITCH, poll_seconds=30)
     result = run_watch(CloudWatchProbe(client), plan, now=clock.now, sleep=clock.sleep)
     assert not result.ok, (result.checks, client.asked)
+
+
+class _NoHistory:
+    """A CloudWatch client without DescribeAlarmHistory (the embedded emulator's 500)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def describe_alarm_history(self, **_kw: Any) -> Any:
+        self.asked += 1
+        raise ClientError({"Error": {"Code": "500", "Message": "not implemented"}}, "X")
+
+
+def test_a_client_without_alarm_history_is_asked_once_whatever_the_probes() -> None:
+    """A cutover's watch before and after its switch are two probes on one client: each
+    paid botocore's retries of the 500 (about 12 s on the embedded emulator, twice in the
+    demo). Another client is asked for itself."""
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    one, other = _NoHistory(), _NoHistory()
+    for probe in (CloudWatchProbe(one), CloudWatchProbe(one), CloudWatchProbe(other)):
+        assert probe.alarmed_since(["a"], since) == set()
+    assert (one.asked, other.asked) == (1, 1)
