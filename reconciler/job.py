@@ -45,7 +45,7 @@ from dualwrite.control import ControlStore, ReconcileRecord
 from dualwrite.cutover.facts import read_through
 from dualwrite.errors import AwsError, ConfigError, EndpointError
 from dualwrite.jsondoc import JsonObject
-from dualwrite.reverse.direction import Flow
+from dualwrite.reverse.direction import Direction, Flow
 from dualwrite.wire import key_id
 from reconciler.advice import advise
 from reconciler.compare import Difference, Tally, count_kinds, route_result
@@ -218,12 +218,14 @@ def _advised(
     remaining: Sequence[Difference],
     store: ControlStore,
     report: RepairReport,
+    direction: Direction | None = None,
 ) -> ReconcileRecord:
     """The result with what fixes its remaining differences (a repair only advised when
-    one can help)."""
+    one can help); `direction`: the route's, when the caller has read it already."""
     if result.parity:
         return result
-    reverse = store.direction(spec.name).direction is Flow.REVERSE
+    state = direction if direction is not None else store.direction(spec.name)
+    reverse = state.direction is Flow.REVERSE
     advice = advise(
         spec, remaining, store, reverse=reverse, refused=report.refused, held=report.held
     )
@@ -303,7 +305,7 @@ def _repair_route(
         method="exact" if run.exact else "digest",
         exact_buckets=run.exact_buckets(spec.name),
     )
-    result = _advised(result, spec, report.remaining, store, report)
+    result = _advised(result, spec, report.remaining, store, report, direction)
     resolved: list[str] = []
     if resolve_quarantine and result.parity:
         resolved = resolve_moot(store, sides)

@@ -32,7 +32,10 @@ class ShardState(StrEnum):
 
 @dataclass(frozen=True)
 class CursorRules:
-    #: empty reads in a row after which a shard counts as caught up
+    #: empty reads in a row after which an open shard counts as read to its end: GetRecords
+    #: "might take multiple calls to get to a portion of the shard that contains stream
+    #: records" (its API reference), and a drain or --until-caught-up is judged on this. An
+    #: until-caught-up run makes them back to back (a few ms each)
     idle_polls: int = 5
     #: failed batches in a row after which an until-caught-up run gives up on a shard
     max_retries: int = 8

@@ -24,14 +24,10 @@ class RunnerSettings:
     #: within this long
     phase_interval: float = 5.0
     shard_refresh_interval: float = 30.0
-    checkpoint_interval: float = 10.0
+    checkpoint_interval: float = CursorRules.checkpoint_interval
     metrics_interval: float = 60.0
-    #: empty reads in a row before an open shard counts as read to its end: GetRecords "might
-    #: take multiple calls to get to a portion of the shard that contains stream records"
-    #: (its API reference), and a drain or --until-caught-up is judged on this. An
-    #: until-caught-up run makes them back to back (a few ms each)
-    idle_polls: int = 5
-    max_retries: int = 8
+    idle_polls: int = CursorRules.idle_polls
+    max_retries: int = CursorRules.max_retries
     publish_metrics: bool = True
     retry_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.2, cap=10.0))
 
